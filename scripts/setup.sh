@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install what netlab needs on a Debian/Ubuntu machine (as root), then optionally act:
+#   scripts/setup.sh up      install, then bring up the default lab from manifests/
+#   scripts/setup.sh test    install, then run the whole test suite
+#   scripts/setup.sh         install only
+# Safe to re-run: it installs only what is missing. The venv lives in .venv/ of this checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: run as root (netlab builds network namespaces): sudo $0 $*" >&2
+  exit 1
+fi
+
+need_pkgs=()
+need() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
+need ip iproute2
+need iptables iptables
+need iptables-legacy iptables
+need conntrack conntrack
+need curl curl
+need tcpdump tcpdump
+need ps procps
+need gcc gcc
+python3 -m venv --help >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+python3 -c 'import sysconfig,os,sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")) else 1)' \
+  || need_pkgs+=(python3-dev)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  echo "setup.sh: installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# br_netfilter: built into some kernels, a module on others. Loading it is the one host-level change.
+if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+  modprobe br_netfilter 2>/dev/null || echo "setup.sh: warning: br_netfilter unavailable; same-node Service traffic will not work" >&2
+fi
+
+if [ ! -x .venv/bin/netlab ] || [ pyproject.toml -nt .venv/.installed ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  touch .venv/.installed
+fi
+
+case "${1:-}" in
+  up)   shift; exec .venv/bin/netlab up "$@" ;;
+  test) shift; exec .venv/bin/python -m pytest -q "$@" ;;
+  "")   echo "setup.sh: ready: .venv/bin/netlab --help" ;;
+  *)    echo "setup.sh: unknown action '$1' (use: up | test)" >&2; exit 2 ;;
+esac
