@@ -1,0 +1,552 @@
+"""Value checks the API server makes beyond field types: names, ports, enums, selectors.
+
+The messages follow the API server's (k8s.io/kubernetes pkg/apis/*/validation) in substance and
+add what to write instead. Every function tolerates values of the wrong type, since the type
+walker (schema.py) has already reported those.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Dict, Optional, Sequence, Set
+
+from netlab.manifest.model import LabelSelector
+from netlab.manifest.schema import Findings, suggest
+from netlab.manifest.source import MapKey, Path
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_IANA = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_ENV_FIELD = re.compile(r"^metadata\.(labels|annotations)\['[^']+'\]$")
+
+ENV_FIELD_PATHS = (
+    "metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
+    "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs",
+)
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
+def _int(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _dict(value: Any) -> Dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def _slug(name: str) -> str:
+    """A DNS-1123 label close to `name`, for 'e.g.' hints."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].strip("-") or "my-name"
+
+
+# ------------------------------------------------------------------------------- name formats
+
+
+def dns_label(value: str, path: Path, f: Findings, what: str = "name") -> bool:
+    """A DNS-1123 label (Namespace names, container names, node names): my-name, max 63."""
+    if len(value) <= 63 and _LABEL.match(value):
+        return True
+    f.error(path, f'invalid {what} "{value}": use at most 63 lower case letters, digits and "-", '
+                  f"starting and ending with a letter or digit (e.g. {_slug(value)})")
+    return False
+
+
+def dns1035_label(value: str, path: Path, f: Findings, what: str = "name") -> bool:
+    """A DNS-1035 label (Service names): like a DNS-1123 label but starting with a letter."""
+    if len(value) <= 63 and _DNS1035.match(value):
+        return True
+    slug = _slug(value)
+    if not slug[0].isalpha():
+        slug = "svc-" + slug
+    f.error(path, f'invalid {what} "{value}": use at most 63 lower case letters, digits and "-", '
+                  f"starting with a letter and ending with a letter or digit (e.g. {slug})")
+    return False
+
+
+def dns_subdomain(value: str, path: Path, f: Findings, what: str = "name") -> bool:
+    """A DNS-1123 subdomain (most object names): my-name or my.name, max 253."""
+    if len(value) <= 253 and _SUBDOMAIN.match(value):
+        return True
+    f.error(path, f'invalid {what} "{value}": use lower case letters, digits, "-" and ".", '
+                  f"starting and ending with a letter or digit (e.g. {_slug(value)})")
+    return False
+
+
+def _qualified_name(key: str) -> Optional[str]:
+    """Why `key` is not a valid label/annotation key ([prefix/]name), or None."""
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and not prefix:
+        return "the prefix before '/' is empty"
+    if prefix and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix)):
+        return f'the prefix "{prefix}" must be a DNS subdomain (e.g. example.com)'
+    if not name or len(name) > 63 or not _QUALIFIED.match(name):
+        return ("the name part must be at most 63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit")
+    return None
+
+
+def labels(value: Any, path: Path, f: Findings, what: str = "label") -> None:
+    """Label keys are qualified names and values are empty or at most 63 name characters."""
+    for key, val in _dict(value).items():
+        at = tuple(path) + (MapKey(key),)
+        why = _qualified_name(key)
+        if why:
+            f.error(at, f'invalid {what} key "{key}": {why}')
+        if isinstance(val, str) and val and (len(val) > 63 or not _QUALIFIED.match(val)):
+            f.error(at, f'invalid {what} value "{val}": use at most 63 letters, digits, "-", "_" or ".", '
+                        "starting and ending with a letter or digit")
+
+
+def annotations(value: Any, path: Path, f: Findings) -> None:
+    """Annotation keys are qualified names; values are free text."""
+    for key in _dict(value):
+        why = _qualified_name(key)
+        if why:
+            f.error(tuple(path) + (MapKey(key),), f'invalid annotation key "{key}": {why}')
+
+
+def enum(value: Any, allowed: Sequence[str], path: Path, f: Findings) -> bool:
+    """An enumerated string field (protocol, type, restartPolicy, ...)."""
+    if not isinstance(value, str) or value in allowed:
+        return True
+    choices = ", ".join(f'"{a}"' for a in allowed)
+    f.error(path, f'unsupported value "{value}"{suggest(value, allowed)} (supported: {choices})')
+    return False
+
+
+def port(value: Any, path: Path, f: Findings, what: str = "port") -> None:
+    """A port number in 1-65535."""
+    number = _int(value)
+    if number is not None and not 1 <= number <= 65535:
+        f.error(path, f"invalid {what} {number}: must be between 1 and 65535, inclusive")
+
+
+def iana_port_name(value: str, path: Path, f: Findings) -> bool:
+    """A named port (IANA_SVC_NAME): at most 15 lower case letters, digits and '-', one letter at least."""
+    ok = (len(value) <= 15 and _IANA.match(value) and "--" not in value
+          and any(c.isalpha() for c in value))
+    if not ok and value.isdigit():
+        f.error(path, f'invalid port name "{value}": a quoted number is read as a port name; remove the '
+                      "quotes to give a port number")
+    elif not ok:
+        f.error(path, f'invalid port name "{value}": use at most 15 lower case letters, digits and "-", '
+                      "with at least one letter (e.g. http)")
+    return bool(ok)
+
+
+def port_or_name(value: Any, path: Path, f: Findings) -> None:
+    """An IntOrString port: a number in 1-65535 or a port name."""
+    if isinstance(value, str):
+        iana_port_name(value, path, f)
+    else:
+        port(value, path, f)
+
+
+def non_negative(value: Any, path: Path, f: Findings) -> None:
+    number = _int(value)
+    if number is not None and number < 0:
+        f.error(path, f"invalid value {number}: must be greater than or equal to 0")
+
+
+def ip(value: Any, path: Path, f: Findings, what: str = "IP address") -> None:
+    if isinstance(value, str):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            f.error(path, f'invalid {what} "{value}": write a plain address such as 10.96.0.20')
+
+
+# ------------------------------------------------------------------------------------ metadata
+
+
+def metadata(kind: str, meta: Any, f: Findings, name_rule=None) -> None:
+    """metadata: a name is required (generateName is not supported), namespace, labels, annotations."""
+    if meta is not None and not isinstance(meta, dict):
+        return  # the type walker reported it
+    meta = _dict(meta)
+    name = meta.get("name")
+    if not name:
+        if meta.get("generateName"):
+            f.error(("metadata", "generateName"),
+                    "generateName is not supported by netlab: give the object a fixed metadata.name")
+        else:
+            f.error(("metadata", "name"), f"required field is missing: every {kind} needs a name")
+    elif isinstance(name, str) and name_rule is not None:
+        name_rule(name, ("metadata", "name"), f)
+    namespace = meta.get("namespace")
+    if isinstance(namespace, str) and namespace:
+        dns_label(namespace, ("metadata", "namespace"), f, "namespace")
+    labels(meta.get("labels"), ("metadata", "labels"), f)
+    annotations(meta.get("annotations"), ("metadata", "annotations"), f)
+
+
+def selector(raw: Any, path: Path, f: Findings) -> bool:
+    """A metav1.LabelSelector's terms; True when it is well formed."""
+    raw = _dict(raw)
+    before = len(f.items)
+    labels(raw.get("matchLabels"), tuple(path) + ("matchLabels",), f)
+    for i, expr in enumerate(_list(raw.get("matchExpressions"))):
+        at = tuple(path) + ("matchExpressions", i)
+        expr = _dict(expr)
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values")
+        if isinstance(key, str):
+            why = _qualified_name(key)
+            if why:
+                f.error(at + ("key",), f'invalid label key "{key}": {why}')
+        if not enum(op, ("In", "NotIn", "Exists", "DoesNotExist"), at + ("operator",), f):
+            continue
+        if op in ("In", "NotIn") and not values:
+            f.error(at + ("values",), f"required when operator is {op}: list the label values to match")
+        if op in ("Exists", "DoesNotExist") and values:
+            f.error(at + ("values",), f"must be empty when operator is {op}")
+    return len(f.items) == before
+
+
+# ----------------------------------------------------------------------------------------- pods
+
+
+def pod_spec(spec: Any, path: Path, f: Findings, template_of: Optional[str] = None) -> None:
+    """A PodSpec: containers, their names, images, ports and env; restartPolicy for templates."""
+    spec = _dict(spec)
+    path = tuple(path)
+    volumes: Set[str] = set()
+    for i, volume in enumerate(_list(spec.get("volumes"))):
+        name = _str(_dict(volume).get("name"))
+        if name is None:
+            continue
+        at = path + ("volumes", i, "name")
+        if dns_label(name, at, f, "volume name") and name in volumes:
+            f.error(at, f'duplicate volume name "{name}"')
+        volumes.add(name)
+    containers = spec.get("containers")
+    if isinstance(containers, list) and not containers:
+        f.error(path + ("containers",), "a pod needs at least one container (name and image)")
+    names: Set[str] = set()
+    for group in ("initContainers", "containers"):
+        for i, c in enumerate(_list(spec.get(group))):
+            container(c, path + (group, i), f, names, volumes, spec)
+    if template_of:
+        policy = spec.get("restartPolicy")
+        if isinstance(policy, str) and policy != "Always":
+            f.error(path + ("restartPolicy",),
+                    f'unsupported value "{policy}": a {template_of} pod template needs "Always" '
+                    "(remove the field or use a Job-like Pod instead)")
+    else:
+        enum(spec.get("restartPolicy"), ("Always", "OnFailure", "Never"), path + ("restartPolicy",), f)
+    enum(spec.get("dnsPolicy"), ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"),
+         path + ("dnsPolicy",), f)
+    for key in ("hostname", "subdomain"):
+        if _str(spec.get(key)):
+            dns_label(spec[key], path + (key,), f, key)
+    if _str(spec.get("nodeName")):
+        dns_subdomain(spec["nodeName"], path + ("nodeName",), f, "node name")
+    labels(spec.get("nodeSelector"), path + ("nodeSelector",), f, "node selector")
+    security = _dict(spec.get("securityContext"))
+    non_negative(security.get("runAsUser"), path + ("securityContext", "runAsUser"), f)
+    non_negative(spec.get("terminationGracePeriodSeconds"), path + ("terminationGracePeriodSeconds",), f)
+
+
+def container(c: Any, path: Path, f: Findings, names: Set[str], volumes: Set[str], spec: dict) -> None:
+    """One container: unique DNS-label name, an image, valid ports, env and volume mounts."""
+    c = _dict(c)
+    path = tuple(path)
+    name = _str(c.get("name"))
+    if name is not None and dns_label(name, path + ("name",), f, "container name"):
+        if name in names:
+            f.error(path + ("name",), f'duplicate container name "{name}": each container of a pod '
+                                      "needs its own name")
+        names.add(name)
+    if not c.get("image"):
+        f.error(path + ("image",), "required field is missing: the container image, e.g. nginx:1.25")
+    enum(c.get("imagePullPolicy"), ("Always", "IfNotPresent", "Never"), path + ("imagePullPolicy",), f)
+    port_names: Set[str] = set()
+    for i, p in enumerate(_list(c.get("ports"))):
+        p = _dict(p)
+        at = path + ("ports", i)
+        port(p.get("containerPort"), at + ("containerPort",), f, "containerPort")
+        if _int(p.get("hostPort")):
+            port(p.get("hostPort"), at + ("hostPort",), f, "hostPort")
+        enum(p.get("protocol"), PROTOCOLS, at + ("protocol",), f)
+        pname = _str(p.get("name"))
+        if pname and iana_port_name(pname, at + ("name",), f):
+            if pname in port_names:
+                f.error(at + ("name",), f'duplicate port name "{pname}"')
+            port_names.add(pname)
+    for i, e in enumerate(_list(c.get("env"))):
+        env_var(_dict(e), path + ("env", i), f)
+    for i, m in enumerate(_list(c.get("volumeMounts"))):
+        mount = _str(_dict(m).get("name"))
+        if mount is not None and mount not in volumes:
+            known = f" (volumes: {', '.join(sorted(volumes))})" if volumes else ""
+            f.error(path + ("volumeMounts", i, "name"),
+                    f'no volume named "{mount}" in the pod\'s spec.volumes{suggest(mount, volumes)}{known}')
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        handler = _dict(c.get(probe))
+        for action in ("httpGet", "tcpSocket"):
+            target = _dict(handler.get(action))
+            if "port" in target:
+                port_or_name(target["port"], path + (probe, action, "port"), f)
+        grpc = _dict(handler.get("grpc"))
+        port(grpc.get("port"), path + (probe, "grpc", "port"), f)
+    security = _dict(c.get("securityContext"))
+    non_negative(security.get("runAsUser"), path + ("securityContext", "runAsUser"), f)
+
+
+def env_var(e: Dict[str, Any], path: Path, f: Findings) -> None:
+    """An env entry: a name without '=', and either value or one valueFrom source."""
+    path = tuple(path)
+    name = _str(e.get("name"))
+    if name is not None and (not name or "=" in name or not name.isprintable()):
+        f.error(path + ("name",), f'invalid environment variable name "{name}": use printable '
+                                  "characters other than '=' (e.g. MY_VAR)")
+    source = e.get("valueFrom")
+    if not isinstance(source, dict):
+        return
+    if e.get("value"):
+        f.error(path + ("valueFrom",), "may not be set together with value: keep one of them")
+    given = [k for k, v in source.items() if v is not None]
+    if len(given) != 1:
+        f.error(path + ("valueFrom",), "give exactly one of fieldRef, resourceFieldRef, configMapKeyRef, "
+                                       "secretKeyRef or fileKeyRef")
+        return
+    ref = _dict(source.get("fieldRef"))
+    field_path = _str(ref.get("fieldPath"))
+    if field_path is not None and field_path not in ENV_FIELD_PATHS and not _ENV_FIELD.match(field_path):
+        f.error(path + ("valueFrom", "fieldRef", "fieldPath"),
+                f'unsupported value "{field_path}"{suggest(field_path, ENV_FIELD_PATHS)} '
+                "(supported: " + ", ".join(ENV_FIELD_PATHS) + ", metadata.labels['KEY'], "
+                "metadata.annotations['KEY'])")
+    api = ref.get("apiVersion")
+    if isinstance(api, str) and api != "v1":
+        f.error(path + ("valueFrom", "fieldRef", "apiVersion"), f'unsupported value "{api}": use "v1"')
+
+
+def pod_template(template: Any, path: Path, f: Findings, owner: str) -> None:
+    """A workload's pod template: its labels and its pod spec."""
+    template = _dict(template)
+    meta = _dict(template.get("metadata"))
+    labels(meta.get("labels"), tuple(path) + ("metadata", "labels"), f)
+    annotations(meta.get("annotations"), tuple(path) + ("metadata", "annotations"), f)
+    if template.get("spec") is None:
+        f.error(tuple(path) + ("spec",), "required field is missing: the pod template needs "
+                                         "spec.containers (name and image)")
+    pod_spec(template.get("spec"), tuple(path) + ("spec",), f, template_of=owner)
+
+
+# ------------------------------------------------------------------------------------ per kind
+
+
+def pod(obj: Dict[str, Any], f: Findings) -> None:
+    metadata("Pod", obj.get("metadata"), f, dns_subdomain)
+    if obj.get("spec") is None:
+        f.error(("spec",), "required field is missing: a Pod needs spec.containers (name and image)")
+    pod_spec(obj.get("spec"), ("spec",), f)
+
+
+def workload(kind: str, obj: Dict[str, Any], f: Findings) -> None:
+    """ReplicaSet and Deployment: replicas, a non-empty selector that matches the template's labels."""
+    metadata(kind, obj.get("metadata"), f, dns_subdomain)
+    spec = _dict(obj.get("spec"))
+    if obj.get("spec") is None:
+        f.error(("spec",), f"required field is missing: a {kind} needs spec.selector and spec.template")
+        return
+    non_negative(spec.get("replicas"), ("spec", "replicas"), f)
+    non_negative(spec.get("minReadySeconds"), ("spec", "minReadySeconds"), f)
+    template = spec.get("template")
+    if template is None and kind == "ReplicaSet":
+        f.error(("spec", "template"), "required field is missing: the pod template "
+                                      "(metadata.labels and spec.containers)")
+    if template is not None:
+        pod_template(template, ("spec", "template"), f, kind)
+    raw_selector = spec.get("selector")
+    if not isinstance(raw_selector, dict):
+        return
+    if not selector(raw_selector, ("spec", "selector"), f):
+        return
+    chosen = LabelSelector.from_dict(raw_selector)
+    if chosen.is_empty():
+        f.error(("spec", "selector"), f"empty selector is invalid for a {kind}: "
+                                      "add matchLabels that match the template's labels")
+        return
+    template_labels = _dict(_dict(_dict(template).get("metadata")).get("labels"))
+    if template is not None and not chosen.matches(template_labels):
+        wanted = ", ".join(f"{k}: {v}" for k, v in chosen.match_labels.items())
+        hint = f" (e.g. {wanted})" if wanted else ""
+        f.error(("spec", "template", "metadata", "labels"),
+                f"selector does not match template labels: give the template labels that "
+                f"spec.selector ({chosen}) selects{hint}")
+    if kind == "Deployment":
+        _strategy(spec, f)
+        non_negative(spec.get("revisionHistoryLimit"), ("spec", "revisionHistoryLimit"), f)
+
+
+def _strategy(spec: Dict[str, Any], f: Findings) -> None:
+    strategy = _dict(spec.get("strategy"))
+    path = ("spec", "strategy")
+    kind = strategy.get("type") or "RollingUpdate"
+    if not enum(kind, ("RollingUpdate", "Recreate"), path + ("type",), f):
+        return
+    rolling = strategy.get("rollingUpdate")
+    if kind == "Recreate" and rolling is not None:
+        f.error(path + ("rollingUpdate",), 'may not be set when type is "Recreate": remove it')
+        return
+    rolling = _dict(rolling)
+    for key in ("maxSurge", "maxUnavailable"):
+        value = rolling.get(key)
+        if isinstance(value, str) and not re.fullmatch(r"\d+%", value):
+            f.error(path + ("rollingUpdate", key), f'invalid value "{value}": use a number or a '
+                                                   'percentage such as "25%"')
+        non_negative(value, path + ("rollingUpdate", key), f)
+    if rolling.get("maxSurge") in (0, "0%") and rolling.get("maxUnavailable") in (0, "0%"):
+        f.error(path + ("rollingUpdate", "maxUnavailable"), "may not be 0 when maxSurge is 0")
+
+
+def service(obj: Dict[str, Any], f: Findings) -> None:
+    """A Service: type, ports (names, ranges, nodePort only where it applies), affinity, policies."""
+    metadata("Service", obj.get("metadata"), f, dns1035_label)
+    spec = _dict(obj.get("spec"))
+    path = ("spec",)
+    kind = spec.get("type") or "ClusterIP"
+    if not enum(kind, ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"), path + ("type",), f):
+        return
+    external = kind == "ExternalName"
+    if external:
+        name = spec.get("externalName")
+        if not name:
+            f.error(path + ("externalName",), "required for type ExternalName: the DNS name to "
+                                              "answer with, e.g. my.database.example.com")
+        elif isinstance(name, str):
+            dns_subdomain(name.rstrip("."), path + ("externalName",), f, "externalName")
+    cluster_ip = spec.get("clusterIP")
+    headless = cluster_ip == "None"
+    ports = _list(spec.get("ports"))
+    if not ports and not external and not headless:
+        f.error(path + ("ports",), "required field is missing: list the ports the Service exposes, "
+                                   "e.g. - port: 80")
+    seen_names: Dict[str, int] = {}
+    seen_ports: Set[tuple] = set()
+    for i, p in enumerate(ports):
+        p = _dict(p)
+        at = path + ("ports", i)
+        port(p.get("port"), at + ("port",), f)
+        enum(p.get("protocol"), PROTOCOLS, at + ("protocol",), f)
+        if "targetPort" in p and p["targetPort"] is not None:
+            port_or_name(p["targetPort"], at + ("targetPort",), f)
+        name = _str(p.get("name"))
+        if name:
+            if dns_label(name, at + ("name",), f, "port name") and name in seen_names:
+                f.error(at + ("name",), f'duplicate port name "{name}"')
+            seen_names[name] = i
+        elif len(ports) > 1:
+            f.error(at + ("name",), "required when a Service has more than one port: name each port "
+                                    "(e.g. http, https)")
+        key = (p.get("port"), p.get("protocol") or "TCP")
+        if key in seen_ports:
+            f.error(at, f"duplicate port {key[0]}/{key[1]}")
+        seen_ports.add(key)
+        node_port = _int(p.get("nodePort"))
+        if node_port:
+            if kind not in ("NodePort", "LoadBalancer"):
+                f.error(at + ("nodePort",), f'may not be set when type is "{kind}": use type NodePort '
+                                            "or LoadBalancer, or remove it")
+            else:
+                port(node_port, at + ("nodePort",), f, "nodePort")
+    labels(spec.get("selector"), path + ("selector",), f, "selector")
+    if isinstance(cluster_ip, str) and cluster_ip not in ("", "None"):
+        ip(cluster_ip, path + ("clusterIP",), f, "clusterIP")
+    for i, address in enumerate(_list(spec.get("clusterIPs"))):
+        if address != "None":
+            ip(address, path + ("clusterIPs", i), f, "clusterIP")
+    for i, address in enumerate(_list(spec.get("externalIPs"))):
+        ip(address, path + ("externalIPs", i), f, "external IP")
+    ip(spec.get("loadBalancerIP"), path + ("loadBalancerIP",), f, "loadBalancerIP")
+    affinity = spec.get("sessionAffinity") or "None"
+    enum(affinity, ("None", "ClientIP"), path + ("sessionAffinity",), f)
+    config = _dict(spec.get("sessionAffinityConfig"))
+    timeout = _int(_dict(config.get("clientIP")).get("timeoutSeconds"))
+    if config and affinity == "None":
+        f.error(path + ("sessionAffinityConfig",), 'may not be set when sessionAffinity is "None": '
+                                                   'set sessionAffinity: ClientIP or remove it')
+    if timeout is not None and not 0 < timeout <= 86400:
+        f.error(path + ("sessionAffinityConfig", "clientIP", "timeoutSeconds"),
+                f"invalid value {timeout}: must be between 1 and 86400 (one day)")
+    etp = spec.get("externalTrafficPolicy")
+    if etp:
+        if enum(etp, ("Cluster", "Local"), path + ("externalTrafficPolicy",), f) \
+                and kind not in ("NodePort", "LoadBalancer") and not spec.get("externalIPs"):
+            f.error(path + ("externalTrafficPolicy",), "may only be set when type is NodePort or "
+                                                       "LoadBalancer (or the Service has externalIPs)")
+    enum(spec.get("internalTrafficPolicy"), ("Cluster", "Local"), path + ("internalTrafficPolicy",), f)
+    health = _int(spec.get("healthCheckNodePort"))
+    if health and not (kind == "LoadBalancer" and etp == "Local"):
+        f.error(path + ("healthCheckNodePort",), "may only be set for type LoadBalancer with "
+                                                 "externalTrafficPolicy Local")
+    for i, family in enumerate(_list(spec.get("ipFamilies"))):
+        enum(family, ("IPv4", "IPv6"), path + ("ipFamilies", i), f)
+    enum(spec.get("ipFamilyPolicy"), ("SingleStack", "PreferDualStack", "RequireDualStack"),
+         path + ("ipFamilyPolicy",), f)
+
+
+def namespace(obj: Dict[str, Any], f: Findings) -> None:
+    metadata("Namespace", obj.get("metadata"), f, dns_label)
+
+
+def endpoint_slice(obj: Dict[str, Any], f: Findings) -> None:
+    """An EndpointSlice: address type, addresses of that type, ports."""
+    metadata("EndpointSlice", obj.get("metadata"), f, dns_subdomain)
+    family = obj.get("addressType")
+    if not enum(family, ("IPv4", "IPv6", "FQDN"), ("addressType",), f):
+        return
+    for i, endpoint in enumerate(_list(obj.get("endpoints"))):
+        addresses = _list(_dict(endpoint).get("addresses"))
+        at = ("endpoints", i, "addresses")
+        if not addresses or len(addresses) > 100:
+            f.error(at, "must list between 1 and 100 addresses")
+        for j, address in enumerate(addresses):
+            if isinstance(address, str) and family in ("IPv4", "IPv6"):
+                try:
+                    parsed = ipaddress.ip_address(address)
+                    ok = parsed.version == (4 if family == "IPv4" else 6)
+                except ValueError:
+                    ok = False
+                if not ok:
+                    f.error(at + (j,), f'invalid {family} address "{address}"')
+    for i, p in enumerate(_list(obj.get("ports"))):
+        p = _dict(p)
+        port(p.get("port"), ("ports", i, "port"), f)
+        enum(p.get("protocol"), PROTOCOLS, ("ports", i, "protocol"), f)
+
+
+def other(kind: str, obj: Dict[str, Any], f: Findings) -> None:
+    """A kind netlab validates but does not model: only its name is required."""
+    if obj.get("metadata") is not None and not isinstance(obj.get("metadata"), dict):
+        return
+    meta = _dict(obj.get("metadata"))
+    if not meta.get("name") and not meta.get("generateName"):
+        f.error(("metadata", "name"), f"required field is missing: every {kind} needs a name")
+
+
+BY_KIND = {
+    "Pod": pod,
+    "ReplicaSet": lambda obj, f: workload("ReplicaSet", obj, f),
+    "Deployment": lambda obj, f: workload("Deployment", obj, f),
+    "Service": service,
+    "Namespace": namespace,
+    "EndpointSlice": endpoint_slice,
+}
+
+
+def check_kind(kind: str, obj: Dict[str, Any], f: Findings) -> None:
+    """Run the value checks of `kind` on a document whose types were already walked."""
+    BY_KIND.get(kind, lambda o, fi: other(kind, o, fi))(obj, f)

@@ -1,0 +1,313 @@
+"""The lab's own document (apiVersion netlab.io/v1alpha1, kind Cluster): nodes, CIDRs, clients.
+
+Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kind's underlay):
+
+    apiVersion: netlab.io/v1alpha1
+    kind: Cluster
+    metadata: {name: lab}                 # the lab name (optional)
+    spec:
+      nodes: 2                            # or [{name: node1, labels: {...}}, ...]
+      podCIDR: 10.244.0.0/16              # node k gets the k-th /nodeCIDRMaskSize subnet
+      nodeCIDRMaskSize: 24
+      serviceCIDR: 10.96.0.0/12           # cluster DNS at .10
+      underlay: 172.18.0.0/16             # node k is .k+1
+      nodePortRange: 30000-32767
+      clients: [{name: client, ip: 172.18.0.100}]
+      loadBalancerPool: 172.18.255.200-172.18.255.250
+      iptablesBackend: restore            # or python-iptables
+      kubeProxy: {masqueradeAll: false, masqueradeBit: 14, detectLocalMode: ClusterCIDR}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Dict, List, Optional, Tuple
+
+from netlab.manifest import checks, schema
+from netlab.manifest.model import ClientConfig, KubeProxyConfig, LabConfig, NodeConfig, Source
+from netlab.manifest.schema import Findings
+
+API_VERSION = LabConfig.API_VERSION
+KIND = LabConfig.KIND
+
+TYPES = {
+    "NetlabCluster": {"f": {"apiVersion": "str", "kind": "str", "metadata": "NetlabMeta",
+                            "spec": "NetlabClusterSpec"}},
+    "NetlabMeta": {"f": {"name": "str", "labels": "{str}", "annotations": "{str}"}},
+    "NetlabClusterSpec": {"f": {
+        "nodes": "int|[NetlabNode]",
+        "podCIDR": "str",
+        "nodeCIDRMaskSize": "int",
+        "serviceCIDR": "str",
+        "underlay": "str",
+        "nodePortRange": "str",
+        "clients": "[NetlabClient]",
+        "loadBalancerPool": "str",
+        "iptablesBackend": "str",
+        "kubeProxy": "NetlabKubeProxy",
+    }},
+    "NetlabNode": {"f": {"name": "str", "labels": "{str}"}, "r": ["name"]},
+    "NetlabClient": {"f": {"name": "str", "ip": "str"}, "r": ["name"]},
+    "NetlabKubeProxy": {"f": {"masqueradeAll": "bool", "masqueradeBit": "int", "detectLocalMode": "str"}},
+}
+schema.register(TYPES)
+
+IPTABLES_BACKENDS = ("restore", "python-iptables")
+DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "BridgeInterface")
+_DEFAULT = LabConfig()
+_SPEC = ("spec",)
+
+IPv4 = ipaddress.IPv4Address
+
+
+def _network(spec: dict, key: str, default: ipaddress.IPv4Network, f: Findings) -> ipaddress.IPv4Network:
+    """An IPv4 CIDR field; host bits set is an error that suggests the network address."""
+    value = spec.get(key)
+    if not isinstance(value, str):
+        return default
+    path = _SPEC + (key,)
+    try:
+        if "/" not in value:
+            raise ValueError(value)
+        net = ipaddress.ip_network(value, strict=False)
+        address = ipaddress.ip_address(value.split("/")[0])
+    except ValueError:
+        f.error(path, f'invalid CIDR "{value}": write it as ADDRESS/PREFIX, e.g. {default}')
+        return default
+    if net.version != 4:
+        f.error(path, f'"{value}" is IPv6: netlab labs are IPv4 only, e.g. {default}')
+        return default
+    if address != net.network_address:
+        f.error(path, f'invalid CIDR "{value}": the host bits are set; did you mean "{net}"?')
+    return net
+
+
+def _address(value: str, path, f: Findings) -> Optional[IPv4]:
+    try:
+        return IPv4(value)
+    except ValueError:
+        f.error(path, f'invalid IPv4 address "{value}"')
+        return None
+
+
+def _nodes(spec: dict, underlay: ipaddress.IPv4Network, f: Findings) -> List[NodeConfig]:
+    """spec.nodes: a count or a list of {name, labels}; node k is .k+1 of the underlay."""
+    raw = spec.get("nodes")
+    path = _SPEC + ("nodes",)
+    named: List[Tuple[str, Dict[str, str]]] = []
+    if raw is None:
+        named = [(n.name, {}) for n in _DEFAULT.nodes]
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        if raw < 1:
+            f.error(path, f"invalid value {raw}: a lab needs at least 1 node")
+        named = [(f"node{k}", {}) for k in range(1, max(raw, 0) + 1)]
+    elif isinstance(raw, list):
+        if not raw:
+            f.error(path, "a lab needs at least 1 node: give a count (nodes: 2) or a list of {name}")
+        seen = set()
+        for i, item in enumerate(raw):
+            item = item if isinstance(item, dict) else {}
+            name = item.get("name")
+            if not isinstance(name, str):
+                continue
+            at = path + (i, "name")
+            if checks.dns_label(name, at, f, "node name") and name in seen:
+                f.error(at, f'duplicate node name "{name}"')
+            seen.add(name)
+            node_labels = item.get("labels") if isinstance(item.get("labels"), dict) else {}
+            checks.labels(node_labels, path + (i, "labels"), f)
+            named.append((name, dict(node_labels)))
+    nodes = []
+    base = int(underlay.network_address)
+    for k, (name, node_labels) in enumerate(named, start=1):
+        address = IPv4(min(base + k + 1, int(underlay.broadcast_address)))
+        nodes.append(NodeConfig(name, address, node_labels))
+    if nodes and base + len(nodes) + 1 >= int(underlay.broadcast_address):
+        f.error(path, f"{len(nodes)} nodes do not fit in underlay {underlay} (node k is .k+1): "
+                      "use a larger underlay")
+    return nodes
+
+
+def _range(value: str, path, f: Findings) -> Optional[Tuple[int, int]]:
+    """nodePortRange "A-B"."""
+    first, sep, last = value.partition("-")
+    try:
+        low, high = int(first), int(last if sep else first)
+    except ValueError:
+        f.error(path, f'invalid port range "{value}": write FIRST-LAST, e.g. 30000-32767')
+        return None
+    if not 1 <= low <= high <= 65535:
+        f.error(path, f'invalid port range "{value}": need 1 <= FIRST <= LAST <= 65535')
+        return None
+    return low, high
+
+
+def _pool(value: str, path, f: Findings) -> Optional[Tuple[IPv4, IPv4]]:
+    """loadBalancerPool "A-B" or a CIDR, as MetalLB address pools are written."""
+    try:
+        if "/" in value:
+            net = ipaddress.IPv4Network(value, strict=False)
+            return net.network_address, net.broadcast_address
+        first, sep, last = value.partition("-")
+        low, high = IPv4(first.strip()), IPv4((last if sep else first).strip())
+    except ValueError:
+        f.error(path, f'invalid address pool "{value}": write FIRST-LAST, e.g. '
+                      "172.18.255.200-172.18.255.250, or a CIDR")
+        return None
+    if low > high:
+        f.error(path, f'invalid address pool "{value}": the first address is after the last')
+        return None
+    return low, high
+
+
+def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConfig:
+    """Validate a Cluster document (types already walked) and build its LabConfig."""
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = meta.get("name") if isinstance(meta.get("name"), str) else None
+    if name is not None:
+        checks.dns_label(name, ("metadata", "name"), f, "lab name")
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+
+    underlay = _network(spec, "underlay", _DEFAULT.underlay, f)
+    pod_cidr = _network(spec, "podCIDR", _DEFAULT.pod_cidr, f)
+    service_cidr = _network(spec, "serviceCIDR", _DEFAULT.service_cidr, f)
+    for (a_key, a), (b_key, b) in (
+        (("podCIDR", pod_cidr), ("serviceCIDR", service_cidr)),
+        (("podCIDR", pod_cidr), ("underlay", underlay)),
+        (("serviceCIDR", service_cidr), ("underlay", underlay)),
+    ):
+        if a.overlaps(b):
+            f.error(_SPEC + (b_key if b_key in spec else a_key,),
+                    f"{a_key} {a} and {b_key} {b} overlap: pick ranges that do not")
+    if service_cidr.prefixlen > 28:
+        f.error(_SPEC + ("serviceCIDR",), f"serviceCIDR {service_cidr} is too small: cluster DNS "
+                                          "takes its .10; use /28 or larger")
+
+    nodes = _nodes(spec, underlay, f)
+    mask = spec.get("nodeCIDRMaskSize", _DEFAULT.node_cidr_mask_size)
+    if not isinstance(mask, int) or isinstance(mask, bool):
+        mask = _DEFAULT.node_cidr_mask_size
+    mask_path = _SPEC + ("nodeCIDRMaskSize",)
+    if not pod_cidr.prefixlen < mask <= 30:
+        f.error(mask_path if "nodeCIDRMaskSize" in spec else _SPEC + ("podCIDR",),
+                f"nodeCIDRMaskSize {mask} must be longer than podCIDR's /{pod_cidr.prefixlen} "
+                "and at most 30")
+        mask = max(min(mask, 30), pod_cidr.prefixlen + 1)
+    room = (1 << (mask - pod_cidr.prefixlen)) - 1
+    if len(nodes) > room:
+        f.error(mask_path if "nodeCIDRMaskSize" in spec else _SPEC + ("podCIDR",),
+                f"podCIDR {pod_cidr} split into /{mask} subnets has room for {room} nodes (node k "
+                f"takes subnet k), not {len(nodes)}: use a larger podCIDR or nodeCIDRMaskSize")
+
+    node_ports = _DEFAULT.node_port_range
+    if isinstance(spec.get("nodePortRange"), str):
+        node_ports = _range(spec["nodePortRange"], _SPEC + ("nodePortRange",), f) or node_ports
+
+    pool_path = _SPEC + ("loadBalancerPool",)
+    if isinstance(spec.get("loadBalancerPool"), str):
+        pool = _pool(spec["loadBalancerPool"], pool_path, f)
+    else:  # MetalLB's kind example: .200-.250 of the last /24, i.e. broadcast-55 .. broadcast-5
+        top = int(underlay.broadcast_address)
+        pool = (IPv4(max(top - 55, int(underlay.network_address))), IPv4(max(top - 5, 0)))
+    pool_desc = "loadBalancerPool" if "loadBalancerPool" in spec else "the default loadBalancerPool"
+    if pool and not (pool[0] in underlay and pool[1] in underlay):
+        f.error(pool_path, f"{pool_desc} {pool[0]}-{pool[1]} is not inside underlay {underlay}: "
+                           "the external client reaches LoadBalancer IPs over the underlay")
+    node_ips = {n.ip: n.name for n in nodes}
+    if pool:
+        for address, node in node_ips.items():
+            if pool[0] <= address <= pool[1]:
+                f.error(pool_path, f"{pool_desc} {pool[0]}-{pool[1]} holds node {node}'s address "
+                                   f"{address}: move the pool")
+                break
+
+    clients = _clients(spec, underlay, node_ips, pool, f)
+
+    backend = spec.get("iptablesBackend", _DEFAULT.iptables_backend)
+    if not checks.enum(backend, IPTABLES_BACKENDS, _SPEC + ("iptablesBackend",), f) \
+            or not isinstance(backend, str):
+        backend = _DEFAULT.iptables_backend
+    kube_proxy = _kube_proxy(spec, f)
+
+    return LabConfig(
+        name=name,
+        nodes=tuple(nodes),
+        pod_cidr=pod_cidr,
+        node_cidr_mask_size=mask,
+        service_cidr=service_cidr,
+        underlay=underlay,
+        node_port_range=node_ports,
+        clients=tuple(clients),
+        load_balancer_pool=pool or _DEFAULT.load_balancer_pool,
+        iptables_backend=backend,
+        kube_proxy=kube_proxy,
+        raw=obj,
+        source=source,
+    )
+
+
+def _clients(spec: dict, underlay, node_ips: Dict[IPv4, str], pool, f: Findings) -> List[ClientConfig]:
+    """spec.clients: names unique and distinct from nodes; IPs on the underlay, free of nodes and pool."""
+    raw = spec.get("clients")
+    path = _SPEC + ("clients",)
+    items = raw if isinstance(raw, list) else [{"name": "client"}]
+    node_names = set(node_ips.values())
+    gateway = underlay.network_address + 1
+    clients, names, taken = [], set(), {}
+    for i, item in enumerate(items):
+        item = item if isinstance(item, dict) else {}
+        name, address = item.get("name"), item.get("ip")
+        if not isinstance(name, str):
+            continue
+        at = path + (i,) if raw is not None else path
+        if checks.dns_label(name, at + ("name",), f, "client name"):
+            if name in names:
+                f.error(at + ("name",), f'duplicate client name "{name}"')
+            elif name in node_names:
+                f.error(at + ("name",), f'client name "{name}" is also a node name: rename one of them')
+        names.add(name)
+        if isinstance(address, str):
+            ip = _address(address, at + ("ip",), f)
+        else:
+            ip = underlay.network_address + 100 + i
+        if ip is None:
+            continue
+        where, problem = at + ("ip",), None
+        if ip not in underlay or ip in (underlay.network_address, underlay.broadcast_address):
+            problem = f"is not a host address of underlay {underlay}"
+        elif ip == gateway:
+            problem = "is the underlay's gateway address"
+        elif ip in node_ips:
+            problem = f"is node {node_ips[ip]}'s address (node k is .k+1 of the underlay)"
+        elif pool and pool[0] <= ip <= pool[1]:
+            problem = "is inside loadBalancerPool"
+        elif ip in taken:
+            problem = f"is also client {taken[ip]}'s address"
+        if problem:
+            if raw is None:
+                where = _SPEC + ("underlay",)
+            f.error(where, f"client {name}'s IP {ip} {problem}: pick another address")
+        taken[ip] = name
+        clients.append(ClientConfig(name, ip))
+    return clients
+
+
+def _kube_proxy(spec: dict, f: Findings) -> KubeProxyConfig:
+    raw = spec.get("kubeProxy") if isinstance(spec.get("kubeProxy"), dict) else {}
+    path = _SPEC + ("kubeProxy",)
+    default = KubeProxyConfig()
+    masquerade_all = raw.get("masqueradeAll")
+    bit = raw.get("masqueradeBit")
+    if not isinstance(bit, int) or isinstance(bit, bool):
+        bit = default.masquerade_bit
+    elif not 0 <= bit <= 31:
+        f.error(path + ("masqueradeBit",), f"invalid value {bit}: must be between 0 and 31")
+        bit = default.masquerade_bit
+    mode = raw.get("detectLocalMode")
+    if not isinstance(mode, str) or not checks.enum(mode, DETECT_LOCAL_MODES, path + ("detectLocalMode",), f):
+        mode = default.detect_local_mode
+    return KubeProxyConfig(
+        masquerade_all=masquerade_all if isinstance(masquerade_all, bool) else default.masquerade_all,
+        masquerade_bit=bit,
+        detect_local_mode=mode,
+    )
