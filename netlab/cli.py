@@ -1,15 +1,281 @@
-"""The `netlab` command: a thin click shell over the core (kubectl-shaped)."""
+"""The `netlab` command: a thin click shell over the core, shaped like kubectl."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
 
 import click
 
-from netlab import __version__
+from netlab import __version__, names, output
+
+DEFAULT_MANIFESTS = "manifests"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class NetlabGroup(click.Group):
+    """Turns the core's user-facing errors into one clear line (tracebacks only with --debug)."""
+
+    def invoke(self, ctx):
+        from netlab.lab import LabError
+        from netlab.state import LabBusy
+        try:
+            from netlab.manifest import ManifestError
+        except ImportError:  # pragma: no cover
+            ManifestError = LabError
+        try:
+            return super().invoke(ctx)
+        except (LabError, LabBusy, ManifestError) as err:
+            if os.environ.get("NETLAB_DEBUG"):
+                raise
+            output.fail(str(err))
+
+
+@click.group(cls=NetlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="netlab")
-def main():
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def main(debug):
     """Build Kubernetes Service networking from real Linux namespaces, veths, bridges and
-    kube-proxy's iptables rules, from unmodified Kubernetes YAML."""
+    kube-proxy's iptables rules, from unmodified Kubernetes YAML.
+
+    \b
+    Typical session (as root):
+      netlab up                      # the default lab from manifests/
+      netlab get pods -o wide        # pods, their IPs, nodes and namespaces
+      netlab exec client-pod -- curl -s 10.244.2.2
+      ip netns exec netlab-node1 ip route
+      netlab down
+    """
+    if debug:
+        os.environ["NETLAB_DEBUG"] = "1"
+
+
+name_option = click.option("--name", "lab_name", metavar="LAB",
+                           help="The lab to act on (may be left out while only one lab is up).")
+
+
+def _require_root():
+    if os.geteuid() != 0:
+        raise click.ClickException("netlab builds network namespaces and must run as root (try: sudo netlab ...)")
+
+
+def _which_lab(lab_name: str | None) -> str:
+    from netlab.lab import LabError, labs_up
+    if lab_name:
+        return lab_name
+    labs = labs_up()
+    if len(labs) == 1:
+        return labs[0]
+    if not labs:
+        raise LabError("no lab is up; start one with `netlab up`")
+    raise LabError(f"several labs are up ({', '.join(labs)}); say which with --name LAB")
+
+
+def _load(files, validate):
+    from netlab import manifest
+    loaded = manifest.load([str(f) for f in files], validate=validate)
+    for warning in loaded.warnings:
+        output.warn(warning)
+    return loaded
+
+
+validate_option = click.option("--validate", type=click.Choice(["strict", "warn", "ignore"]), default="strict",
+                               show_default=True,
+                               help="Unknown fields: an error (strict, like kubectl), a warning, or ignored.")
+
+
+@main.command()
+@click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, allow_dash=True),
+              help="Manifest file or folder (repeatable). Default: manifests/")
+@name_option
+@validate_option
+def up(files, lab_name, validate):
+    """Build a lab (or finish/refresh one) from Kubernetes YAML.
+
+    Re-running it on a running lab changes nothing; after an interrupted run it finishes the job.
+    """
+    from netlab import lab as lab_mod
+    _require_root()
+    files = files or (DEFAULT_MANIFESTS,)
+    loaded = _load(files, validate)
+    report = lab_mod.apply(lab_name, loaded, create=True)
+    _print_up_report(report)
+
+
+@main.command()
+@click.option("-f", "--filename", "files", multiple=True, required=True,
+              type=click.Path(exists=True, allow_dash=True), help="Manifest file or folder (repeatable).")
+@name_option
+@validate_option
+def apply(files, lab_name, validate):
+    """Apply Kubernetes YAML to a running lab (like kubectl apply -f)."""
+    from netlab import lab as lab_mod
+    _require_root()
+    loaded = _load(files, validate)
+    report = lab_mod.apply(_which_lab(lab_name), loaded, create=False)
+    _print_changes(report)
+
+
+@main.command()
+@click.argument("args", nargs=-1)
+@click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, allow_dash=True),
+              help="Delete the objects in these manifests.")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def delete(args, files, namespace, lab_name):
+    """Delete objects: `delete -f FILE` or `delete TYPE NAME...` (pod, deployment, replicaset, service)."""
+    from netlab import lab as lab_mod
+    _require_root()
+    lab = _which_lab(lab_name)
+    keys = set()
+    if files:
+        loaded = _load(files, "ignore")
+        for obj in loaded.objects:
+            raw = obj.raw
+            keys.add(lab_mod.object_key(raw))
+    if args:
+        kind = lab_mod.KIND_ALIASES.get(args[0].lower())
+        if kind is None:
+            raise click.UsageError(f"unknown resource type {args[0]!r} "
+                                   f"(use one of: {', '.join(sorted(set(lab_mod.KIND_ALIASES)))})")
+        if len(args) < 2:
+            raise click.UsageError("say which objects to delete: delete TYPE NAME...")
+        for name in args[1:]:
+            keys.add((kind, None if kind == "Namespace" else namespace, name))
+    if not keys:
+        raise click.UsageError("nothing to delete: give -f FILE or TYPE NAME")
+    report = lab_mod.delete(lab, keys)
+    _print_changes(report)
+
+
+@main.command()
+@name_option
+@click.option("--all", "all_labs", is_flag=True, help="Remove every lab on this machine.")
+def down(lab_name, all_labs):
+    """Stop every process of a lab and remove every namespace and file it made."""
+    from netlab import lab as lab_mod
+    _require_root()
+    labs = lab_mod.labs_up() if all_labs else [_which_lab(lab_name)]
+    for lab in labs:
+        removed = lab_mod.down(lab)
+        output.echo(f"lab {lab!r} is down ({len(removed)} network namespaces removed)")
+
+
+@main.command()
+@name_option
+def status(lab_name):
+    """Show the labs on this machine, or one lab's nodes and pods."""
+    from netlab import lab as lab_mod
+    labs = lab_mod.labs_up()
+    if not labs:
+        output.echo("no lab is up (start one with `netlab up`)")
+        return
+    for lab in ([lab_name] if lab_name else labs):
+        output.echo(lab_mod.describe(lab))
+
+
+@main.command()
+@click.option("--iptables-backend", type=click.Choice(["restore", "python-iptables"]), default="restore")
+def doctor(iptables_backend):
+    """Check kernel features, iptables variants and tools; say what is missing and how to get it."""
+    from netlab import doctor as doctor_mod
+    checks = doctor_mod.run_checks(backend=iptables_backend)
+    output.echo(doctor_mod.format_report(checks))
+    if doctor_mod.missing_required(checks):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("resource")
+@click.argument("names_", nargs=-1, metavar="[NAME]...")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-A", "--all-namespaces", is_flag=True)
+@click.option("-o", "--output", "fmt", type=click.Choice(["wide", "json", "yaml", "name"]))
+@name_option
+def get(resource, names_, namespace, all_namespaces, fmt, lab_name):
+    """List nodes or pods like kubectl get (-o wide shows each one's network namespace)."""
+    from netlab import lab as lab_mod
+    lab = _which_lab(lab_name)
+    kind = lab_mod.KIND_ALIASES.get(resource.lower())
+    if kind not in ("Node", "Pod"):
+        raise click.UsageError(f"netlab get supports nodes and pods (not {resource!r})")
+    objects = lab_mod.get_objects(lab, kind, None if all_namespaces else namespace, list(names_))
+    if fmt in ("json", "yaml"):
+        data = objects[0] if (names_ and len(objects) == 1) else output.as_list(objects)
+        output.echo(output.dump(data, fmt))
+        return
+    if fmt == "name":
+        for obj in objects:
+            output.echo(f"{kind.lower()}/{obj['metadata']['name']}")
+        return
+    if not objects:
+        where = "" if kind == "Node" or all_namespaces else f" in {namespace} namespace"
+        click.echo(f"No resources found{where}.", err=True)
+        return
+    headers, rows = lab_mod.table_rows(kind, objects, wide=(fmt == "wide"), all_namespaces=all_namespaces)
+    output.echo(output.table(headers, rows))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("target")
+@click.option("-c", "--container", help="Container of the pod (default: the first).")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+def exec(target, container, namespace, lab_name, command):
+    """Run a command in a pod's container, a node or a client.
+
+    \b
+      netlab exec web-7d4b9c5f8-x2x5z -- curl -s localhost
+      netlab exec pod/two-containers -c helper -- curl -s localhost
+      netlab exec node/node1 -- iptables -t nat -S
+      netlab exec client/client -- curl -s 172.18.0.2:30080
+    """
+    from netlab import lab as lab_mod
+    _require_root()
+    argv = lab_mod.exec_argv(_which_lab(lab_name), target, namespace, container, list(command))
+    os.execvp(argv[0], argv)
+
+
+@main.command()
+@click.argument("pod")
+@click.option("-c", "--container", help="Container of the pod (default: the first).")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def logs(pod, container, namespace, lab_name):
+    """Print a container's output (kept after it exits)."""
+    from netlab import lab as lab_mod
+    text = lab_mod.logs(_which_lab(lab_name), pod, namespace, container)
+    click.echo(text, nl=False)
+
+
+def _print_changes(report) -> None:
+    for warning in report.warnings:
+        output.warn(warning)
+    for item in report.created:
+        output.echo(f"pod/{item} created")
+    for item in report.deleted:
+        output.echo(f"pod/{item} deleted")
+    for item in report.pending:
+        output.echo(f"pod/{item} (Pending)")
+    for item in report.not_ready:
+        output.warn(f"{item} is not answering yet")
+    for item in report.objects_changed:
+        output.echo(item)
+    if not report.changed and not report.objects_changed:
+        output.echo("nothing to change")
+
+
+def _print_up_report(report) -> None:
+    from netlab import lab as lab_mod
+    _print_changes(report)
+    output.echo("")
+    output.echo(lab_mod.describe(report.lab))
+    output.echo("")
+    output.echo(f"lab {report.lab!r} is up ({report.seconds:.2f}s). Try:")
+    for line in lab_mod.next_steps(report.lab):
+        output.echo(f"  {line}")
 
 
 def _register_subcommands():

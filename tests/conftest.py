@@ -1,12 +1,42 @@
 import os
+import secrets
+import subprocess
+import sys
 
 import pytest
 
+ROOT = os.geteuid() == 0
+
+
+def pytest_configure(config):
+    if ROOT:
+        from tests import rootns
+        config._netlab_rootns_before = rootns.snapshot()
+
 
 def pytest_collection_modifyitems(config, items):
-    if os.geteuid() == 0:
+    if ROOT:
         return
     skip = pytest.mark.skip(reason="needs root: builds real network namespaces")
     for item in items:
         if "root" in item.keywords:
             item.add_marker(skip)
+
+
+def unique_lab(prefix="nlt"):
+    """A lab name no other test (or person) uses: prefix + 6 random characters."""
+    return prefix + secrets.token_hex(3)
+
+
+def netlab_cli(*args, check=True, timeout=120):
+    """Run the real `netlab` command (python -m netlab) and return the completed process."""
+    result = subprocess.run([sys.executable, "-m", "netlab", *args], capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"netlab {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def lab_namespaces(lab):
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return sorted(line.split()[0] for line in listing.splitlines() if line.startswith(f"{lab}-"))

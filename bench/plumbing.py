@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Network plumbing speed: netlab's data plane against the `ip -batch` floor, in the same run.
+
+Builds K nodes x P pods (namespaces, veths, bridge ports, addresses, routes, sysctls) twice:
+once with netlab.dataplane.network, once with plain iproute2 — one `ip netns add` per namespace
+and one `ip -batch` per namespace (batch lines cannot carry -n) — and prints both times and their
+ratio. Then, unless --no-up, times `netlab up` of the default lab until every pod answers.
+
+    sudo .venv/bin/python bench/plumbing.py --nodes 2 --pods 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from netlab import names  # noqa: E402
+from netlab.cluster.topology import build_topology  # noqa: E402
+from netlab.dataplane import netns, network  # noqa: E402
+
+
+def _config(nodes: int):
+    node_specs = [SimpleNamespace(name=f"node{k}", labels={}, ip=None) for k in range(1, nodes + 1)]
+    return SimpleNamespace(underlay="172.18.0.0/16", pod_cidr="10.244.0.0/16", node_cidr_mask_size=24,
+                           nodes=node_specs, clients=[], node_port_range=(30000, 32767),
+                           service_cidr="10.96.0.0/12")
+
+
+def _pods(topology, per_lab: int):
+    """(node, pod netns, host veth, ip) spread round-robin over the nodes."""
+    result = []
+    for i in range(per_lab):
+        node = topology.nodes[i % len(topology.nodes)]
+        ip = str(node.pod_cidr.network_address + 2 + i // len(topology.nodes))
+        result.append((node, names.pod_netns(topology.lab, "default", f"p{i}"), f"veth{i:08x}", ip))
+    return result
+
+
+def build_with_netlab(topology, pods) -> None:
+    network.ensure_underlay(topology)
+    for node in topology.nodes:
+        network.ensure_node(topology, node)
+    for node, pod_ns, veth, ip in pods:
+        network.ensure_pod_network(topology, node, pod_ns, veth, ip)
+
+
+def _batch(namespace: str, lines: list) -> None:
+    subprocess.run(["ip", "-n", namespace, "-batch", "-"], input="\n".join(lines) + "\n", text=True, check=True)
+
+
+def _sysctl(namespace: str, key: str, value) -> None:
+    subprocess.run(["ip", "netns", "exec", namespace, "sysctl", "-qw", f"{key}={value}"], check=True)
+
+
+def build_with_ip_batch(topology, pods) -> None:
+    """The same result with iproute2 alone: the floor netlab is measured against."""
+    under = topology.underlay_netns
+    subprocess.run(["ip", "netns", "add", under], check=True)
+    for node in topology.nodes:
+        subprocess.run(["ip", "netns", "add", node.netns], check=True)
+    for _, pod_ns, _, _ in pods:
+        subprocess.run(["ip", "netns", "add", pod_ns], check=True)
+    lines = ["link set lo up", "link add br0 type bridge", f"addr add {topology.underlay_gateway}/16 dev br0",
+             "link set br0 up"]
+    for node in topology.nodes:
+        lines += [f"link add {node.name} type veth peer name eth0 netns {node.netns}",
+                  f"link set {node.name} master br0 up"]
+    _batch(under, lines)
+    by_node = {}
+    for node, pod_ns, veth, ip in pods:
+        by_node.setdefault(node.name, []).append((pod_ns, veth, ip))
+    for node in topology.nodes:
+        lines = ["link set lo up", "link set eth0 up", f"addr add {node.ip}/16 dev eth0",
+                 "link add cni0 type bridge", f"addr add {node.gateway}/24 dev cni0", "link set cni0 up",
+                 f"route add default via {topology.underlay_gateway}"]
+        lines += [f"route add {o.pod_cidr} via {o.ip}" for o in topology.nodes if o.name != node.name]
+        for pod_ns, veth, _ in by_node.get(node.name, ()):
+            lines += [f"link add {veth} type veth peer name eth0 netns {pod_ns}",
+                      f"link set {veth} master cni0", f"link set {veth} type bridge_slave hairpin on",
+                      f"link set {veth} up"]
+        _batch(node.netns, lines)
+        _sysctl(node.netns, "net.ipv4.ip_forward", 1)
+        _sysctl(node.netns, "net.bridge.bridge-nf-call-iptables", 1)
+        for pod_ns, _, ip in by_node.get(node.name, ()):
+            _batch(pod_ns, ["link set lo up", f"addr add {ip}/24 dev eth0", "link set eth0 up",
+                            f"route add {topology.cluster_cidr} via {node.gateway}",
+                            f"route add default via {node.gateway}"])
+
+
+def _remove(prefix: str) -> None:
+    for name in netns.list_names(prefix):
+        netns.delete(name)
+
+
+def timed(label: str, lab: str, builder, topology, pods) -> float:
+    _remove(names.lab_prefix(lab))
+    start = time.perf_counter()
+    try:
+        builder(topology, pods)
+        return time.perf_counter() - start
+    finally:
+        _remove(names.lab_prefix(lab))
+
+
+def time_default_up(repo: Path) -> float | None:
+    """Seconds for `netlab up` of manifests/ until every pod answers (in-process, no interpreter start)."""
+    from netlab import lab as lab_mod, manifest
+    lab = f"nlbench{os.getpid() % 10000}"
+    loaded = manifest.load([str(repo / "manifests")])
+    try:
+        start = time.perf_counter()
+        report = lab_mod.apply(lab, loaded, create=True, wait_ready=10.0)
+        seconds = time.perf_counter() - start
+        if report.not_ready:
+            print(f"  not answering: {report.not_ready}")
+        return seconds
+    finally:
+        lab_mod.down(lab)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=2)
+    parser.add_argument("--pods", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-up", action="store_true", help="skip timing `netlab up` of the default lab")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("run as root: it builds network namespaces", file=sys.stderr)
+        return 1
+    lab = f"nlb{os.getpid() % 100000}"
+    topology = build_topology(lab, _config(args.nodes))
+    pods = _pods(topology, args.pods)
+    ours, floor = [], []
+    for _ in range(args.rounds):
+        floor.append(timed("ip -batch", lab, build_with_ip_batch, topology, pods))
+        ours.append(timed("netlab", lab, build_with_netlab, topology, pods))
+    best_ours, best_floor = min(ours), min(floor)
+    print(f"plumbing, {args.nodes} nodes x {args.pods} pods (best of {args.rounds}):")
+    print(f"  ip -batch floor : {best_floor:.3f} s")
+    print(f"  netlab          : {best_ours:.3f} s")
+    print(f"  ratio           : {best_ours / best_floor:.2f}x the floor (goal: <= 1.5x)")
+    if not args.no_up:
+        seconds = time_default_up(Path(__file__).resolve().parent.parent)
+        print(f"default lab up, every pod answering: {seconds:.3f} s (goal: < 1 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The lab's wiring over netlink: underlay switch, nodes, clients and pod interfaces.
+
+Each step is an idempotent ``ensure_*`` that accepts what already exists (CNI plugins' habit), so a
+re-run finishes what an interrupted run started. Every netlink socket is opened inside the
+namespace it acts on and closed before returning; nothing here ever acts on the root namespace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from contextlib import contextmanager
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from netlab import names
+from netlab.dataplane import netns
+
+EEXIST = 17
+ESRCH = 3
+BRIDGE_PORT_HAIRPIN = 1  # IFLA_BRPORT_MODE: BRIDGE_MODE_HAIRPIN (the CNI bridge plugin's hairpinMode)
+
+
+class WiringError(Exception):
+    """A netlink step failed; the message names the namespace and the object."""
+
+
+@contextmanager
+def rtnl(namespace: str):
+    """An rtnetlink socket bound to NAMESPACE (a socket keeps the namespace it was made in)."""
+    with netns.entered(namespace):
+        ipr = IPRoute()
+    try:
+        yield ipr
+    except NetlinkError as err:
+        raise WiringError(f"in network namespace {namespace!r}: {err}") from err
+    finally:
+        ipr.close()
+
+
+def _index(ipr, ifname: str) -> int | None:
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
+
+
+def _ensure_addr(ipr, index: int, address: str, prefixlen: int) -> None:
+    try:
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
+    except NetlinkError as err:
+        if err.code != EEXIST:
+            raise
+
+
+def _ensure_route(ipr, dst: str, gateway: str) -> None:
+    try:
+        ipr.route("add", dst=dst, gateway=gateway)
+    except NetlinkError as err:
+        if err.code != EEXIST:
+            raise
+
+
+def _up(ipr, ifname: str) -> int:
+    index = _index(ipr, ifname)
+    ipr.link("set", index=index, state="up")
+    return index
+
+
+def _ensure_bridge(ipr, name: str) -> int:
+    index = _index(ipr, name)
+    if index is None:
+        try:
+            ipr.link("add", ifname=name, kind="bridge")
+        except NetlinkError as err:
+            if err.code != EEXIST:
+                raise
+        index = _index(ipr, name)
+    return index
+
+
+def ensure_underlay(topology) -> None:
+    """The lab's L2 segment: a bridge in the lab's own namespace, holding the nodes' gateway."""
+    name = topology.underlay_netns
+    netns.create(name)
+    with rtnl(name) as ipr:
+        _up(ipr, "lo")
+        bridge = _ensure_bridge(ipr, names.UNDERLAY_BRIDGE)
+        _ensure_addr(ipr, bridge, topology.underlay_gateway, topology.prefixlen)
+        ipr.link("set", index=bridge, state="up")
+
+
+def _plug_into_underlay(topology, attached_netns: str) -> None:
+    """A veth from the underlay bridge to ``eth0`` of ATTACHED_NETNS (created from the underlay side)."""
+    port = names.underlay_port(attached_netns[len(names.lab_prefix(topology.lab)):])
+    with rtnl(topology.underlay_netns) as ipr:
+        if _index(ipr, port) is None:
+            target = netns.path(attached_netns)
+            with open(target) as handle:
+                try:
+                    ipr.link("add", ifname=port, kind="veth",
+                             peer={"ifname": names.NODE_UPLINK, "net_ns_fd": handle.fileno()})
+                except NetlinkError as err:
+                    if err.code != EEXIST:
+                        raise WiringError(f"could not add {port!r} in {topology.underlay_netns!r}: {err}")
+        index = _index(ipr, port)
+        ipr.link("set", index=index, master=_index(ipr, names.UNDERLAY_BRIDGE), state="up")
+
+
+def ensure_node(topology, node) -> None:
+    """A node: eth0 on the underlay, cni0 with the pod gateway, host-gw routes, forwarding on."""
+    netns.create(node.netns)
+    _plug_into_underlay(topology, node.netns)
+    with rtnl(node.netns) as ipr:
+        _up(ipr, "lo")
+        eth0 = _up(ipr, names.NODE_UPLINK)
+        _ensure_addr(ipr, eth0, node.ip, topology.prefixlen)
+        bridge = _ensure_bridge(ipr, names.POD_BRIDGE)
+        _ensure_addr(ipr, bridge, node.gateway, node.pod_cidr.prefixlen)
+        ipr.link("set", index=bridge, state="up")
+        # Real nodes have a default route; without one, node -> ClusterIP fails with ENETUNREACH
+        # because the route lookup happens before OUTPUT DNAT (pod-network.md §6.2).
+        _ensure_route(ipr, "0.0.0.0/0", topology.underlay_gateway)
+        for other in topology.nodes:
+            if other.name != node.name:
+                _ensure_route(ipr, str(other.pod_cidr), other.ip)
+    netns.write_sysctl(node.netns, "net.ipv4.ip_forward", 1)
+    # Per namespace since Linux 5.3; needed so a reply between two pods of one bridge passes
+    # conntrack and is un-DNATed (pod-network.md §4).
+    netns.write_sysctl(node.netns, "net.bridge.bridge-nf-call-iptables", 1)
+
+
+def ensure_client(topology, client) -> None:
+    """An external client: a namespace on the underlay with its own address and nothing else."""
+    netns.create(client.netns)
+    _plug_into_underlay(topology, client.netns)
+    with rtnl(client.netns) as ipr:
+        _up(ipr, "lo")
+        eth0 = _up(ipr, names.NODE_UPLINK)
+        _ensure_addr(ipr, eth0, client.ip, topology.prefixlen)
+
+
+def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str) -> None:
+    """A pod's eth0: a veth whose peer is a hairpinning port of the node's cni0 (CNI bridge + host-local)."""
+    netns.create(pod_netns)
+    with rtnl(node.netns) as ipr:
+        if _index(ipr, host_veth) is None:
+            with open(netns.path(pod_netns)) as handle:
+                try:
+                    ipr.link("add", ifname=host_veth, kind="veth",
+                             peer={"ifname": names.POD_IFNAME, "net_ns_fd": handle.fileno()})
+                except NetlinkError as err:
+                    if err.code != EEXIST:
+                        raise WiringError(f"could not add {host_veth!r} in {node.netns!r}: {err}")
+        index = _index(ipr, host_veth)
+        ipr.link("set", index=index, master=_index(ipr, names.POD_BRIDGE))
+        ipr.link("set", index=index, kind="bridge_slave", mode=BRIDGE_PORT_HAIRPIN)
+        ipr.link("set", index=index, state="up")
+    gateway = node.gateway
+    with rtnl(pod_netns) as ipr:
+        _up(ipr, "lo")
+        eth0 = _index(ipr, names.POD_IFNAME)
+        _ensure_addr(ipr, eth0, ip, node.pod_cidr.prefixlen)
+        ipr.link("set", index=eth0, state="up")
+        # flannel's host-local result: the cluster CIDR and the default route via the gateway.
+        _ensure_route(ipr, str(topology.cluster_cidr), gateway)
+        _ensure_route(ipr, "0.0.0.0/0", gateway)
+
+
+def remove_pod_network(node_netns: str, pod_netns: str, host_veth: str) -> None:
+    """Delete a pod's namespace (its veth pair goes with it) and any leftover host-side port."""
+    netns.delete(pod_netns)
+    if netns.exists(node_netns):
+        with rtnl(node_netns) as ipr:
+            index = _index(ipr, host_veth)
+            if index is not None:
+                try:
+                    ipr.link("del", index=index)
+                except NetlinkError as err:
+                    if err.code not in (19, ESRCH):  # ENODEV: already gone with the namespace
+                        raise
+
+
+def addresses(namespace: str) -> dict:
+    """Interface name -> list of 'ip/prefix' inside NAMESPACE (for status and tests)."""
+    result = {}
+    with rtnl(namespace) as ipr:
+        links = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        for addr in ipr.get_addr():
+            ifname = links.get(addr["index"], "?")
+            result.setdefault(ifname, []).append(f"{addr.get_attr('IFA_ADDRESS')}/{addr['prefixlen']}")
+    return result
+
+
+def is_ipv4(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False

@@ -1,0 +1,562 @@
+"""Reconcile a lab: compute what it should have (netlab.cluster), change only the difference.
+
+`up`, `apply` and `delete` all end in reconcile(): load the applied objects, plan the pods, then
+build what is missing and remove what is no longer wanted, recording each step in the state first
+so that an interrupted run is finished by the next one and `down` can always remove everything.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+
+from netlab import names, state as lab_state
+from netlab.cluster import controllers, downward
+from netlab.cluster.controllers import PodInstance
+from netlab.cluster.topology import Topology, build_topology
+from netlab.dataplane import netns, network
+from netlab import runtime
+
+BUILDING, RUNNING = "building", "running"
+
+
+class LabError(Exception):
+    """A lab-level problem the user can act on; the message says what to do."""
+
+
+@dataclass
+class Report:
+    lab: str
+    topology: Topology
+    created: list = field(default_factory=list)
+    deleted: list = field(default_factory=list)
+    pending: list = field(default_factory=list)
+    not_ready: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    changed: bool = False
+    seconds: float = 0.0
+    objects_changed: list = field(default_factory=list)
+
+
+KIND_ALIASES = {
+    "node": "Node", "nodes": "Node", "no": "Node",
+    "pod": "Pod", "pods": "Pod", "po": "Pod",
+    "deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
+    "replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
+    "service": "Service", "services": "Service", "svc": "Service",
+    "namespace": "Namespace", "namespaces": "Namespace", "ns": "Namespace",
+}
+
+# -- objects ------------------------------------------------------------------------------------
+
+def object_key(raw: dict) -> tuple:
+    meta = raw.get("metadata") or {}
+    kind = raw.get("kind")
+    namespace = None if kind in ("Namespace", "Node") else (meta.get("namespace") or "default")
+    return (kind, namespace, meta.get("name"))
+
+
+def merge_objects(stored: list, incoming: list) -> list:
+    """kubectl apply: incoming objects replace stored ones of the same kind/namespace/name."""
+    merged = {object_key(raw): raw for raw in stored}
+    for raw in incoming:
+        merged[object_key(raw)] = raw
+    return list(merged.values())
+
+
+def remove_objects(stored: list, keys: set) -> tuple:
+    kept = [raw for raw in stored if object_key(raw) not in keys]
+    return kept, len(stored) - len(kept)
+
+
+def parse_stored(objects: list):
+    """Typed objects from the raw ones recorded in the state (validated when first applied)."""
+    from netlab import manifest
+    return manifest.parse_objects(objects, source="<lab state>")
+
+
+# -- pods ---------------------------------------------------------------------------------------
+
+def _pod_spec_of(obj):
+    return obj.spec if type(obj).__name__ == "Pod" else obj.template.spec
+
+
+def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, warnings: list):
+    """The runtime's view of one pod: its namespace, addresses and resolved containers."""
+    spec = _pod_spec_of(source_obj)
+    node = topology.node(pod.node)
+    containers = []
+    for container in spec.containers:
+        env = downward.container_env(container, pod, node, warnings)
+        containers.append(runtime.ContainerSpec(
+            name=container.name, image=container.image, command=container.command, args=container.args,
+            env=env, ports=[(p.container_port, p.protocol) for p in container.ports or ()],
+            working_dir=container.working_dir, run_as_user=container.run_as_user))
+    grace = spec.termination_grace_period_seconds
+    return runtime.PodRuntimeSpec(
+        lab=lab, namespace=pod.namespace, name=pod.name, node=pod.node, pod_ip=pod.ip, host_ip=node.ip,
+        netns=names.pod_netns(lab, pod.namespace, pod.name),
+        state_dir=names.pod_dir(lab, pod.namespace, pod.name, pod.uid), containers=containers,
+        termination_grace_seconds=min(float(grace if grace is not None else 30), 2.0))
+
+
+def _record_of(pod: PodInstance, phase: str) -> dict:
+    record = pod.to_dict()
+    record["phase"] = phase
+    return record
+
+
+def _instance(record: dict) -> PodInstance:
+    data = {k: v for k, v in record.items() if k not in ("phase",)}
+    return PodInstance.from_dict(data)
+
+
+def _teardown_pod(lab: str, topology: Topology, pod: PodInstance) -> None:
+    pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
+    runtime.stop_pod(pod_dir)
+    pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
+    if netns.exists(pod_ns):
+        for pid in runtime.pids_in_netns(netns.path(pod_ns)):
+            _kill(pid)
+    if pod.node:
+        node_ns = names.node_netns(lab, pod.node)
+        network.remove_pod_network(node_ns, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid))
+    shutil.rmtree(pod_dir, ignore_errors=True)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+def _pod_alive(lab: str, pod: PodInstance) -> bool:
+    if not netns.exists(names.pod_netns(lab, pod.namespace, pod.name)):
+        return False
+    status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
+    return bool(status.owner_alive)
+
+
+# -- the lab ------------------------------------------------------------------------------------
+
+def topology_of(lab: str, config_raw: dict | None) -> Topology:
+    from netlab import manifest
+    return build_topology(lab, manifest.lab_config(config_raw))
+
+
+def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_ready: float = 5.0) -> None:
+    """Make the machine match ST: network, nodes, clients, pods. Saves ST as it goes."""
+    topology = report.topology
+    objects = parse_stored(st.objects)
+    # 1. the fixed network: idempotent, cheap, and it repairs a half-built lab
+    lab_state.save(st)
+    network.ensure_underlay(topology)
+    for node in topology.nodes:
+        network.ensure_node(topology, node)
+    for client in topology.clients:
+        network.ensure_client(topology, client)
+
+    # 2. pods: half-built or dead ones are rebuilt, then the controllers decide the rest
+    existing = []
+    for key, record in list(st.pods.items()):
+        pod = _instance(record)
+        if pod.node and (record.get("phase") != RUNNING or not _pod_alive(lab, pod)):
+            _teardown_pod(lab, topology, pod)
+            record["phase"] = BUILDING
+            report.changed = True
+        existing.append(pod)
+    pods_plan = controllers.plan(objects, existing, topology, st.last_reserved, rng=rng, now=time.time())
+    report.warnings.extend(pods_plan.warnings)
+
+    for pod in pods_plan.delete:
+        _teardown_pod(lab, topology, pod)
+        st.pods.pop(f"{pod.namespace}/{pod.name}", None)
+        report.deleted.append(f"{pod.namespace}/{pod.name}")
+        report.changed = True
+    if pods_plan.delete:
+        lab_state.save(st)
+
+    rebuild = [p for p in pods_plan.keep if st.pods[f"{p.namespace}/{p.name}"].get("phase") != RUNNING]
+    to_build = [p for p in pods_plan.create if p.node] + rebuild
+    st.last_reserved = pods_plan.last_reserved
+    for pod in pods_plan.create:
+        st.pods[f"{pod.namespace}/{pod.name}"] = _record_of(pod, BUILDING)
+        if not pod.node:
+            report.pending.append(f"{pod.namespace}/{pod.name}: {pod.reason}")
+    if to_build:
+        lab_state.save(st)          # record intent before touching the machine
+
+    source_of = {(type(o).__name__, o.meta.namespace, o.meta.name): o for o in objects}
+    started = []
+    for pod in to_build:
+        node = topology.node(pod.node)
+        pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
+        network.ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
+                                   pod.ip)
+        spec = runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings)
+        runtime.start_pod(spec)
+        started.append((pod, spec))
+        report.created.append(f"{pod.namespace}/{pod.name}")
+        report.changed = True
+    for pod, _ in started:
+        st.pods[f"{pod.namespace}/{pod.name}"]["phase"] = RUNNING
+    if started:
+        lab_state.save(st)
+    if wait_ready and started:
+        report.not_ready = wait_until_answering([spec for _, spec in started], wait_ready)
+
+
+def wait_until_answering(specs, timeout: float) -> list:
+    """Wait until every TCP containerPort of the started pods accepts a connection; list the laggards."""
+    deadline = time.monotonic() + timeout
+    waiting = [(spec, port) for spec in specs for c in spec.containers for port, proto in c.ports
+               if proto == "TCP" and runtime.resolve_command(c) is None]
+    while waiting and time.monotonic() < deadline:
+        still = []
+        for spec, port in waiting:
+            if not _accepts(spec.netns, spec.pod_ip, port):
+                still.append((spec, port))
+        waiting = still
+        if waiting:
+            time.sleep(0.01)
+    return [f"{spec.namespace}/{spec.name}:{port}" for spec, port in waiting]
+
+
+def _accepts(pod_netns: str, ip: str, port: int) -> bool:
+    with netns.entered(pod_netns):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(0.2)
+        return sock.connect_ex((ip, port)) == 0
+    finally:
+        sock.close()
+
+
+def owned_namespaces(lab: str, st: lab_state.LabState | None) -> list:
+    """The network namespaces that belong to LAB: its recorded ones, or by prefix when state is lost.
+
+    A prefix alone is ambiguous between labs named "a" and "a-b", so namespaces recorded by any
+    other lab are never counted as this lab's.
+    """
+    prefix = names.lab_prefix(lab)
+    candidates = set(netns.list_names(prefix))
+    others = set()
+    for other in lab_state.known_labs():
+        if other != lab and other.startswith(prefix):
+            other_state = lab_state.load(other)
+            if other_state:
+                others |= set(_namespaces_of(other, other_state))
+            others |= set(netns.list_names(names.lab_prefix(other)))
+    return sorted(candidates - others)
+
+
+def _namespaces_of(lab: str, st: lab_state.LabState) -> list:
+    try:
+        topology = topology_of(lab, st.config)
+    except Exception:
+        return []
+    result = [topology.underlay_netns] + [n.netns for n in topology.nodes] + [c.netns for c in topology.clients]
+    for record in st.pods.values():
+        result.append(names.pod_netns(lab, record["namespace"], record["name"]))
+    return result
+
+
+def down(lab: str) -> list:
+    """Stop every process of LAB and remove every namespace and file it made. Returns what went."""
+    with lab_state.locked(lab):
+        removed = down_unlocked(lab, lab_state.load(lab))
+    lab_state.remove_lock(lab)
+    return removed
+
+
+def labs_up() -> list:
+    """Labs that have state or namespaces on this machine."""
+    labs = set(lab_state.known_labs())
+    for name in netns.list_names():
+        if name.endswith("-underlay"):
+            labs.add(name[: -len("-underlay")])
+    return sorted(labs)
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+def _resolve_lab_name(lab_name: str | None, loaded) -> str:
+    if lab_name:
+        name = lab_name
+    elif loaded.lab is not None and getattr(loaded.lab, "name", None):
+        name = loaded.lab.name
+    else:
+        up_now = labs_up()
+        name = up_now[0] if len(up_now) == 1 else names.DEFAULT_LAB
+    problem = names.check_lab_name(name)
+    if problem:
+        raise LabError(problem)
+    return name
+
+
+def _describe_change(verb: str, raw: dict) -> str:
+    return f"{raw.get('kind', '?').lower()}/{(raw.get('metadata') or {}).get('name')} {verb}"
+
+
+def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: float = 5.0) -> Report:
+    """Apply loaded manifests to a lab, creating the lab first when CREATE (netlab up)."""
+    started = time.monotonic()
+    lab = _resolve_lab_name(lab_name, loaded)
+    with lab_state.locked(lab):
+        st = lab_state.load(lab)
+        config_raw = (loaded.lab.raw or None) if loaded.lab is not None else None
+        if st is None:
+            if not create:
+                raise LabError(f"lab {lab!r} is not up; start it with `netlab up --name {lab}`")
+            if netns.list_names(names.lab_prefix(lab)) and owned_namespaces(lab, None):
+                # namespaces without state: a lab whose state was lost; start from a clean slate
+                down_unlocked(lab, None)
+            st = lab_state.LabState(lab=lab, config=config_raw)
+        elif config_raw is not None and config_raw != st.config:
+            raise LabError(f"lab {lab!r} is up with other cluster settings; run `netlab down --name {lab}` "
+                           "first to rebuild it with the new ones")
+        topology = topology_of(lab, st.config)
+        incoming = [obj.raw for obj in loaded.objects if type(obj).__name__ != "LabConfig"]
+        before = {object_key(raw): raw for raw in st.objects}
+        report = Report(lab=lab, topology=topology)
+        for raw in incoming:
+            old = before.get(object_key(raw))
+            if old is None:
+                report.objects_changed.append(_describe_change("created", raw))
+            elif old != raw:
+                report.objects_changed.append(_describe_change("configured", raw))
+        st.objects = merge_objects(st.objects, incoming)
+        reconcile(lab, st, report, rng=rng, wait_ready=wait_ready)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def delete(lab: str, keys: set, rng=None) -> Report:
+    """Remove objects (by kind, namespace, name) from a lab and reconcile."""
+    with lab_state.locked(lab):
+        st = lab_state.load(lab)
+        if st is None:
+            raise LabError(f"lab {lab!r} is not up")
+        topology = topology_of(lab, st.config)
+        report = Report(lab=lab, topology=topology)
+        present = {object_key(raw): raw for raw in st.objects}
+        for key in sorted(keys, key=str):
+            if key in present:
+                report.objects_changed.append(_describe_change("deleted", present[key]))
+            elif key[0] == "Pod" and f"{key[1]}/{key[2]}" in st.pods:
+                # a controller's pod: delete it and let its ReplicaSet replace it, as in a cluster
+                record = st.pods.pop(f"{key[1]}/{key[2]}")
+                _teardown_pod(lab, topology, _instance(record))
+                report.deleted.append(f"{key[1]}/{key[2]}")
+                report.changed = True
+            else:
+                kind, namespace, name = key
+                where = f' in namespace "{namespace}"' if namespace else ""
+                raise LabError(f'{kind.lower()} "{name}" not found{where}')
+        st.objects, _ = remove_objects(st.objects, keys)
+        reconcile(lab, st, report, rng=rng)
+    return report
+
+
+def down_unlocked(lab: str, st) -> list:
+    removed = []
+    if st:
+        for record in st.pods.values():
+            runtime.stop_pod(names.pod_dir(lab, record["namespace"], record["name"], record["uid"]))
+    spaces = owned_namespaces(lab, st)
+    for name in spaces:
+        for pid in runtime.pids_in_netns(netns.path(name)):
+            _kill(pid)
+    for name in spaces:
+        netns.delete(name)
+        removed.append(name)
+    shutil.rmtree(names.lab_dir(lab), ignore_errors=True)
+    return removed
+
+
+def _loaded_lab(lab: str):
+    st = lab_state.load(lab)
+    if st is None:
+        raise LabError(f"lab {lab!r} has no state (is it up? `netlab status` lists the labs)")
+    return st, topology_of(lab, st.config)
+
+
+def _sources(st) -> dict:
+    return {(type(o).__name__, o.meta.namespace, o.meta.name): o for o in parse_stored(st.objects)}
+
+
+def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> list:
+    """Kubernetes-shaped objects of KIND in a lab (namespace None: all namespaces)."""
+    from netlab import views
+    st, topology = _loaded_lab(lab)
+    if kind == "Node":
+        items = [views.node_object(lab, node, st.created) for node in topology.nodes]
+    else:
+        sources = _sources(st)
+        items = []
+        for record in st.pods.values():
+            pod = _instance(record)
+            if namespace is not None and pod.namespace != namespace:
+                continue
+            source = sources.get(pod.source)
+            if source is None:
+                continue
+            status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid)) if pod.node else None
+            host_ip = topology.node(pod.node).ip if pod.node else None
+            items.append(views.pod_object(lab, pod, source, host_ip, status))
+        items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+    if wanted:
+        found = {o["metadata"]["name"]: o for o in items}
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise LabError(f'{kind.lower()} "{missing[0]}" not found')
+        items = [found[n] for n in wanted]
+    return items
+
+
+def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tuple:
+    """kubectl's columns for nodes and pods (plus NETNS with -o wide)."""
+    from netlab import output, views
+    from datetime import datetime
+    def created(obj):
+        stamp = obj["metadata"].get("creationTimestamp")
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=__import__("datetime").timezone.utc).timestamp()
+    rows = []
+    if kind == "Node":
+        headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+        if wide:
+            headers += ["INTERNAL-IP", "EXTERNAL-IP", "POD-CIDR", "KERNEL-VERSION", "NETNS"]
+        for obj in objects:
+            row = [obj["metadata"]["name"], "Ready", "<none>", output.age(created(obj)), "netlab"]
+            if wide:
+                row += [obj["status"]["addresses"][0]["address"], "<none>", obj["spec"]["podCIDR"],
+                        obj["status"]["nodeInfo"]["kernelVersion"], obj["metadata"]["annotations"][views.NETNS_ANNOTATION]]
+            rows.append(row)
+        return headers, rows
+    headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    if wide:
+        headers += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES", "NETNS"]
+    for obj in objects:
+        statuses = obj["status"].get("containerStatuses") or []
+        total = len(obj["spec"].get("containers") or [])
+        ready = sum(1 for s in statuses if s["ready"])
+        _, shown = views.pod_phase(_PodView(obj), statuses, True)
+        row = ([obj["metadata"]["namespace"]] if all_namespaces else []) + [
+            obj["metadata"]["name"], f"{ready}/{total}", shown, "0", output.age(created(obj))]
+        if wide:
+            row += [obj["status"].get("podIP") or "<none>", obj["spec"].get("nodeName") or "<none>", "<none>", "<none>",
+                    obj["metadata"]["annotations"].get(views.NETNS_ANNOTATION) if obj["spec"].get("nodeName") else "<none>"]
+        rows.append(row)
+    return headers, rows
+
+
+class _PodView:
+    """Just enough of a PodInstance to reuse views.pod_phase on a rendered Pod object."""
+
+    def __init__(self, obj):
+        self.node = obj["spec"].get("nodeName")
+
+
+def describe(lab: str) -> str:
+    """A short summary of one lab: nodes with their namespaces, pods per node, clients."""
+    st = lab_state.load(lab)
+    if st is None:
+        spaces = owned_namespaces(lab, None)
+        return f"lab {lab}: no state, {len(spaces)} leftover namespaces (remove with `netlab down --name {lab}`)"
+    topology = topology_of(lab, st.config)
+    lines = [f"lab {lab}: {len(topology.nodes)} nodes, {len(st.pods)} pods, underlay {topology.underlay} "
+             f"(netns {topology.underlay_netns})"]
+    for node in topology.nodes:
+        pods = sorted(f"{r['name']} {r['ip']}" for r in st.pods.values() if r.get("node") == node.name)
+        lines.append(f"  node {node.name:<8} {node.ip:<14} pods {str(node.pod_cidr):<15} netns {node.netns}")
+        for pod in pods:
+            lines.append(f"      {pod}")
+    for client in topology.clients:
+        lines.append(f"  client {client.name:<6} {client.ip:<14} netns {client.netns}")
+    pending = [f"{r['namespace']}/{r['name']}" for r in st.pods.values() if not r.get("node")]
+    if pending:
+        lines.append(f"  pending: {', '.join(sorted(pending))}")
+    return "\n".join(lines)
+
+
+def next_steps(lab: str) -> list:
+    """A few commands worth trying on this lab, with real names and addresses in them."""
+    st, topology = _loaded_lab(lab)
+    flag = "" if lab == names.DEFAULT_LAB else f" --name {lab}"
+    running = [r for r in st.pods.values() if r.get("node")]
+    steps = [f"netlab get pods -o wide{flag}"]
+    if len(running) >= 2:
+        nodes = {}
+        for record in sorted(running, key=lambda r: r["name"]):
+            nodes.setdefault(record["node"], record)
+        picks = list(nodes.values())
+        src, dst = picks[0], picks[-1]
+        steps.append(f"netlab exec{flag} {src['name']} -- curl -s {dst['ip']}:<port>   "
+                     f"# pod on {src['node']} -> pod on {dst['node']}")
+    node = topology.nodes[0]
+    steps.append(f"ip netns exec {node.netns} ip route        # a node's routes")
+    steps.append(f"ip netns exec {node.netns} bridge link     # its cni0 ports (hairpin on)")
+    steps.append(f"netlab down{flag}")
+    return steps
+
+
+def _find_pod(st, namespace: str, name: str) -> PodInstance:
+    record = st.pods.get(f"{namespace}/{name}")
+    if record is None:
+        raise LabError(f'pod "{name}" not found in namespace "{namespace}"')
+    return _instance(record)
+
+
+def exec_argv(lab: str, target: str, namespace: str, container: str | None, command: list) -> list:
+    """The argv that runs COMMAND in a pod's container (its namespaces), a node or a client."""
+    st, topology = _loaded_lab(lab)
+    kind, _, name = target.rpartition("/")
+    kind = kind or "pod"
+    if kind in ("node", "no"):
+        try:
+            return ["ip", "netns", "exec", topology.node(name).netns] + command
+        except KeyError:
+            raise LabError(f'node "{name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
+    if kind == "client":
+        for client in topology.clients:
+            if client.name == name:
+                return ["ip", "netns", "exec", client.netns] + command
+        raise LabError(f'client "{name}" not found (clients: {", ".join(c.name for c in topology.clients)})')
+    if kind not in ("pod", "po", "pods"):
+        raise LabError(f"cannot exec into {target!r}: use a pod name, pod/NAME, node/NAME or client/NAME")
+    pod = _find_pod(st, namespace, name)
+    if not pod.node:
+        raise LabError(f'pod "{name}" is Pending: {pod.reason}')
+    status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
+    chosen = _choose_container(status, container, name)
+    if chosen is None or chosen.state != "running" or not chosen.pid:
+        what = f'container "{chosen.name}"' if chosen else "the pod's container"
+        raise LabError(f"{what} of pod {name!r} is not running (see `netlab logs {name}`)")
+    return ["nsenter", "--target", str(chosen.pid), "--net", "--mount", "--uts", "--pid", "--"] + command
+
+
+def _choose_container(status, container: str | None, pod_name: str):
+    containers = list(status.containers) if status else []
+    if container is None:
+        return containers[0] if containers else None
+    for entry in containers:
+        if entry.name == container:
+            return entry
+    raise LabError(f'container "{container}" is not in pod "{pod_name}" '
+                   f"(containers: {', '.join(c.name for c in containers)})")
+
+
+def logs(lab: str, name: str, namespace: str, container: str | None) -> str:
+    st, _ = _loaded_lab(lab)
+    pod = _find_pod(st, namespace, name.split("/", 1)[-1])
+    pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
+    status = runtime.pod_status(pod_dir)
+    chosen = _choose_container(status, container, pod.name)
+    if chosen is None:
+        raise LabError(f'pod "{pod.name}" has no containers running yet')
+    return runtime.read_logs(pod_dir, chosen.name)

@@ -1,0 +1,150 @@
+"""The pure desired-state core: IPAM, scheduling and the workload controllers."""
+
+import ipaddress
+import random
+from collections import Counter
+from types import SimpleNamespace as NS
+
+import pytest
+
+from netlab.cluster import controllers, ipam
+from netlab.cluster.scheduler import Unschedulable, choose_node
+from netlab.cluster.topology import build_topology
+from netlab.manifest.model import (Container, Deployment, LabConfig, LabelSelector, ObjectMeta, Pod, PodSpec,
+                                   PodTemplate, ReplicaSet)
+
+CIDR = ipaddress.ip_network("10.244.1.0/24")
+
+
+def test_first_pod_on_a_node_gets_dot_two_and_the_gateway_is_never_handed_out():
+    assert ipam.allocate(CIDR, set(), None) == "10.244.1.2"
+    assert ipam.allocate(CIDR, {"10.244.1.2"}, "10.244.1.2") == "10.244.1.3"
+
+
+def test_a_freed_address_is_not_reused_before_the_range_wraps_like_host_local():
+    # .2 was freed, .3 is the last reserved: the next pod gets .4, not .2
+    assert ipam.allocate(CIDR, {"10.244.1.3"}, "10.244.1.3") == "10.244.1.4"
+
+
+def test_allocation_wraps_after_the_last_address_and_skips_broadcast():
+    used = {f"10.244.1.{i}" for i in range(3, 255)}
+    assert ipam.allocate(CIDR, used, "10.244.1.254") == "10.244.1.2"
+    with pytest.raises(ipam.RangeFull):
+        ipam.allocate(CIDR, used | {"10.244.1.2"}, "10.244.1.254")
+
+
+def _topology(count=2, labels=None):
+    config = LabConfig()
+    if count != 2 or labels:
+        from netlab.manifest.model import NodeConfig
+        nodes = tuple(NodeConfig(f"node{k}", ipaddress.IPv4Address(f"172.18.0.{k + 1}"), (labels or {}).get(k, {}))
+                      for k in range(1, count + 1))
+        config = LabConfig(nodes=nodes)
+    return build_topology("t", config)
+
+
+def test_topology_follows_the_kubeadm_flannel_defaults():
+    topo = _topology()
+    assert [(n.name, n.ip, str(n.pod_cidr), n.gateway, n.netns) for n in topo.nodes] == [
+        ("node1", "172.18.0.2", "10.244.1.0/24", "10.244.1.1", "t-node1"),
+        ("node2", "172.18.0.3", "10.244.2.0/24", "10.244.2.1", "t-node2"),
+    ]
+    assert [(c.name, c.ip, c.netns) for c in topo.clients] == [("client", "172.18.0.100", "t-client")]
+    assert topo.underlay_gateway == "172.18.0.1"
+
+
+def test_scheduler_honours_node_name_and_node_selector():
+    topo = _topology(3, labels={3: {"disk": "ssd"}})
+    assert choose_node(topo.nodes, "node2", None, Counter(), Counter()) == "node2"
+    assert choose_node(topo.nodes, None, {"disk": "ssd"}, Counter(), Counter()) == "node3"
+    with pytest.raises(Unschedulable, match="didn't match"):
+        choose_node(topo.nodes, None, {"disk": "hdd"}, Counter(), Counter())
+    with pytest.raises(Unschedulable, match="not a node"):
+        choose_node(topo.nodes, "node9", None, Counter(), Counter())
+
+
+def _spec(**kw):
+    return PodSpec(containers=[Container(name="c", image="nginx")], **kw)
+
+
+def _deployment(name="web", replicas=4, image="nginx"):
+    template_raw = {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": image}]}}
+    raw = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": template_raw}}
+    template = PodTemplate(labels={"app": name}, annotations={}, spec=_spec(), raw=template_raw)
+    return Deployment(meta=ObjectMeta(name), selector=LabelSelector({"app": name}), template=template,
+                      replicas=replicas, raw=raw)
+
+
+def _pod(name, **spec_kw):
+    raw = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+           "spec": {"containers": [{"name": "c", "image": "nginx"}], **spec_kw.pop("raw_spec", {})}}
+    return Pod(meta=ObjectMeta(name), spec=_spec(**spec_kw), raw=raw)
+
+
+def test_deployment_pods_get_kubernetes_style_names_and_spread_evenly():
+    topo = _topology()
+    plan = controllers.plan([_deployment()], [], topo, {}, rng=random.Random(1))
+    names_ = [p.name for p in plan.create]
+    rs_hash = plan.create[0].labels["pod-template-hash"]
+    assert all(n.startswith(f"web-{rs_hash}-") and len(n.split("-")[-1]) == 5 for n in names_)
+    assert set("".join(n.split("-")[-1] for n in names_)) <= set(controllers._ALPHANUMS)
+    assert Counter(p.node for p in plan.create) == {"node1": 2, "node2": 2}
+    assert sorted(p.ip for p in plan.create) == ["10.244.1.2", "10.244.1.3", "10.244.2.2", "10.244.2.3"]
+
+
+def test_planning_again_on_its_own_result_changes_nothing():
+    topo = _topology()
+    objects = [_deployment(), _pod("solo")]
+    first = controllers.plan(objects, [], topo, {}, rng=random.Random(2))
+    again = controllers.plan(objects, first.pods, topo, first.last_reserved, rng=random.Random(3))
+    assert again.create == [] and again.delete == []
+    assert {p.key for p in again.keep} == {p.key for p in first.pods}
+
+
+def test_scaling_up_adds_a_pod_and_a_deleted_pod_is_replaced_with_a_new_name_and_ip():
+    topo = _topology()
+    first = controllers.plan([_deployment(replicas=3)], [], topo, {}, rng=random.Random(4))
+    scaled = controllers.plan([_deployment(replicas=4)], first.pods, topo, first.last_reserved, rng=random.Random(5))
+    assert len(scaled.keep) == 3 and len(scaled.create) == 1
+    pods = scaled.pods
+    gone = pods[0]
+    replaced = controllers.plan([_deployment(replicas=4)], pods[1:], topo, scaled.last_reserved,
+                                rng=random.Random(6))
+    (new,) = replaced.create
+    assert new.name != gone.name and new.ip != gone.ip
+
+
+def test_scaling_down_deletes_the_newest_pods_first():
+    topo = _topology()
+    first = controllers.plan([_deployment(replicas=2)], [], topo, {}, rng=random.Random(7), now=100)
+    later = controllers.plan([_deployment(replicas=3)], first.pods, topo, first.last_reserved,
+                             rng=random.Random(8), now=200)
+    down = controllers.plan([_deployment(replicas=2)], later.pods, topo, later.last_reserved, rng=random.Random(9))
+    assert [p.name for p in down.delete] == [later.create[0].name]
+
+
+def test_a_changed_deployment_template_replaces_its_pods_under_a_new_replicaset_hash():
+    topo = _topology()
+    first = controllers.plan([_deployment(image="nginx:1")], [], topo, {}, rng=random.Random(10))
+    rolled = controllers.plan([_deployment(image="nginx:2")], first.pods, topo, first.last_reserved,
+                              rng=random.Random(11))
+    assert len(rolled.delete) == 4 and len(rolled.create) == 4
+    assert rolled.create[0].labels["pod-template-hash"] != first.create[0].labels["pod-template-hash"]
+
+
+def test_an_unschedulable_pod_stays_pending_under_the_same_name():
+    topo = _topology()
+    pod = _pod("picky", node_selector={"disk": "ssd"}, raw_spec={"nodeSelector": {"disk": "ssd"}})
+    first = controllers.plan([pod], [], topo, {})
+    (pending,) = first.create
+    assert pending.node is None and "didn't match" in pending.reason
+    again = controllers.plan([pod], first.pods, topo, first.last_reserved)
+    assert [p.name for p in again.create] == ["picky"] and again.delete == []
+
+
+def test_removing_a_bare_pod_object_deletes_its_pod():
+    topo = _topology()
+    first = controllers.plan([_pod("a"), _pod("b")], [], topo, {})
+    second = controllers.plan([_pod("a")], first.pods, topo, first.last_reserved)
+    assert [p.name for p in second.delete] == ["b"]

@@ -1,0 +1,133 @@
+"""Labs come and go cleanly: down removes everything, an interrupted up is finished, labs coexist."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from tests.conftest import lab_namespaces, netlab_cli, unique_lab
+
+pytestmark = pytest.mark.root
+
+SMALL = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web}
+    spec:
+      replicas: 3
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec:
+          containers:
+          - {name: web, image: nginx, ports: [{containerPort: 80}]}
+          - {name: side, image: busybox, command: [sleep, "3600"]}
+    """)
+
+
+def _processes_in(namespaces):
+    """PIDs of processes living in any of these (still pinned) namespaces."""
+    inodes = set()
+    for name in namespaces:
+        try:
+            inodes.add(os.stat(f"/run/netns/{name}").st_ino)
+        except FileNotFoundError:
+            pass
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def _lab_pids(lab):
+    """Every process of the lab: found through the lab's namespaces while they exist."""
+    return _processes_in(lab_namespaces(lab))
+
+
+def _alive(pids):
+    alive = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                if handle.read().split()[2] != "Z":
+                    alive.append(pid)
+        except FileNotFoundError:
+            pass
+    return alive
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+@pytest.fixture
+def lab():
+    name = unique_lab()
+    yield name
+    netlab_cli("down", "--name", name, check=False)
+    assert lab_namespaces(name) == []
+
+
+def test_down_leaves_no_namespace_process_or_state_file(lab, manifest):
+    netlab_cli("up", "-f", str(manifest), "--name", lab)
+    pids = _lab_pids(lab)
+    assert len(pids) >= 6            # an owner and two containers per pod, at least
+    netlab_cli("down", "--name", lab)
+    assert lab_namespaces(lab) == []
+    assert _alive(pids) == []
+    assert not os.path.exists(f"/run/netlab/{lab}")
+    assert not os.path.exists(f"/run/netlab/{lab}.lock")
+
+
+def test_down_finds_a_labs_leftovers_when_its_state_is_gone(lab, manifest):
+    netlab_cli("up", "-f", str(manifest), "--name", lab)
+    pids = _lab_pids(lab)
+    os.unlink(f"/run/netlab/{lab}/state.json")
+    netlab_cli("down", "--name", lab)
+    assert lab_namespaces(lab) == []
+    assert _alive(pids) == []
+
+
+@pytest.mark.parametrize("kill_after", [0.05, 0.25, 0.6])
+def test_an_up_killed_midway_is_finished_by_the_next_up_and_removed_by_down(lab, manifest, kill_after):
+    proc = subprocess.Popen([sys.executable, "-m", "netlab", "up", "-f", str(manifest), "--name", lab],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(kill_after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    result = netlab_cli("up", "-f", str(manifest), "--name", lab)
+    pods = netlab_cli("get", "pods", "--name", lab).stdout
+    assert pods.count("Running") == 3, result.stdout + pods
+    assert "nothing to change" in netlab_cli("up", "-f", str(manifest), "--name", lab).stdout
+    pids = _lab_pids(lab)
+    netlab_cli("down", "--name", lab)
+    assert lab_namespaces(lab) == [] and _alive(pids) == []
+
+
+def test_two_labs_side_by_side_do_not_touch_each_other(manifest):
+    first = unique_lab()
+    second = first + "-b"          # a name that starts with the other's prefix
+    try:
+        netlab_cli("up", "-f", str(manifest), "--name", first)
+        netlab_cli("up", "-f", str(manifest), "--name", second)
+        second_spaces = lab_namespaces(second)
+        netlab_cli("down", "--name", first)
+        assert [n for n in lab_namespaces(first) if not n.startswith(f"{second}-")] == []
+        assert lab_namespaces(second) == second_spaces
+        assert netlab_cli("get", "pods", "--name", second).stdout.count("Running") == 3
+    finally:
+        netlab_cli("down", "--name", first, check=False)
+        netlab_cli("down", "--name", second, check=False)
+    assert lab_namespaces(first) == [] and lab_namespaces(second) == []
