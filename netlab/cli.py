@@ -217,7 +217,7 @@ def get(resource, names_, namespace, all_namespaces, fmt, lab_name):
     output.echo(output.table(headers, rows))
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("target")
 @click.option("-c", "--container", help="Container of the pod (default: the first).")
 @click.option("-n", "--namespace", default="default", show_default=True)

@@ -39,6 +39,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from netlab.dataplane.nfnetlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST, nla
+from netlab.dataplane.nfnetlink import request as nfnetlink_request
+
 BACKENDS = ("restore", "python-iptables")
 
 # iptables >= 1.6.2 has MASQUERADE --random-fully and `iptables-restore -w/-W` (kube-proxy's test).
@@ -673,37 +676,8 @@ def _short(text: Optional[str], limit: int = 160) -> str:
 # --------------------------------------------------------------------------------------------------
 # The probe child (runs inside `unshare --net`; everything it creates dies with its namespace)
 
-_NETLINK_NETFILTER = 12
-_NLM_F_REQUEST, _NLM_F_ACK, _NLM_F_DUMP, _NLM_F_CREATE = 0x1, 0x4, 0x300, 0x400
-_NLMSG_ERROR, _NLMSG_DONE = 2, 3
-
-
-def _nfnetlink(subsys: int, msg: int, flags: int, family: int, attrs: bytes = b"") -> int:
-    """Send one nfnetlink request and return 0 or the kernel's errno (see linux/netfilter/nfnetlink.h)."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_NETFILTER)
-    try:
-        sock.settimeout(2.0)
-        sock.bind((0, 0))
-        body = struct.pack("=BBH", family, 0, 0) + attrs  # struct nfgenmsg, NFNETLINK_V0
-        sock.send(struct.pack("=IHHII", 16 + len(body), (subsys << 8) | msg, flags, 1, 0) + body)
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                return errno.EPROTO
-            off = 0
-            while off + 16 <= len(data):
-                length, kind = struct.unpack_from("=IH", data, off)
-                if kind == _NLMSG_DONE:
-                    return 0
-                if kind == _NLMSG_ERROR:
-                    return -struct.unpack_from("=i", data, off + 16)[0]
-                if length < 16:
-                    return errno.EPROTO
-                off += (length + 3) & ~3
-    except OSError as e:
-        return e.errno or errno.EIO
-    finally:
-        sock.close()
+_NLM_F_REQUEST, _NLM_F_ACK, _NLM_F_CREATE, _NLM_F_DUMP = NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP
+_nfnetlink = nfnetlink_request
 
 
 def _errno_text(code: int) -> str:
@@ -753,10 +727,7 @@ def _probe_restore(params: dict, results: dict) -> None:
         results[name] = (ok, "restored in a throwaway netns" if ok else f"restore failed: {err}")
 
 
-def _nla(kind: int, payload: bytes) -> bytes:
-    """One netlink attribute, padded to 4 bytes."""
-    raw = struct.pack("=HH", 4 + len(payload), kind) + payload
-    return raw + b"\0" * (-len(raw) % 4)
+_nla = nla
 
 
 def _probe_iptc(params: dict) -> dict:

@@ -198,9 +198,11 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
         network.ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
                                    pod.ip)
-        spec = runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings)
-        runtime.start_pod(spec)
-        started.append((pod, spec))
+        started.append((pod, runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings)))
+    if started:
+        # all pods' processes are forked before any is waited for: they start in parallel
+        runtime.start_pods([spec for _, spec in started])
+    for pod, _ in started:
         report.created.append(f"{pod.namespace}/{pod.name}")
         report.changed = True
     for pod, _ in started:
@@ -537,7 +539,7 @@ def exec_argv(lab: str, target: str, namespace: str, container: str | None, comm
     if chosen is None or chosen.state != "running" or not chosen.pid:
         what = f'container "{chosen.name}"' if chosen else "the pod's container"
         raise LabError(f"{what} of pod {name!r} is not running (see `netlab logs {name}`)")
-    return ["nsenter", "--target", str(chosen.pid), "--net", "--mount", "--uts", "--pid", "--"] + command
+    return ["nsenter", "--target", str(chosen.pid), "--net", "--mount", "--uts", "--pid"] + command
 
 
 def _choose_container(status, container: str | None, pod_name: str):

@@ -56,8 +56,9 @@ def _pods(lab):
     return {item["metadata"]["name"]: item for item in data["items"]}
 
 
-def _exec(lab, target, *command):
-    return netlab_cli("exec", "--name", lab, target, "--", *command, check=False)
+def _exec(lab, target, *command, container=None):
+    options = ["-c", container] if container else []
+    return netlab_cli("exec", "--name", lab, target, *options, "--", *command, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +112,8 @@ def test_pod_to_pod_across_nodes_answers_and_the_server_sees_the_callers_own_ip(
 
 def test_containers_of_one_pod_share_localhost(lab):
     name, _, _ = lab
-    reply = _exec(name, "pod/two-containers", "-c", "helper", "curl", "-s", "--max-time", "5",
-                  "http://localhost:8080/")
+    reply = _exec(name, "pod/two-containers", "curl", "-s", "--max-time", "5", "http://localhost:8080/",
+                  container="helper")
     assert reply.returncode == 0, reply.stderr
     assert "two-containers" in reply.stdout
 
@@ -149,7 +150,7 @@ def test_a_rejected_manifest_changes_nothing(lab, tmp_path):
     name, _, _ = lab
     before = (_pods(name), lab_namespaces(name))
     bad = tmp_path / "bad.yaml"
-    bad.write_text(MANIFEST.replace("replicas: 4", "replicas: 5").replace("image: debian", "image: debian\n        imagePullPolicyy: Always"))
+    bad.write_text(MANIFEST.replace("replicas: 4", "replicas: 5").replace("image: debian", "image: debian\n    imagePullPolicyy: Always"))
     result = netlab_cli("apply", "-f", str(bad), "--name", name, check=False)
     assert result.returncode != 0
     assert f"{bad}:" in result.stderr and "imagePullPolicyy" in result.stderr

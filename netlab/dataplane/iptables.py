@@ -1,0 +1,68 @@
+"""Rules into a namespace: one iptables-restore of the whole tables, as kube-proxy applies them.
+
+The restore runs inside the node's namespace (nsenter --net) with the iptables variant the
+machine's own `iptables` command uses, so `ip netns exec NODE iptables -t nat -S` shows the rules
+with nothing to configure. A restore is all-or-nothing: when it fails, the previous rules stay and
+the error names the failing line with the lines around it (kube-proxy logs the same context).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from netlab.dataplane import netns
+
+_FAILED_LINE = re.compile(r"line:? (\d+)")
+
+
+class RestoreError(Exception):
+    """iptables-restore refused the rules; the message shows the failing line in context."""
+
+
+def variant() -> str:
+    """'nft' or 'legacy': what the plain `iptables` command uses on this machine."""
+    from netlab.doctor import iptables_variant
+    return iptables_variant() or "nft"
+
+
+def restore_argv(which: str) -> list:
+    from netlab.doctor import restore_command
+    return list(restore_command(which)) + ["-w", "5"]
+
+
+def _context(text: str, line_no: int, around: int = 2) -> str:
+    lines = text.splitlines()
+    start, end = max(1, line_no - around), min(len(lines), line_no + around)
+    return "\n".join(f"{'>' if n == line_no else ' '} {n:5d}  {lines[n - 1]}" for n in range(start, end + 1))
+
+
+def restore(namespace: str, text: str, which: str | None = None, noflush: bool = False) -> None:
+    """Load TEXT (iptables-save format) into NAMESPACE atomically; raise RestoreError on failure."""
+    argv = ["nsenter", f"--net={netns.path(namespace)}", "--"] + restore_argv(which or variant())
+    if noflush:
+        argv.append("--noflush")
+    result = subprocess.run(argv, input=text, capture_output=True, text=True)
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip()
+        match = _FAILED_LINE.search(message)
+        detail = f"\n{_context(text, int(match.group(1)))}" if match else ""
+        raise RestoreError(f"iptables-restore in network namespace {namespace!r} failed: {message}{detail}\n"
+                           "the previous rules are still in place")
+
+
+def save(namespace: str, table: str | None = None, which: str | None = None) -> str:
+    """The live rules of NAMESPACE as iptables-save prints them."""
+    which = which or variant()
+    tool = f"iptables-{which}-save"
+    argv = ["nsenter", f"--net={netns.path(namespace)}", "--", tool]
+    if table:
+        argv += ["-t", table]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def list_rules(namespace: str, table: str = "nat", which: str | None = None) -> str:
+    """`iptables -t TABLE -S` inside NAMESPACE."""
+    which = which or variant()
+    argv = ["nsenter", f"--net={netns.path(namespace)}", "--", f"iptables-{which}", "-t", table, "-S"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
