@@ -149,7 +149,7 @@ def topology_of(lab: str, config_raw: dict | None) -> Topology:
     return build_topology(lab, manifest.lab_config(config_raw))
 
 
-def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_ready: float = 5.0) -> None:
+def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_ready: float = 3.0) -> None:
     """Make the machine match ST: network, nodes, clients, pods. Saves ST as it goes."""
     topology = report.topology
     objects = parse_stored(st.objects)
@@ -216,8 +216,10 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
 def wait_until_answering(specs, timeout: float) -> list:
     """Wait until every TCP containerPort of the started pods accepts a connection; list the laggards."""
     deadline = time.monotonic() + timeout
+    # built-in servers have bound their ports when start_pods returns; a command of the manifest's
+    # (python -m http.server, ...) binds when it gets there
     waiting = [(spec, port) for spec in specs for c in spec.containers for port, proto in c.ports
-               if proto == "TCP" and runtime.resolve_command(c) is None]
+               if proto == "TCP" and runtime.resolve_command(c) is not None]
     while waiting and time.monotonic() < deadline:
         still = []
         for spec, port in waiting:

@@ -1,0 +1,60 @@
+"""The pod runtime: a pod's pause-like owner and its containers as real processes in the pod's netns.
+
+The network namespace (/run/netns/NAME, `lo`, `eth0`, addresses, routes) is made by someone else; this
+package only starts, supervises, inspects and stops processes inside it. It depends on no other
+netlab package: everything in and out is plain data.
+
+    start_pod(spec: PodRuntimeSpec) -> int        owner pid, once every container has started
+                                                  (exec'd, or its built-in server bound its ports);
+                                                  a no-op returning the pid if the owner is alive
+    start_pods(specs) -> list[int]                 the same for many pods, started in parallel
+    stop_pod(state_dir, grace=None) -> None        SIGTERM, SIGKILL after the grace period; idempotent
+    pod_status(state_dir) -> PodStatus             owner alive?, ContainerStatus per container
+    read_logs(state_dir, container) -> str         the container's stdout+stderr
+    resolve_command(container) -> list[str] | None argv to exec here, or None for the built-in server
+    expand(text, env) -> str                       kubelet's $(VAR) expansion ($$ escapes); callers use
+                                                   it for literal env values, which arrive here final
+    pids_in_netns(netns) -> list[int]              every process in that netns (orphan clean-up)
+    parse_builtin_reply(text) -> dict              read what the built-in server answers
+
+What runs for a container (`ContainerStatus.mode`):
+  - "exec": its command (or command+args, or args alone) when the executable exists here, after
+    $(VAR) expansion; `python`/`python2` become `python3`, `-m SimpleHTTPServer` becomes
+    `-m http.server`. Manifest strings are exec'd as argv, never through a shell.
+  - "builtin": image-only, or the executable is not here, and it declares containerPorts: netlab's
+    server (TCP: HTTP, UDP: echo; SCTP is skipped with a note in the log) answering `key: value`
+    lines with pod, namespace, pod_ip, node, host_ip, container, server and the client address.
+  - "sleep": neither a runnable command nor ports: a placeholder that sleeps until stopped.
+
+Each container runs as PID 1's child in its own PID namespace (a small init forwards signals and
+reaps), with its own mount namespace (private /tmp tmpfs, read-only /sys showing the pod's devices,
+/proc of its PID namespace, /etc/netns/NETNS files as `ip netns exec` does) and UTS namespace
+(hostname = pod name). The owner sets net.ipv4.ip_unprivileged_port_start=0 in the pod netns.
+Env = PATH, HOSTNAME, HOME, then the manifest's env. runAsUser/runAsGroup are applied before exec.
+Working directory: workingDir if it exists (or lies in /tmp, where it is created), else /tmp.
+"""
+
+from netlab.runtime.builtin import parse_builtin_reply, render_reply
+from netlab.runtime.command import DEFAULT_PATH, expand, plan_pod, resolve_command
+from netlab.runtime.linux import pids_in_netns
+from netlab.runtime.pod import pod_status, read_logs, start_pod, start_pods, stop_pod
+from netlab.runtime.spec import ContainerSpec, ContainerStatus, PodRuntimeSpec, PodStatus
+
+__all__ = [
+    "ContainerSpec",
+    "ContainerStatus",
+    "DEFAULT_PATH",
+    "PodRuntimeSpec",
+    "PodStatus",
+    "expand",
+    "parse_builtin_reply",
+    "pids_in_netns",
+    "plan_pod",
+    "pod_status",
+    "read_logs",
+    "render_reply",
+    "resolve_command",
+    "start_pod",
+    "start_pods",
+    "stop_pod",
+]

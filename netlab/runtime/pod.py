@@ -1,0 +1,693 @@
+"""Start, supervise, inspect and stop one pod's processes: a pause-like owner and its containers.
+
+Process tree (all forked from the caller, nothing exec'd but the containers' own commands):
+
+    caller ──fork──▶ (setsid) ──fork──▶ owner  "netlab-pause": in the pod netns, parent of every container
+                                          ├──▶ init "netlab-init": PID 1 of the container's PID namespace,
+                                          │     own mount + UTS namespaces; forwards signals, reaps,
+                                          │     records the exit
+                                          │      └──▶ main process: exec(argv), or the built-in server,
+                                          │           or a placeholder sleep (no exec)
+                                          └──▶ …one init per container
+
+State directory (the pod's own):
+    pod.json                 the owner's and each container init's (pid, start time), the plan
+    owner.log                the owner's diagnostics
+    stop.json                the grace period asked for by stop_pod
+    containers/NAME.json     the container's status (written by its main process, then its init)
+    containers/NAME.log      the container's stdout and stderr
+Every pid is stored with its start time from /proc/PID/stat, so a reused pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import pathlib
+import pwd
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+
+from netlab.runtime import builtin, linux
+from netlab.runtime.command import ContainerPlan, PodPlan, plan_pod
+from netlab.runtime.spec import ContainerStatus, PodRuntimeSpec, PodStatus
+
+POD_FILE = "pod.json"
+OWNER_LOG = "owner.log"
+STOP_FILE = "stop.json"
+CONTAINERS_DIR = "containers"
+
+START_TIMEOUT = 10.0  # seconds start_pod waits for every container to reach exec (or bind its ports)
+_OWNER_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+_INIT_SIGNALS = {signal.SIGCHLD, *_FORWARDED}
+
+
+# ---- files ---------------------------------------------------------------------------------------
+
+
+def _dumps(obj) -> bytes:
+    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _write_at(dir_fd: int, name: str, obj) -> None:
+    """Replace `name` in the directory atomically (readers never see half a file)."""
+    tmp = f".{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dir_fd)
+    try:
+        data = _dumps(obj)
+        while data:
+            data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
+    os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def _read_at(dir_fd: int, name: str) -> dict | None:
+    try:
+        fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    try:
+        chunks = []
+        while True:
+            b = os.read(fd, 65536)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(fd)
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:
+        return None
+
+
+def _read(path: pathlib.Path) -> dict | None:
+    try:
+        return json.loads(path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+
+
+def _write(path: pathlib.Path, obj) -> None:
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _write_at(fd, path.name, obj)
+    finally:
+        os.close(fd)
+
+
+def _ident(pid: int) -> dict:
+    return {"pid": pid, "start": linux.starttime(pid)}
+
+
+def _exit_fields(wait_status: int) -> dict:
+    code = os.waitstatus_to_exitcode(wait_status)
+    if code >= 0:
+        return {"exit_code": code, "signal": None, "reason": "Completed" if code == 0 else "Error"}
+    return {"exit_code": 128 - code, "signal": -code, "reason": "Error"}
+
+
+# ---- caller side ---------------------------------------------------------------------------------
+
+
+def start_pod(spec: PodRuntimeSpec) -> int:
+    """Start the pod's owner and containers; returns the owner pid once every container has started.
+
+    Idempotent: if this state directory's owner is alive it is left alone and its pid returned.
+    """
+    return start_pods([spec])[0]
+
+
+def start_pods(specs: list[PodRuntimeSpec]) -> list[int]:
+    """start_pod for several pods at once: all are forked before any is waited for, so they start in parallel.
+
+    Raises RuntimeError naming every pod that failed, after the others have started.
+    """
+    plans = [plan_pod(spec) for spec in specs]  # every refusal comes before anything is forked
+    for spec, plan in zip(specs, plans):
+        if not os.path.exists(plan.netns_path):
+            raise FileNotFoundError(f"pod {spec.namespace}/{spec.name}: network namespace {plan.netns_path} does not exist")
+    launches = [_launch(spec, plan) for spec, plan in zip(specs, plans)]
+    pending = {fd: i for i, (_, fd, _) in enumerate(launches) if fd is not None}
+    data: dict[int, bytes] = {fd: b"" for fd in pending}
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        # Each pipe reaches EOF once every process holding it (owner, inits, main processes) has
+        # closed it: by exec, after binding its ports, or by exiting.
+        while pending:
+            left = deadline - time.monotonic()
+            ready = select.select(list(pending), [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                break
+            for fd in ready:
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    data[fd] += chunk
+                else:
+                    del pending[fd]
+    finally:
+        for fd in data:
+            os.close(fd)
+    for _, _, middle in launches:
+        if middle:
+            try:
+                os.waitpid(middle, 0)
+            except ChildProcessError:  # the caller ignores SIGCHLD
+                pass
+    pids, failures = [], []
+    for spec, (pid, fd, _) in zip(specs, launches):
+        if fd is not None:
+            messages = []
+            for line in data[fd].splitlines():
+                try:
+                    messages.append(json.loads(line))
+                except ValueError:
+                    pass
+            pid = next((m["owner"] for m in messages if "owner" in m), None)
+            errors = [m["error"] for m in messages if "error" in m]
+            if fd in pending:
+                errors.append(f"not every container started within {START_TIMEOUT:g}s")
+            if errors or pid is None:
+                if pid:
+                    stop_pod(spec.state_dir, grace=0)
+                why = "; ".join(errors) or f"no word from the owner (see {pathlib.Path(spec.state_dir) / OWNER_LOG})"
+                failures.append(f"pod {spec.namespace}/{spec.name}: cannot start: {why}")
+        pids.append(pid)
+    if failures:
+        raise RuntimeError("\n".join(failures))
+    return pids
+
+
+def _launch(spec: PodRuntimeSpec, plan: PodPlan) -> tuple[int | None, int | None, int | None]:
+    """Fork the pod's owner: (running owner pid, None, None) if already up, else (None, pipe, middle child)."""
+    state_dir = pathlib.Path(spec.state_dir).absolute()  # the owner works from /
+    cdir = state_dir / CONTAINERS_DIR
+    cdir.mkdir(parents=True, exist_ok=True)
+    old = _read(state_dir / POD_FILE)
+    if old and old.get("owner") and linux.is_alive(old["owner"]["pid"], old["owner"]["start"]):
+        return old["owner"]["pid"], None, None
+    if old:
+        stop_pod(state_dir, grace=0)  # whatever a dead owner left behind, before its records are replaced
+    for f in list(cdir.iterdir()) + [state_dir / STOP_FILE]:
+        if f.is_file():
+            f.unlink()
+    _write(state_dir / POD_FILE, _pod_record(plan, owner=None, inits={}))
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the middle child: leave the caller's session, fork the owner, vanish
+        code = 1
+        try:
+            os.close(r)
+            gc.freeze()  # nothing inherited from the caller is collected (or its pages copied) in children
+            os.setsid()
+            if os.fork() == 0:
+                _owner_main(plan, state_dir, w)  # never returns
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    return None, r, pid
+
+
+def _pod_record(plan: PodPlan, owner: dict | None, inits: dict[str, dict]) -> dict:
+    return {
+        "namespace": plan.namespace,
+        "name": plan.name,
+        "netns": plan.netns_path,
+        "grace": plan.grace,
+        "owner": owner,
+        "containers": [
+            {"name": c.name, "mode": c.mode, "argv": c.argv, "init": inits.get(c.name)} for c in plan.containers
+        ],
+    }
+
+
+def stop_pod(state_dir: str | os.PathLike, grace: float | None = None) -> None:
+    """Stop the pod's containers (SIGTERM, SIGKILL after the grace period) and its owner; safe to repeat."""
+    state_dir = pathlib.Path(state_dir)
+    pod = _read(state_dir / POD_FILE)
+    if not pod:
+        return
+    grace = float(pod.get("grace", 2.0) if grace is None else grace)
+    owner = pod.get("owner") or {}
+    fd = linux.open_process(owner.get("pid"), owner.get("start"))
+    if fd is not None:
+        try:
+            _write(state_dir / STOP_FILE, {"grace": grace})
+            linux.pidfd_kill(fd, signal.SIGTERM)
+            if linux.wait_pidfds([fd], grace + 2.0):
+                linux.pidfd_kill(fd, signal.SIGKILL)  # its containers die with it (PR_SET_PDEATHSIG)
+                linux.wait_pidfds([fd], 2.0)
+        finally:
+            os.close(fd)
+        try:  # reap it if the caller is its subreaper
+            os.waitpid(owner["pid"], os.WNOHANG)
+        except ChildProcessError:
+            pass
+    # Anything recorded that outlived the owner (it was killed mid-start, or a container escaped).
+    fds = []
+    for c in pod.get("containers", []):
+        status = _read(state_dir / CONTAINERS_DIR / f"{c['name']}.json") or {}
+        for ident in (c.get("init") or {}, {"pid": status.get("pid"), "start": status.get("pid_start")}):
+            pfd = linux.open_process(ident.get("pid"), ident.get("start"))
+            if pfd is not None:
+                linux.pidfd_kill(pfd, signal.SIGKILL)
+                fds.append(pfd)
+    linux.wait_pidfds(fds, 2.0)
+    for pfd in fds:
+        os.close(pfd)
+
+
+def pod_status(state_dir: str | os.PathLike) -> PodStatus:
+    """The owner's liveness and every container's state, read from the state directory."""
+    state_dir = pathlib.Path(state_dir)
+    pod = _read(state_dir / POD_FILE) or {}
+    owner = pod.get("owner") or {}
+    owner_alive = linux.is_alive(owner.get("pid"), owner.get("start"))
+    out = []
+    for c in pod.get("containers", []):
+        rec = _read(state_dir / CONTAINERS_DIR / f"{c['name']}.json")
+        if rec is None:
+            out.append(ContainerStatus(c["name"], "waiting", "ContainerCreating", mode=c["mode"], argv=c["argv"]))
+            continue
+        st = ContainerStatus(
+            name=c["name"],
+            state=rec.get("state", "waiting"),
+            reason=rec.get("reason"),
+            exit_code=rec.get("exit_code"),
+            signal=rec.get("signal"),
+            pid=rec.get("pid"),
+            started_at=rec.get("started_at"),
+            finished_at=rec.get("finished_at"),
+            mode=rec.get("mode", c["mode"]),
+            argv=rec.get("argv", c["argv"]),
+            message=rec.get("message"),
+        )
+        if st.state == "running" and not owner_alive and not linux.is_alive(st.pid, rec.get("pid_start")):
+            # Nobody was left to record the end (the owner was killed): say so, as kubelet does.
+            st.state, st.reason, st.exit_code = "terminated", "ContainerStatusUnknown", 137
+            st.message = "The container could not be located when the pod was terminated"
+        out.append(st)
+    return PodStatus(owner.get("pid"), owner_alive, out)
+
+
+def read_logs(state_dir: str | os.PathLike, container: str) -> str:
+    """The container's stdout and stderr so far."""
+    state_dir = pathlib.Path(state_dir)
+    pod = _read(state_dir / POD_FILE) or {}
+    names = [c["name"] for c in pod.get("containers", [])]
+    if container not in names:
+        raise LookupError(f"container {container!r} is not in pod {pod.get('namespace')}/{pod.get('name')} ({', '.join(names) or 'no containers'})")
+    try:
+        return (state_dir / CONTAINERS_DIR / f"{container}.log").read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+# ---- process side: everything below runs in forked children and ends in os._exit -----------------
+
+
+def _say(fd: int, obj: dict) -> None:
+    """One JSON line on the start-up pipe (short enough to be written atomically)."""
+    try:
+        os.write(fd, json.dumps(obj).encode()[:4000] + b"\n")
+    except OSError:
+        pass
+
+
+def _log(msg: str) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    try:
+        os.write(2, f"{stamp} [{os.getpid()}] {msg}\n".encode())
+    except OSError:
+        pass
+
+
+def _owner_main(plan: PodPlan, state_dir: pathlib.Path, w: int) -> None:
+    """The pod's owner: join the netns, start the containers, reap them, stop them on SIGTERM."""
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _OWNER_SIGNALS)
+        _default_signal_handlers()  # never run the caller's Python handlers in here
+        # Keep nothing of the caller's: a lab lock or socket held by a long-lived owner would leak.
+        os.closerange(3, w)
+        os.closerange(w + 1, max(os.sysconf("SC_OPEN_MAX"), 65536))
+        null = os.open("/dev/null", os.O_RDWR)
+        log = os.open(state_dir / OWNER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(null)
+        os.close(log)
+        os.umask(0o022)
+        os.chdir("/")
+        linux.set_process_name("netlab-pause")
+        state_fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
+        cdir_fd = os.open(CONTAINERS_DIR, os.O_RDONLY | os.O_DIRECTORY, dir_fd=state_fd)
+        ns_fd = os.open(plan.netns_path, os.O_RDONLY)
+        linux.setns(ns_fd, linux.CLONE_NEWNET)
+        os.close(ns_fd)
+        try:
+            # Per-netns since Linux 4.11; /proc/sys/net follows the opener's netns. Container runtimes
+            # set it so non-root containers can bind port 80.
+            with open("/proc/sys/net/ipv4/ip_unprivileged_port_start", "w") as f:
+                f.write("0")
+        except OSError as e:
+            _log(f"cannot set net.ipv4.ip_unprivileged_port_start=0: {e}")
+        me = _ident(os.getpid())
+        _write_at(state_fd, POD_FILE, _pod_record(plan, me, {}))
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        inits: dict[str, dict] = {}
+        by_pid: dict[int, ContainerPlan] = {}
+        for c in plan.containers:
+            pid = _fork_container(plan, c, cdir_fd, w, own_pidns)
+            inits[c.name] = _ident(pid)
+            by_pid[pid] = c
+        _write_at(state_fd, POD_FILE, _pod_record(plan, me, inits))
+        _say(w, {"owner": me["pid"]})
+        os.close(w)
+        _log(f"owner of pod {plan.namespace}/{plan.name} started {len(by_pid)} container(s)")
+    except BaseException as e:
+        _say(w, {"error": f"{type(e).__name__}: {e}"})
+        traceback.print_exc(file=sys.stderr)
+        os._exit(1)
+    try:
+        _owner_loop(plan, state_fd, cdir_fd, by_pid)
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+        os._exit(1)
+    os._exit(0)
+
+
+def _default_signal_handlers(ignored_too: bool = False) -> None:
+    """Put Python-level handlers (and, if asked, ignored signals) back to the default action."""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            current = signal.getsignal(sig)
+            if callable(current) or (ignored_too and current == signal.SIG_IGN):
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+
+
+def _fork_container(plan: PodPlan, c: ContainerPlan, cdir_fd: int, w: int, own_pidns: int) -> int:
+    """Fork the container's init, as PID 1 of a new PID namespace when the kernel lets us."""
+    log_fd = os.open(f"{c.name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644, dir_fd=cdir_fd)
+    try:
+        try:
+            # unshare(CLONE_NEWPID) only sets the namespace of the *next* child, and a second
+            # unshare fails with EINVAL until setns() points children back at our own namespace.
+            linux.unshare(linux.CLONE_NEWPID)
+            new_pidns = True
+        except OSError as e:
+            _log(f"container {c.name}: no PID namespace ({e}); sharing the owner's")
+            new_pidns = False
+        owner = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _init_main(plan, c, cdir_fd, log_fd, w, None if new_pidns else owner)
+            finally:
+                os._exit(128)
+        if new_pidns:
+            linux.setns(own_pidns, linux.CLONE_NEWPID)
+        return pid
+    finally:
+        os.close(log_fd)
+
+
+def _owner_loop(plan: PodPlan, state_fd: int, cdir_fd: int, by_pid: dict[int, ContainerPlan]) -> None:
+    """pause(2) with duties: reap container inits, and stop them all on SIGTERM/SIGINT."""
+    while True:
+        info = signal.sigwaitinfo(_OWNER_SIGNALS)
+        if info.si_signo == signal.SIGCHLD:
+            _reap(cdir_fd, by_pid, os.WNOHANG)
+        elif info.si_signo in (signal.SIGTERM, signal.SIGINT):
+            break
+    stop = _read_at(state_fd, STOP_FILE) or {}
+    grace = float(stop.get("grace", plan.grace))
+    _log(f"stopping {len(by_pid)} running container(s), grace {grace:g}s")
+    for pid in by_pid:
+        _kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while by_pid:
+        _reap(cdir_fd, by_pid, os.WNOHANG)
+        left = deadline - time.monotonic()
+        if not by_pid or left <= 0:
+            break
+        signal.sigtimedwait({signal.SIGCHLD}, left)
+    for pid in by_pid:
+        _kill(pid, signal.SIGKILL)
+    while by_pid:
+        _reap(cdir_fd, by_pid, 0)
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)  # our own unreaped child: its pid cannot have been reused
+    except ProcessLookupError:
+        pass
+
+
+def _reap(cdir_fd: int, by_pid: dict[int, ContainerPlan], flags: int) -> None:
+    """Reap exited container inits; record an exit their init could not record itself."""
+    while by_pid:
+        try:
+            pid, status = os.waitpid(-1, flags)
+        except ChildProcessError:
+            by_pid.clear()
+            return
+        if pid == 0:
+            return
+        c = by_pid.pop(pid, None)
+        if c is None:
+            continue
+        rec = _read_at(cdir_fd, f"{c.name}.json") or {"name": c.name, "mode": c.mode, "argv": c.argv}
+        if rec.get("state") != "terminated":
+            rec.update(_exit_fields(status), state="terminated", finished_at=time.time())
+            rec["message"] = "the container's init ended before recording its exit"
+            _write_at(cdir_fd, f"{c.name}.json", rec)
+        flags = os.WNOHANG
+
+
+def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int, owner: int | None) -> None:
+    """The container's init: set up its namespaces, run the main process, reap, record how it ended."""
+    try:
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if owner is not None and os.getppid() != owner:
+            os._exit(1)  # the owner died before we armed PDEATHSIG
+        linux.set_process_name("netlab-init")
+        in_pidns = os.getpid() == 1
+        if not in_pidns:
+            linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        for sig in _FORWARDED:
+            # PID 1 only receives signals it has a handler for, even from the owner.
+            signal.signal(sig, lambda *_: None)
+        signal.pthread_sigmask(signal.SIG_SETMASK, _INIT_SIGNALS)
+        os.setsid()
+        host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+        _setup_mounts(plan, in_pidns)
+        socket.sethostname(plan.hostname)
+        err_r, err_w = os.pipe()
+        os.set_blocking(err_r, False)
+        main = os.fork()
+        if main == 0:
+            try:
+                os.close(err_r)
+                _main_process(plan, c, cdir_fd, log_fd, w, err_w, host_proc, in_pidns)
+            finally:
+                os._exit(127)
+        os.close(err_w)
+        os.close(w)
+        os.close(host_proc)
+        os.close(log_fd)
+    except BaseException as e:
+        os.write(log_fd, f"netlab: cannot start container {c.name}: {e}\n".encode())
+        _write_at(
+            cdir_fd,
+            f"{c.name}.json",
+            {"name": c.name, "mode": c.mode, "argv": c.argv, "state": "terminated", "reason": "StartError",
+             "exit_code": 128, "message": str(e), "finished_at": time.time()},
+        )
+        os._exit(128)
+    code = 128
+    try:
+        code = _init_loop(c, cdir_fd, main, err_r, in_pidns)
+    finally:
+        os._exit(code)
+
+
+def _setup_mounts(plan: PodPlan, in_pidns: bool) -> None:
+    """Private mount namespace: own /tmp, /sys showing the pod's devices, /proc of its PID namespace."""
+    linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
+    # Slave, not private: the host's later unmounts (ip netns del) still reach us; our mounts never
+    # reach the host.
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_SLAVE)
+    linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=1777,size=256m")
+    # sysfs shows the devices of the netns that mounts it, so /sys/class/net follows only a fresh
+    # mount (what `ip netns exec` does). Read-only, as container runtimes mount it.
+    linux.umount2("/sys", linux.MNT_DETACH)
+    linux.mount("sysfs", "/sys", "sysfs", linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    if in_pidns:
+        linux.umount2("/proc", linux.MNT_DETACH)
+        linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    # /etc/netns/NETNS/FILE replaces /etc/FILE, as under `ip netns exec` (resolv.conf, hosts).
+    etc = os.path.join("/etc/netns", os.path.basename(plan.netns_path))
+    if os.path.isdir(etc):
+        for entry in os.listdir(etc):
+            target = os.path.join("/etc", entry)
+            if os.path.exists(target):
+                try:
+                    linux.mount(os.path.join(etc, entry), target, None, linux.MS_BIND)
+                except OSError as e:
+                    _log(f"cannot bind {etc}/{entry}: {e}")
+
+
+def _init_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: bool) -> int:
+    """Forward signals to the main process and reap everything until the main process ends."""
+    while True:
+        info = signal.sigwaitinfo(_INIT_SIGNALS)
+        if info.si_signo != signal.SIGCHLD:
+            _kill(main, info.si_signo)
+            continue
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                pid = 0
+            if pid == 0:
+                break
+            if pid == main:
+                return _record_exit(c, cdir_fd, main, status, err_r, in_pidns)
+
+
+def _record_exit(c: ContainerPlan, cdir_fd: int, main: int, status: int, err_r: int, in_pidns: bool) -> int:
+    rec = _read_at(cdir_fd, f"{c.name}.json") or {"name": c.name, "mode": c.mode, "argv": c.argv}
+    rec.update(_exit_fields(status), state="terminated", finished_at=time.time())
+    try:
+        failure = os.read(err_r, 4096)
+    except OSError:  # nothing written, and a writer (a stray grandchild) still holds it
+        failure = b""
+    if failure:
+        try:
+            rec.update(json.loads(failure))
+        except ValueError:
+            pass
+    _write_at(cdir_fd, f"{c.name}.json", rec)
+    if not in_pidns:
+        # No PID namespace whose end kills the rest: kill what is left of the main process's group.
+        try:
+            os.killpg(main, signal.SIGKILL)
+        except OSError:
+            pass
+    return min(int(rec["exit_code"]), 255)
+
+
+def _main_process(
+    plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int, err_w: int, host_proc: int, in_pidns: bool
+) -> None:
+    """The container's main process: record itself, become the container's user, then exec or serve."""
+    try:
+        _default_signal_handlers(ignored_too=True)  # Python ignores SIGPIPE/SIGXFSZ; ignoring survives exec
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        if not in_pidns:
+            os.setpgid(0, 0)  # so the init can kill what the container leaves behind
+        # Our pid as the host sees it: readlink("self") in the host's /proc, opened before remounting.
+        pid = int(os.readlink("self", dir_fd=host_proc))
+        stat = linux.proc_stat(pid, dir_fd=host_proc)
+        os.close(host_proc)
+        rec = {
+            "name": c.name, "mode": c.mode, "argv": c.argv, "state": "running",
+            "pid": pid, "pid_start": stat[1] if stat else None, "started_at": time.time(),
+        }
+        if c.mode == "builtin":
+            rec["ports"] = [f"{p}/{proto}" for p, proto in c.ports]
+        _write_at(cdir_fd, f"{c.name}.json", rec)
+        os.close(cdir_fd)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(null)
+        os.close(log_fd)
+        _chdir(c)
+        if c.run_as_user is not None:
+            _become(c.run_as_user, c.run_as_group)
+        # Credential changes clear PR_SET_PDEATHSIG: arm it after them (it survives exec).
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    except BaseException as e:
+        _fail(err_w, f"cannot set up container: {e}", "StartError", 128)
+    if c.mode == "exec":
+        try:
+            os.execvpe(c.argv[0], c.argv, c.env)
+        except OSError as e:
+            _fail(err_w, f'exec "{c.argv[0]}": {e.strerror}', "StartError", 128)
+    linux.set_process_name("netlab-server" if c.mode == "builtin" else "netlab-sleep")
+    info = dict(plan.server_info, container=c.name)
+
+    def log(msg: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        os.write(1, f"{stamp} {msg}\n".encode())
+
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _graceful_exit)
+        if c.mode == "sleep":
+            os.close(w)
+            log("netlab: no runnable command and no ports: sleeping as a placeholder")
+            while True:
+                signal.pause()
+        builtin.serve(info, c.ports, log, ready=lambda: os.close(w))
+    except _Exit:  # SIGTERM/SIGINT: a clean stop, as nginx's or pause's
+        os._exit(0)
+    except OSError as e:
+        _fail(err_w, f"built-in server: {e}", "Error", 1)
+    os._exit(0)
+
+
+class _Exit(Exception):
+    pass
+
+
+def _graceful_exit(*_) -> None:
+    raise _Exit()
+
+
+def _fail(err_w: int, message: str, reason: str, code: int) -> None:
+    """Tell the init why the main process is giving up, say it in the log, and exit."""
+    try:
+        os.write(2, f"netlab: {message}\n".encode())
+        os.write(err_w, json.dumps({"reason": reason, "message": message, "exit_code": code}).encode())
+    finally:
+        os._exit(code)
+
+
+def _chdir(c: ContainerPlan) -> None:
+    """The manifest's workingDir if it exists (created when it lies in the private /tmp), else /tmp."""
+    wd = c.working_dir
+    if wd and not os.path.isdir(wd) and (wd == "/tmp" or wd.startswith("/tmp/")):
+        os.makedirs(wd, exist_ok=True)  # inside our tmpfs, not on the host
+        if c.run_as_user is not None:
+            os.chown(wd, c.run_as_user, c.run_as_group if c.run_as_group is not None else -1)
+    os.chdir(wd if wd and os.path.isdir(wd) else "/tmp")
+
+
+def _become(uid: int, gid: int | None) -> None:
+    """Drop to runAsUser (and runAsGroup, else the user's group from /etc/passwd, else 0)."""
+    if gid is None:
+        try:
+            gid = pwd.getpwuid(uid).pw_gid
+        except KeyError:
+            gid = 0
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
