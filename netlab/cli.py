@@ -194,12 +194,15 @@ def doctor(iptables_backend):
 @click.option("-o", "--output", "fmt", type=click.Choice(["wide", "json", "yaml", "name"]))
 @name_option
 def get(resource, names_, namespace, all_namespaces, fmt, lab_name):
-    """List nodes or pods like kubectl get (-o wide shows each one's network namespace)."""
+    """List nodes, pods, services, endpoints or endpointslices like kubectl get.
+
+    -o wide shows each node's and pod's network namespace (for `ip netns exec`)."""
     from netlab import lab as lab_mod
     lab = _which_lab(lab_name)
     kind = lab_mod.KIND_ALIASES.get(resource.lower())
-    if kind not in ("Node", "Pod"):
-        raise click.UsageError(f"netlab get supports nodes and pods (not {resource!r})")
+    if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice"):
+        raise click.UsageError(f"netlab get supports nodes, pods, services, endpoints and endpointslices "
+                               f"(not {resource!r})")
     objects = lab_mod.get_objects(lab, kind, None if all_namespaces else namespace, list(names_))
     if fmt in ("json", "yaml"):
         data = objects[0] if (names_ and len(objects) == 1) else output.as_list(objects)
@@ -248,6 +251,56 @@ def logs(pod, container, namespace, lab_name):
     from netlab import lab as lab_mod
     text = lab_mod.logs(_which_lab(lab_name), pod, namespace, container)
     click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("node")
+@click.option("-t", "--table", type=click.Choice(["nat", "filter"]), help="Only this table.")
+@name_option
+def rules(node, table, lab_name):
+    """Print a node's live iptables rules (iptables-save inside its namespace)."""
+    from netlab import lab as lab_mod
+    _require_root()
+    click.echo(lab_mod.rules(_which_lab(lab_name), node, table), nl=False)
+
+
+@main.command()
+@click.option("--from", "source", required=True, metavar="TARGET",
+              help="Where requests start: POD, pod/NAME, node/NAME or client/NAME.")
+@click.argument("dest")
+@click.option("--count", default=100, show_default=True, help="How many requests (each a new connection).")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def probe(source, dest, count, namespace, lab_name):
+    """Send requests to DEST and show hits per endpoint beside kube-proxy's expected share.
+
+    \b
+    DEST is a Service name (SERVICE or SERVICE:PORT), IP:PORT, or node/NAME:NODEPORT.
+      netlab probe --from curl web --count 1000
+      netlab probe --from client/client node/node2:30080 --count 200
+    The verdict is a chi-square test of the hits against the shares at p = 0.001.
+    """
+    from netlab import lab as lab_mod
+    _require_root()
+    result = lab_mod.probe(_which_lab(lab_name), source, dest, count, namespace)
+    output.echo(f"{count} requests from {result.source} to {result.destination} (enters at {result.ingress_node})")
+    rows = []
+    keys = list(result.expected) + [k for k in result.hits if k not in result.expected]
+    total = sum(result.hits.values()) or 1
+    for key in keys:
+        pod = result.pod_names.get(key.rpartition(":")[0], "")
+        share = result.expected.get(key)
+        rows.append([key, pod, result.hits.get(key, 0), f"{100.0 * result.hits.get(key, 0) / total:.1f}%",
+                     f"{100.0 * share:.1f}%" if share is not None else "-"])
+    output.echo(output.table(["ENDPOINT", "POD", "HITS", "SHARE", "EXPECTED"], rows))
+    if result.verdict in ("DROP", "REJECT"):
+        output.echo(f"kube-proxy's rules {result.verdict} this traffic on {result.ingress_node}")
+    if result.affinity:
+        output.echo("sessionAffinity: ClientIP: every request from one client should reach one endpoint")
+    elif result.fit is not None:
+        word = "consistent with" if result.fit.passed else "NOT consistent with"
+        output.echo(f"chi-square {result.fit.statistic:.2f}, {result.fit.dof} dof, p = {result.fit.p_value:.4f}: "
+                    f"{word} kube-proxy's shares at p = {result.fit.alpha}")
 
 
 def _print_changes(report) -> None:

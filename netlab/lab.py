@@ -40,6 +40,7 @@ class Report:
     changed: bool = False
     seconds: float = 0.0
     objects_changed: list = field(default_factory=list)
+    rules_synced: list = field(default_factory=list)
 
 
 KIND_ALIASES = {
@@ -49,6 +50,8 @@ KIND_ALIASES = {
     "replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
     "service": "Service", "services": "Service", "svc": "Service",
     "namespace": "Namespace", "namespaces": "Namespace", "ns": "Namespace",
+    "endpoints": "Endpoints", "ep": "Endpoints",
+    "endpointslice": "EndpointSlice", "endpointslices": "EndpointSlice",
 }
 
 # -- objects ------------------------------------------------------------------------------------
@@ -212,6 +215,11 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     if wait_ready and started:
         report.not_ready = wait_until_answering([spec for _, spec in started], wait_ready)
 
+    # 3. the kube-proxy role: Services and endpoints -> every node's rules
+    from netlab import manifest, proxier
+    proxier.sync(lab, st, topology, manifest.lab_config(st.config), objects, report)
+    lab_state.save(st)
+
 
 def wait_until_answering(specs, timeout: float) -> list:
     """Wait until every TCP containerPort of the started pods accepts a connection; list the laggards."""
@@ -335,9 +343,22 @@ def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: floa
             elif old != raw:
                 report.objects_changed.append(_describe_change("configured", raw))
         st.objects = merge_objects(st.objects, incoming)
+        check_services(st, topology)        # refuse a clash before anything changes
         reconcile(lab, st, report, rng=rng, wait_ready=wait_ready)
     report.seconds = time.monotonic() - started
     return report
+
+
+def check_services(st, topology) -> None:
+    """Allocate the Services on a copy of the state: a taken or out-of-range IP/port is an error now."""
+    import copy
+    from netlab import proxier
+    from netlab.cluster.services import ServiceError
+    scratch = copy.deepcopy(st)
+    try:
+        proxier.allocate(parse_stored(scratch.objects), scratch, topology)
+    except ServiceError as err:
+        raise LabError(f"{err}\nnothing was changed") from None
 
 
 def delete(lab: str, keys: set, rng=None) -> Report:
@@ -400,6 +421,8 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
     st, topology = _loaded_lab(lab)
     if kind == "Node":
         items = [views.node_object(lab, node, st.created) for node in topology.nodes]
+    elif kind in ("Service", "Endpoints", "EndpointSlice"):
+        items = _service_objects(st, kind, namespace)
     else:
         sources = _sources(st)
         items = []
@@ -423,6 +446,29 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
     return items
 
 
+def _service_objects(st, kind: str, namespace: str | None) -> list:
+    from netlab import views
+    from netlab.cluster import services as service_ctl
+    view = st.allocations.get("view") or {"services": [], "slices": []}
+    services_ = [s for s in view["services"] if namespace is None or s["metadata"]["namespace"] == namespace]
+    slices = [s for s in view["slices"] if namespace is None or s["metadata"]["namespace"] == namespace]
+    if kind == "Service":
+        items = services_
+    elif kind == "EndpointSlice":
+        items = slices
+    else:
+        items = []
+        for service in services_:
+            if service["spec"].get("type") == "ExternalName":
+                continue
+            mine = [s for s in slices if s["metadata"]["namespace"] == service["metadata"]["namespace"] and
+                    (s["metadata"].get("labels") or {}).get(service_ctl.SERVICE_NAME_LABEL) ==
+                    service["metadata"]["name"]]
+            items.append(service_ctl.endpoints_view(service, mine))
+    items = [views.with_meta(item, st.created) for item in items]
+    return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+
+
 def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tuple:
     """kubectl's columns for nodes and pods (plus NETNS with -o wide)."""
     from netlab import output, views
@@ -431,6 +477,35 @@ def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tu
         stamp = obj["metadata"].get("creationTimestamp")
         return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=__import__("datetime").timezone.utc).timestamp()
     rows = []
+    namespace_col = (lambda obj: [obj["metadata"]["namespace"]]) if all_namespaces else (lambda obj: [])
+    if kind == "Service":
+        headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP",
+                                                                "PORT(S)", "AGE"]
+        if wide:
+            headers.append("SELECTOR")
+        for obj in objects:
+            spec = obj["spec"]
+            row = namespace_col(obj) + [obj["metadata"]["name"], spec.get("type", "ClusterIP"),
+                                        spec.get("clusterIP") or "<none>", views.external_ip_column(obj),
+                                        views.service_ports_column(spec), output.age(created(obj))]
+            if wide:
+                selector = spec.get("selector") or {}
+                row.append(",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>")
+            rows.append(row)
+        return headers, rows
+    if kind == "Endpoints":
+        headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "ENDPOINTS", "AGE"]
+        for obj in objects:
+            rows.append(namespace_col(obj) + [obj["metadata"]["name"], views.endpoints_column(obj),
+                                              output.age(created(obj))])
+        return headers, rows
+    if kind == "EndpointSlice":
+        headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+        for obj in objects:
+            ports, addresses = views.slice_columns(obj)
+            rows.append(namespace_col(obj) + [obj["metadata"]["name"], obj.get("addressType", "IPv4"), ports,
+                                              addresses, output.age(created(obj))])
+        return headers, rows
     if kind == "Node":
         headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
         if wide:
@@ -564,3 +639,131 @@ def logs(lab: str, name: str, namespace: str, container: str | None) -> str:
     if chosen is None:
         raise LabError(f'pod "{pod.name}" has no containers running yet')
     return runtime.read_logs(pod_dir, chosen.name)
+
+
+# -- looking at traffic -------------------------------------------------------------------------
+
+@dataclass
+class ProbeResult:
+    source: str
+    destination: str
+    protocol: str
+    ingress_node: str
+    hits: dict                  # endpoint "ip:port" (or "(no answer: ...)") -> count
+    expected: dict              # endpoint "ip:port" -> kube-proxy's share
+    pod_names: dict             # endpoint ip -> pod name
+    verdict: str | None         # DROP/REJECT from kube-proxy's filter chains, if any
+    affinity: bool
+    fit: object = None
+
+
+def _source_of(st, topology, lab: str, target: str, namespace: str) -> tuple:
+    """(network namespace, source IP, node it enters the cluster at or None) for --from TARGET."""
+    kind, _, name = target.rpartition("/")
+    kind = kind or "pod"
+    if kind in ("node", "no"):
+        node = topology.node(name)
+        return node.netns, node.ip, node.name
+    if kind == "client":
+        for client in topology.clients:
+            if client.name == name:
+                return client.netns, client.ip, None
+        raise LabError(f'client "{name}" not found')
+    pod = _find_pod(st, namespace, name)
+    if not pod.node:
+        raise LabError(f'pod "{name}" is Pending')
+    return names.pod_netns(lab, pod.namespace, pod.name), pod.ip, pod.node
+
+
+def _destination(st, topology, dest: str, namespace: str) -> tuple:
+    """(ip, port, protocol, node that receives it or None, service dict or None) for a DEST."""
+    view = st.allocations.get("view") or {"services": []}
+    if dest.startswith("node/"):
+        name, _, port = dest[5:].partition(":")
+        try:
+            node = topology.node(name)
+        except KeyError:
+            raise LabError(f'node "{name}" not found') from None
+        if not port.isdigit():
+            raise LabError(f"say which port: node/{name}:NODEPORT")
+        return node.ip, int(port), _protocol_of_node_port(view, int(port)), node.name, None
+    host, _, port = dest.rpartition(":")
+    if host and port.isdigit() and network.is_ipv4(host):
+        for node in topology.nodes:
+            if node.ip == host:
+                return host, int(port), _protocol_of_node_port(view, int(port)), node.name, None
+        return host, int(port), _protocol_of_ip(view, host, int(port)), None, None
+    svc_name, _, port_ref = dest.partition(":")
+    for service in view["services"]:
+        meta, spec = service["metadata"], service["spec"]
+        if meta["name"] == svc_name and meta["namespace"] == namespace:
+            ports = spec.get("ports") or []
+            chosen = ports[0] if ports and not port_ref else next(
+                (p for p in ports if str(p["port"]) == port_ref or p.get("name") == port_ref), None)
+            if chosen is None or not spec.get("clusterIP") or spec["clusterIP"] == "None":
+                raise LabError(f'service "{svc_name}" has no cluster IP port {port_ref or ""}'.rstrip())
+            return spec["clusterIP"], chosen["port"], chosen.get("protocol", "TCP"), None, service
+    raise LabError(f'service "{svc_name}" not found in namespace "{namespace}" (or give IP:PORT or node/NAME:PORT)')
+
+
+def _protocol_of_node_port(view, port: int) -> str:
+    for service in view["services"]:
+        for entry in service["spec"].get("ports") or []:
+            if entry.get("nodePort") == port:
+                return entry.get("protocol", "TCP")
+    return "TCP"
+
+
+def _protocol_of_ip(view, ip: str, port: int) -> str:
+    for service in view["services"]:
+        spec = service["spec"]
+        for entry in spec.get("ports") or []:
+            if spec.get("clusterIP") == ip and entry["port"] == port:
+                return entry.get("protocol", "TCP")
+    return "TCP"
+
+
+def probe(lab: str, source: str, dest: str, count: int, namespace: str = "default") -> ProbeResult:
+    """Send COUNT requests from SOURCE to DEST; count hits per endpoint beside kube-proxy's share."""
+    from netlab import proxy, stats
+    from netlab.dataplane import iptables, traffic
+    st, topology = _loaded_lab(lab)
+    src_netns, src_ip, src_node = _source_of(st, topology, lab, source, namespace)
+    ip, port, protocol, dest_node, service = _destination(st, topology, dest, namespace)
+    ingress = dest_node or src_node
+    if ingress is None:
+        raise LabError(f"{dest} is not reachable from {source}: a client reaches the cluster through a node "
+                       "(use node/NAME:NODEPORT)")
+    node = topology.node(ingress)
+    live = proxy.parse_restore_text(iptables.save(node.netns))
+    traced = proxy.trace(live, src_ip, protocol, ip, port, local_ips=(node.ip, node.gateway, "127.0.0.1"))
+    endpoints = traced.endpoints
+    expected = {ep: 1.0 / len(endpoints) for ep in endpoints} if endpoints else {}
+    pod_names = {r["ip"]: r["name"] for r in st.pods.values() if r.get("ip")}
+    hits: dict = {}
+    for reply in traffic.send(src_netns, ip, port, protocol, count):
+        if reply.ok:
+            answer = runtime.parse_builtin_reply(reply.text)
+            server = answer.get("server") or ""
+            pod_ip = answer.get("pod_ip") or server.rpartition(":")[0]
+            server_port = server.rpartition(":")[2]
+            key = f"{pod_ip}:{server_port}" if pod_ip else "(answered, not by netlab's server)"
+        else:
+            key = f"(no answer: {reply.error})"
+        hits[key] = hits.get(key, 0) + 1
+    affinity = bool(service and service["spec"].get("sessionAffinity") == "ClientIP")
+    fit = stats.goodness_of_fit(hits, expected) if expected and not affinity else None
+    return ProbeResult(source=source, destination=f"{ip}:{port}/{protocol}", protocol=protocol,
+                       ingress_node=ingress, hits=hits, expected=expected, pod_names=pod_names,
+                       verdict=traced.verdict, affinity=affinity, fit=fit)
+
+
+def rules(lab: str, node_name: str, table: str | None) -> str:
+    """A node's live rules, as iptables-save prints them."""
+    from netlab.dataplane import iptables
+    _, topology = _loaded_lab(lab)
+    try:
+        node = topology.node(node_name.split("/", 1)[-1])
+    except KeyError:
+        raise LabError(f'node "{node_name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
+    return iptables.save(node.netns, table)

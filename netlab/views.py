@@ -116,3 +116,56 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status) -> dict:
 def source_container_list(source_obj) -> list:
     spec = source_obj.spec if type(source_obj).__name__ == "Pod" else source_obj.template.spec
     return list(spec.containers)
+
+
+# -- Services -----------------------------------------------------------------------------------
+
+def service_ports_column(spec: dict) -> str:
+    """kubectl's PORT(S): 80/TCP, or 80:30080/TCP for a port with a nodePort."""
+    parts = []
+    for port in spec.get("ports") or []:
+        text = f"{port['port']}:{port['nodePort']}" if port.get("nodePort") else f"{port['port']}"
+        parts.append(f"{text}/{port.get('protocol', 'TCP')}")
+    return ",".join(parts) or "<none>"
+
+
+def external_ip_column(service: dict) -> str:
+    spec = service["spec"]
+    if spec.get("type") == "ExternalName":
+        return spec.get("externalName") or "<none>"
+    ips = list(spec.get("externalIPs") or [])
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    ips = [i.get("ip") or i.get("hostname") for i in ingress] + ips
+    if ips:
+        return ",".join(ips)
+    return "<pending>" if spec.get("type") == "LoadBalancer" else "<none>"
+
+
+def _first_three(items: list) -> str:
+    if not items:
+        return "<none>"
+    shown = ",".join(items[:3])
+    return shown + (f" + {len(items) - 3} more..." if len(items) > 3 else "")
+
+
+def endpoints_column(endpoints: dict) -> str:
+    """kubectl's ENDPOINTS: ip:port of ready addresses, the first three and a count of the rest."""
+    items = []
+    for subset in endpoints.get("subsets") or []:
+        for address in subset.get("addresses") or []:
+            for port in subset.get("ports") or []:
+                items.append(f"{address['ip']}:{port['port']}")
+    return _first_three(items)
+
+
+def slice_columns(slice_: dict) -> tuple:
+    ports = ",".join(str(p["port"]) for p in slice_.get("ports") or []) or "<unset>"
+    addresses = [e["addresses"][0] for e in slice_.get("endpoints") or []]
+    return ports, _first_three(addresses)
+
+
+def with_meta(obj: dict, created: float) -> dict:
+    """A copy of OBJ with the creationTimestamp every listed object carries."""
+    result = copy.deepcopy(obj)
+    result.setdefault("metadata", {}).setdefault("creationTimestamp", _timestamp(created))
+    return result

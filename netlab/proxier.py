@@ -1,0 +1,177 @@
+"""The lab's kube-proxy: Services and their endpoints become each node's iptables rules.
+
+On every reconcile: allocate the Services (netlab.cluster.services), build the EndpointSlices from
+the pods that are running, render kube-proxy's full ruleset for each node (netlab.proxy) and load it
+with one iptables-restore per node whose rules changed; then clear UDP conntrack entries that
+point at endpoints which are gone, as kube-proxy's CleanStaleEntries does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+
+from netlab import runtime
+from netlab.cluster import services as service_ctl
+from netlab.dataplane import iptables, netns, nfnetlink
+
+
+def service_objects(objects) -> list:
+    return [o.raw for o in objects if type(o).__name__ == "Service"]
+
+
+def user_slices(objects) -> list:
+    """EndpointSlices applied by hand (for Services without a selector), passed through as written."""
+    result = []
+    for obj in objects:
+        if type(obj).__name__ == "EndpointSlice":
+            raw = dict(obj.raw)
+            raw.setdefault("metadata", {}).setdefault("namespace", obj.meta.namespace or "default")
+            result.append(raw)
+    return result
+
+
+def allocate(objects, st, topology) -> list:
+    """Services with the API server's defaults and allocations; raises ServiceError on a clash."""
+    allocated, record = service_ctl.allocate(service_objects(objects), st.allocations.get("services", {}),
+                                             topology.service_cidr, topology.node_port_range)
+    st.allocations["services"] = record
+    return allocated
+
+
+def pod_endpoint_inputs(lab: str, st, objects) -> list:
+    """What the EndpointSlice controller needs to know of each placed pod."""
+    from netlab import names
+    from netlab.cluster.controllers import PodInstance
+    sources = {(type(o).__name__, o.meta.namespace, o.meta.name): o for o in objects}
+    result = []
+    for record in st.pods.values():
+        if not record.get("node") or not record.get("ip"):
+            continue
+        pod = PodInstance.from_dict({k: v for k, v in record.items() if k != "phase"})
+        source = sources.get(pod.source)
+        if source is None:
+            continue
+        spec = source.spec if type(source).__name__ == "Pod" else source.template.spec
+        status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
+        running = {c.name for c in status.containers if c.state == "running"}
+        ready = record.get("phase") == "running" and status.owner_alive and \
+            all(c.name in running for c in spec.containers)
+        ports = [(p.name, p.container_port, p.protocol) for c in spec.containers for p in c.ports or ()]
+        result.append({"name": pod.name, "namespace": pod.namespace, "labels": dict(pod.labels),
+                       "ip": pod.ip, "node": pod.node, "ready": ready, "container_ports": ports})
+    return result
+
+
+def endpoint_slices(allocated: list, pods: list, objects) -> list:
+    slices = []
+    for service in allocated:
+        slices.extend(service_ctl.endpoint_slices(service, pods))
+    return slices + user_slices(objects)
+
+
+def _proxy_overrides(lab_config, topology, node) -> dict:
+    kube_proxy = lab_config.kube_proxy
+    return {
+        "node_ips": (node.ip,),
+        "cluster_cidr": str(topology.cluster_cidr),
+        "masquerade_all": kube_proxy.masquerade_all,
+        "masquerade_bit": kube_proxy.masquerade_bit,
+        "detect_local_mode": kube_proxy.detect_local_mode,
+        "node_pod_cidrs": (str(node.pod_cidr),),
+        "bridge_interface": "cni0",
+        "interface_addresses": ("127.0.0.1", node.ip, node.gateway),
+    }
+
+
+def render_node(docs: list, node, topology, lab_config, nfacct: bool) -> tuple:
+    """(whole-tables restore text, warnings) for one node."""
+    from netlab.proxy import ruleset_for_node
+    ruleset, warnings = ruleset_for_node(docs, node.name, nfacct=nfacct,
+                                         **_proxy_overrides(lab_config, topology, node))
+    return ruleset.to_restore_text(include_builtin_jumps=True), warnings
+
+
+def _netns_id(name: str) -> int:
+    return os.stat(netns.path(name)).st_ino
+
+
+def prepare_node(node) -> bool:
+    """What kube-proxy sets up at start: route_localnet for localhost NodePorts, nfacct counters."""
+    netns.write_sysctl(node.netns, "net.ipv4.conf.all.route_localnet", 1)
+    return nfnetlink.ensure_counters(node.netns)
+
+
+def sync(lab: str, st, topology, lab_config, objects, report) -> None:
+    """Bring every node's rules in line with the Services and the running pods."""
+    allocated = allocate(objects, st, topology)
+    pods = pod_endpoint_inputs(lab, st, objects)
+    slices = endpoint_slices(allocated, pods, objects)
+    st.allocations["view"] = {"services": allocated, "slices": slices}
+    docs = allocated + slices
+    applied = st.allocations.setdefault("rules", {})
+    warned = set()
+    for node in topology.nodes:
+        record = applied.get(node.name) or {}
+        netns_id = _netns_id(node.netns)
+        fresh = record.get("netns") != netns_id
+        nfacct = prepare_node(node) if fresh else record.get("nfacct", False)
+        text, warnings = render_node(docs, node, topology, lab_config, nfacct)
+        for warning in warnings:
+            if warning not in warned:
+                warned.add(warning)
+                report.warnings.append(warning)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if fresh or record.get("sha256") != digest:
+            iptables.restore(node.netns, text)
+            applied[node.name] = {"sha256": digest, "netns": netns_id, "nfacct": nfacct}
+            report.rules_synced.append(node.name)
+    clear_stale_udp(st, topology, allocated, slices)
+
+
+def _udp_targets(allocated: list, slices: list) -> dict:
+    """For each UDP service port: the addresses it is reached at and its serving endpoint IPs."""
+    targets = {}
+    for service in allocated:
+        meta, spec = service["metadata"], service["spec"]
+        for port in spec.get("ports") or []:
+            if port.get("protocol") != "UDP":
+                continue
+            key = f"{meta['namespace']}/{meta['name']}:{port.get('name') or ''}/{port['port']}"
+            ips = [ip for ip in [spec.get("clusterIP")] + list(spec.get("externalIPs") or []) if ip and ip != "None"]
+            ips += [i.get("ip") for i in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+                    if i.get("ip")]
+            serving = sorted({e["addresses"][0] for s in slices
+                              if (s["metadata"].get("labels") or {}).get(service_ctl.SERVICE_NAME_LABEL) == meta["name"]
+                              and s["metadata"].get("namespace") == meta["namespace"]
+                              for e in s["endpoints"] if e["conditions"].get("serving", True)})
+            targets[key] = {"ips": ips, "port": port["port"], "nodePort": port.get("nodePort"), "serving": serving}
+    return targets
+
+
+def clear_stale_udp(st, topology, allocated: list, slices: list) -> None:
+    """Delete UDP conntrack entries whose backend is gone (pkg/proxy/conntrack/cleanup.go).
+
+    A UDP "connection" is refreshed by every packet, so a client that keeps its source port would
+    stay pinned to a dead endpoint, or to the un-DNATed entry made while there was none.
+    """
+    previous = st.allocations.get("udp", {})
+    current = _udp_targets(allocated, slices)
+    for key, target in current.items():
+        before = previous.get(key)
+        if before is None or not target["serving"] or before["serving"] == target["serving"]:
+            continue
+        gone = sorted(set(before["serving"]) - set(target["serving"]))
+        filters = []
+        for ip in target["ips"]:
+            if not before["serving"]:
+                filters.append(["--orig-dst", ip])                       # entries made with no endpoint
+            filters += [["--orig-dst", ip, "--reply-src", old] for old in gone]
+        if target["nodePort"]:
+            filters += [["--dport", str(target["nodePort"]), "--reply-src", old] for old in gone]
+        for node in topology.nodes:
+            for extra in filters:
+                subprocess.run(["nsenter", f"--net={netns.path(node.netns)}", "conntrack", "-D", "-p", "udp"] + extra,
+                               capture_output=True)
+    st.allocations["udp"] = current
