@@ -304,19 +304,22 @@ def probe(source, dest, count, namespace, lab_name):
 
 
 def _print_changes(report) -> None:
+    """kubectl's object lines, then what happened to pods and rules."""
     for warning in report.warnings:
         output.warn(warning)
-    for item in report.created:
-        output.echo(f"pod/{item} created")
-    for item in report.deleted:
-        output.echo(f"pod/{item} deleted")
-    for item in report.pending:
-        output.echo(f"pod/{item} (Pending)")
-    for item in report.not_ready:
-        output.warn(f"{item} is not answering yet")
     for item in report.objects_changed:
         output.echo(item)
-    if not report.changed and not report.objects_changed:
+    for item in report.deleted:
+        output.echo(f"pod/{item.split('/', 1)[1]} deleted")
+    for item in report.pending:
+        output.echo(f"pod/{item.split('/', 1)[1]} is Pending")
+    for item in report.not_ready:
+        output.warn(f"{item} is not answering yet")
+    if report.created:
+        output.echo(f"{len(report.created)} pod(s) started")
+    if report.rules_synced:
+        output.echo(f"kube-proxy rules loaded on {', '.join(report.rules_synced)}")
+    if not report.changed and not report.objects_changed and not report.rules_synced:
         output.echo("nothing to change")
 
 

@@ -564,22 +564,43 @@ def describe(lab: str) -> str:
 
 
 def next_steps(lab: str) -> list:
-    """A few commands worth trying on this lab, with real names and addresses in them."""
+    """A few commands worth trying on this lab, with its real names, addresses and ports in them."""
     st, topology = _loaded_lab(lab)
     flag = "" if lab == names.DEFAULT_LAB else f" --name {lab}"
-    running = [r for r in st.pods.values() if r.get("node")]
-    steps = [f"netlab get pods -o wide{flag}"]
-    if len(running) >= 2:
-        nodes = {}
-        for record in sorted(running, key=lambda r: r["name"]):
-            nodes.setdefault(record["node"], record)
-        picks = list(nodes.values())
-        src, dst = picks[0], picks[-1]
-        steps.append(f"netlab exec{flag} {src['name']} -- curl -s {dst['ip']}:<port>   "
-                     f"# pod on {src['node']} -> pod on {dst['node']}")
+    sources = _sources(st)
+    running = sorted((r for r in st.pods.values() if r.get("node")), key=lambda r: r["name"])
+    steps = [f"netlab get pods -o wide{flag}", f"netlab get svc,endpoints{flag}".replace(",endpoints", "")]
+
+    def first_port(record):
+        source = sources.get(tuple(record["source"]))
+        spec = None if source is None else (source.spec if type(source).__name__ == "Pod" else source.template.spec)
+        for container in (spec.containers if spec else ()):
+            for port in container.ports or ():
+                if port.protocol == "TCP":
+                    return port.container_port
+        return None
+
+    servers = [r for r in running if first_port(r)]
+    if running and servers:
+        src = running[0]
+        dst = next((r for r in servers if r["node"] != src["node"]), servers[-1])
+        steps.append(f"netlab exec{flag} {src['name']} -- curl -s {dst['ip']}:{first_port(dst)}"
+                     f"   # pod on {src['node']} -> pod on {dst['node']}, no NAT")
+    view = st.allocations.get("view") or {"services": []}
+    services_ = [s for s in view["services"] if s["spec"].get("clusterIP") not in (None, "None")]
+    if services_ and running:
+        svc = services_[0]
+        steps.append(f"netlab probe{flag} --from {running[0]['name']} {svc['metadata']['name']} --count 1000"
+                     "   # spread over the endpoints")
+    node_ports = [(s, p["nodePort"]) for s in view["services"] for p in s["spec"].get("ports") or []
+                  if p.get("nodePort")]
+    if node_ports and topology.clients:
+        svc, port = node_ports[0]
+        steps.append(f"netlab exec{flag} client/{topology.clients[0].name} -- curl -s {topology.nodes[-1].ip}:{port}"
+                     f"   # NodePort {svc['metadata']['name']} from outside")
     node = topology.nodes[0]
-    steps.append(f"ip netns exec {node.netns} ip route        # a node's routes")
-    steps.append(f"ip netns exec {node.netns} bridge link     # its cni0 ports (hairpin on)")
+    steps.append(f"ip netns exec {node.netns} iptables -t nat -S     # kube-proxy's rules on {node.name}")
+    steps.append(f"ip netns exec {node.netns} ip route")
     steps.append(f"netlab down{flag}")
     return steps
 
