@@ -18,7 +18,7 @@ from netlab import names, state as lab_state
 from netlab.cluster import controllers, downward
 from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import Topology, build_topology
-from netlab.dataplane import netns, network
+from netlab.dataplane import etc, netns, network
 from netlab import runtime
 
 BUILDING, RUNNING = "building", "running"
@@ -79,7 +79,8 @@ def remove_objects(stored: list, keys: set) -> tuple:
 def parse_stored(objects: list):
     """Typed objects from the raw ones recorded in the state (validated when first applied)."""
     from netlab import manifest
-    return manifest.parse_objects(objects, source="<lab state>")
+    # validated when applied (perhaps with --validate=warn): unknown fields are not news any more
+    return manifest.parse_objects(objects, source="<lab state>", validate="ignore")
 
 
 # -- pods ---------------------------------------------------------------------------------------
@@ -128,6 +129,7 @@ def _teardown_pod(lab: str, topology: Topology, pod: PodInstance) -> None:
     if pod.node:
         node_ns = names.node_netns(lab, pod.node)
         network.remove_pod_network(node_ns, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid))
+    etc.remove(pod_ns)
     shutil.rmtree(pod_dir, ignore_errors=True)
 
 
@@ -152,17 +154,21 @@ def topology_of(lab: str, config_raw: dict | None) -> Topology:
     return build_topology(lab, manifest.lab_config(config_raw))
 
 
-def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_ready: float = 3.0) -> None:
+def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_ready: float = 3.0,
+              ensure_network: bool = True) -> None:
     """Make the machine match ST: network, nodes, clients, pods. Saves ST as it goes."""
     topology = report.topology
     objects = parse_stored(st.objects)
-    # 1. the fixed network: idempotent, cheap, and it repairs a half-built lab
+    # 1. the fixed network: idempotent, and it repairs a half-built lab. `apply` on a lab that is
+    # up skips it unless a node's namespace is missing (netlink round trips add up on big labs).
     lab_state.save(st)
-    network.ensure_underlay(topology)
-    for node in topology.nodes:
-        network.ensure_node(topology, node)
-    for client in topology.clients:
-        network.ensure_client(topology, client)
+    spaces = [topology.underlay_netns] + [n.netns for n in topology.nodes] + [c.netns for c in topology.clients]
+    if ensure_network or not all(netns.exists(name) for name in spaces):
+        network.ensure_underlay(topology)
+        for node in topology.nodes:
+            network.ensure_node(topology, node)
+        for client in topology.clients:
+            network.ensure_client(topology, client)
 
     # 2. pods: half-built or dead ones are rebuilt, then the controllers decide the rest
     existing = []
@@ -201,6 +207,7 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
         network.ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
                                    pod.ip)
+        etc.write_pod_hosts(pod_ns, pod.ip, pod.name)
         started.append((pod, runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings)))
     if started:
         # all pods' processes are forked before any is waited for: they start in parallel
@@ -344,19 +351,19 @@ def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: floa
                 report.objects_changed.append(_describe_change("configured", raw))
         st.objects = merge_objects(st.objects, incoming)
         check_services(st, topology)        # refuse a clash before anything changes
-        reconcile(lab, st, report, rng=rng, wait_ready=wait_ready)
+        reconcile(lab, st, report, rng=rng, wait_ready=wait_ready, ensure_network=create)
     report.seconds = time.monotonic() - started
     return report
 
 
 def check_services(st, topology) -> None:
     """Allocate the Services on a copy of the state: a taken or out-of-range IP/port is an error now."""
-    import copy
+    from types import SimpleNamespace
     from netlab import proxier
     from netlab.cluster.services import ServiceError
-    scratch = copy.deepcopy(st)
+    scratch = SimpleNamespace(allocations={"services": st.allocations.get("services", {})})
     try:
-        proxier.allocate(parse_stored(scratch.objects), scratch, topology)
+        proxier.allocate(parse_stored(st.objects), scratch, topology)
     except ServiceError as err:
         raise LabError(f"{err}\nnothing was changed") from None
 
@@ -383,8 +390,15 @@ def delete(lab: str, keys: set, rng=None) -> Report:
                 kind, namespace, name = key
                 where = f' in namespace "{namespace}"' if namespace else ""
                 raise LabError(f'{kind.lower()} "{name}" not found{where}')
+        # deleting a Namespace deletes everything in it, as the namespace controller does
+        doomed = {key[2] for key in keys if key[0] == "Namespace"}
+        for raw in st.objects:
+            key = object_key(raw)
+            if key[1] in doomed and key not in keys:
+                keys.add(key)
+                report.objects_changed.append(_describe_change("deleted", raw))
         st.objects, _ = remove_objects(st.objects, keys)
-        reconcile(lab, st, report, rng=rng)
+        reconcile(lab, st, report, rng=rng, ensure_network=False)
     return report
 
 
@@ -399,6 +413,7 @@ def down_unlocked(lab: str, st) -> list:
             _kill(pid)
     for name in spaces:
         netns.delete(name)
+        etc.remove(name)
         removed.append(name)
     shutil.rmtree(names.lab_dir(lab), ignore_errors=True)
     return removed
@@ -637,7 +652,25 @@ def exec_argv(lab: str, target: str, namespace: str, container: str | None, comm
     if chosen is None or chosen.state != "running" or not chosen.pid:
         what = f'container "{chosen.name}"' if chosen else "the pod's container"
         raise LabError(f"{what} of pod {name!r} is not running (see `netlab logs {name}`)")
-    return ["nsenter", "--target", str(chosen.pid), "--net", "--mount", "--uts", "--pid"] + command
+    uid, gid = _process_ids(chosen.pid)
+    # kubectl exec runs as the container's user (runAsUser), in its namespaces
+    return ["nsenter", "--target", str(chosen.pid), "--net", "--mount", "--uts", "--pid",
+            f"--setuid={uid}", f"--setgid={gid}"] + command
+
+
+def _process_ids(pid: int) -> tuple:
+    """(uid, gid) a process runs as, from /proc/PID/status."""
+    uid = gid = 0
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("Uid:"):
+                    uid = int(line.split()[1])
+                elif line.startswith("Gid:"):
+                    gid = int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return uid, gid
 
 
 def _choose_container(status, container: str | None, pod_name: str):

@@ -9,6 +9,7 @@ point at endpoints which are gone, as kube-proxy's CleanStaleEntries does.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 
@@ -85,12 +86,65 @@ def _proxy_overrides(lab_config, topology, node) -> dict:
     }
 
 
-def render_node(docs: list, node, topology, lab_config, nfacct: bool) -> tuple:
-    """(whole-tables restore text, warnings) for one node."""
-    from netlab.proxy import ruleset_for_node
-    ruleset, warnings = ruleset_for_node(docs, node.name, nfacct=nfacct,
-                                         **_proxy_overrides(lab_config, topology, node))
-    return ruleset.to_restore_text(include_builtin_jumps=True), warnings
+class NodeRenderer:
+    """Renders kube-proxy's rules node by node from one conversion of the Kubernetes objects.
+
+    Converting Services and EndpointSlices to the renderer's model does not depend on the node
+    (whether an endpoint is local is decided while rendering), so it is done once per sync.
+    """
+
+    def __init__(self, docs: list, topology, lab_config):
+        from netlab.proxy.objects import Inventory
+        self.inventory = Inventory().add(docs, "lab")
+        self.topology = topology
+        self.lab_config = lab_config
+        self.base = None
+
+    def render(self, node, nfacct: bool):
+        """(Ruleset, warnings) kube-proxy would write on NODE."""
+        from netlab.proxy import render
+        from netlab.proxy.objects import proxy_config_from_inventory, render_input_from_inventory
+        overrides = dict(_proxy_overrides(self.lab_config, self.topology, node), nfacct=nfacct)
+        if self.base is None:
+            self.base = render_input_from_inventory(self.inventory, node.name, **overrides)
+            config, warnings = self.base.config, self.base.warnings
+        else:
+            config, warnings = proxy_config_from_inventory(self.inventory, node.name, **overrides)
+        return render(config, self.base.service_ports, self.base.endpoints), warnings
+
+
+def chain_digests(ruleset) -> dict:
+    """table -> chain -> a short digest of its rules: what a later sync compares against."""
+    digests = {}
+    for name, table in ruleset.tables.items():
+        by_chain = table.rules_by_chain()
+        digests[name] = {chain: hashlib.sha1("\n".join(rules).encode()).hexdigest()[:12]
+                         for chain, rules in by_chain.items() if chain not in table.policies}
+    return digests
+
+
+def partial_text(ruleset, now: dict, before: dict) -> str:
+    """iptables-restore --noflush input rewriting only the chains whose rules changed.
+
+    kube-proxy's partial sync (KEP-3453) does the same: declaring a chain flushes it, so only
+    changed chains are declared and refilled, and chains no longer needed are flushed and deleted.
+    The built-in chains and their jump rules never change after the first, whole-tables restore.
+    """
+    out = []
+    for name, table in ruleset.tables.items():
+        old = before.get(name, {})
+        new = now.get(name, {})
+        changed = [chain for chain in new if old.get(chain) != new[chain]]
+        removed = [chain for chain in old if chain not in new]
+        if not changed and not removed:
+            continue
+        wanted = set(changed)
+        out.append(f"*{name}")
+        out.extend(f":{chain} - [0:0]" for chain in changed + removed)
+        out.extend(f"-A {chain} {args}" for chain, args in table.rules if chain in wanted)
+        out.extend(f"-X {chain}" for chain in removed)
+        out.append("COMMIT")
+    return "\n".join(out) + "\n" if out else ""
 
 
 def _netns_id(name: str) -> int:
@@ -103,8 +157,32 @@ def prepare_node(node) -> bool:
     return nfnetlink.ensure_counters(node.netns)
 
 
+def _digest_path(lab: str, node_name: str):
+    from netlab import names
+    return names.lab_dir(lab) / "rules" / f"{node_name}.json"
+
+
+def _load_digests(lab: str, node_name: str) -> dict:
+    try:
+        return json.loads(_digest_path(lab, node_name).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _save_digests(lab: str, node_name: str, digests: dict) -> None:
+    path = _digest_path(lab, node_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(digests))
+    os.replace(tmp, path)
+
+
 def sync(lab: str, st, topology, lab_config, objects, report) -> None:
-    """Bring every node's rules in line with the Services and the running pods."""
+    """Bring every node's rules in line with the Services and the running pods.
+
+    A node seen for the first time (or whose namespace was re-created) gets whole tables; after
+    that only the chains that changed are restored (--noflush). All nodes restore in parallel.
+    """
     allocated = allocate(objects, st, topology)
     pods = pod_endpoint_inputs(lab, st, objects)
     slices = endpoint_slices(allocated, pods, objects)
@@ -112,21 +190,38 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
     docs = allocated + slices
     applied = st.allocations.setdefault("rules", {})
     warned = set()
+    jobs, done = [], []
+    renderer = NodeRenderer(docs, topology, lab_config)
     for node in topology.nodes:
         record = applied.get(node.name) or {}
         netns_id = _netns_id(node.netns)
         fresh = record.get("netns") != netns_id
         nfacct = prepare_node(node) if fresh else record.get("nfacct", False)
-        text, warnings = render_node(docs, node, topology, lab_config, nfacct)
+        ruleset, warnings = renderer.render(node, nfacct)
         for warning in warnings:
             if warning not in warned:
                 warned.add(warning)
                 report.warnings.append(warning)
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        if fresh or record.get("sha256") != digest:
-            iptables.restore(node.netns, text)
-            applied[node.name] = {"sha256": digest, "netns": netns_id, "nfacct": nfacct}
-            report.rules_synced.append(node.name)
+        digests = chain_digests(ruleset)
+        if fresh:
+            jobs.append((node.netns, ruleset.to_restore_text(include_builtin_jumps=True), False))
+        else:
+            text = partial_text(ruleset, digests, _load_digests(lab, node.name))
+            if not text:
+                continue
+            jobs.append((node.netns, text, True))
+        done.append((node, digests, {"netns": netns_id, "nfacct": nfacct}))
+    if jobs:
+        try:
+            iptables.restore_many(jobs)
+        except iptables.RestoreError:
+            for node, _, _ in done:   # unknown which went in: the next sync writes whole tables
+                applied.pop(node.name, None)
+            raise
+    for node, digests, record in done:
+        _save_digests(lab, node.name, digests)
+        applied[node.name] = record
+        report.rules_synced.append(node.name)
     clear_stale_udp(st, topology, allocated, slices)
 
 

@@ -42,7 +42,8 @@ class LabState:
         return names.lab_dir(self.lab)
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=1, sort_keys=True)
+        # no indent: json's C encoder only runs without one, and a big lab's state is megabytes
+        return json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
 
 
 def state_path(lab: str) -> Path:

@@ -87,10 +87,11 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status) -> dict:
         "namespace": pod.namespace,
         "uid": pod.uid,
         "labels": dict(pod.labels),
-        "annotations": {**((template.get("metadata") or {}).get("annotations") or {}),
-                        NETNS_ANNOTATION: names.pod_netns(lab, pod.namespace, pod.name)},
+        "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
         "creationTimestamp": _timestamp(pod.created),
     }
+    if pod.node:        # a Pending pod has no sandbox, so no namespace yet
+        metadata["annotations"][NETNS_ANNOTATION] = names.pod_netns(lab, pod.namespace, pod.name)
     if pod.owner:
         metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": pod.owner[0], "name": pod.owner[1],
                                         "controller": True, "blockOwnerDeletion": True}]

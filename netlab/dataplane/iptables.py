@@ -37,25 +37,54 @@ def _context(text: str, line_no: int, around: int = 2) -> str:
     return "\n".join(f"{'>' if n == line_no else ' '} {n:5d}  {lines[n - 1]}" for n in range(start, end + 1))
 
 
-def restore(namespace: str, text: str, which: str | None = None, noflush: bool = False) -> None:
-    """Load TEXT (iptables-save format) into NAMESPACE atomically; raise RestoreError on failure."""
-    argv = ["nsenter", f"--net={netns.path(namespace)}", "--"] + restore_argv(which or variant())
+def _argv(namespace: str, which: str | None, noflush: bool) -> list:
+    # nsenter without "--": util-linux 2.38 would try to execute "--"
+    argv = ["nsenter", f"--net={netns.path(namespace)}"] + restore_argv(which or variant())
     if noflush:
         argv.append("--noflush")
-    result = subprocess.run(argv, input=text, capture_output=True, text=True)
+    return argv
+
+
+def _failure(namespace: str, text: str, message: str) -> RestoreError:
+    message = message.strip()
+    match = _FAILED_LINE.search(message)
+    detail = f"\n{_context(text, int(match.group(1)))}" if match else ""
+    return RestoreError(f"iptables-restore in network namespace {namespace!r} failed: {message}{detail}\n"
+                        "the previous rules are still in place")
+
+
+def restore(namespace: str, text: str, which: str | None = None, noflush: bool = False) -> None:
+    """Load TEXT (iptables-save format) into NAMESPACE atomically; raise RestoreError on failure."""
+    result = subprocess.run(_argv(namespace, which, noflush), input=text, capture_output=True, text=True)
     if result.returncode != 0:
-        message = (result.stderr or result.stdout).strip()
-        match = _FAILED_LINE.search(message)
-        detail = f"\n{_context(text, int(match.group(1)))}" if match else ""
-        raise RestoreError(f"iptables-restore in network namespace {namespace!r} failed: {message}{detail}\n"
-                           "the previous rules are still in place")
+        raise _failure(namespace, text, result.stderr or result.stdout)
+
+
+def restore_many(jobs: list, which: str | None = None) -> None:
+    """Restore into several namespaces at once (one process each): JOBS are (namespace, text, noflush).
+
+    Every job runs to its end; the first failure is raised afterwards, the others' rules are loaded.
+    """
+    which = which or variant()
+    running = []
+    for namespace, text, noflush in jobs:
+        proc = subprocess.Popen(_argv(namespace, which, noflush), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        running.append((namespace, text, proc))
+    failures = []
+    for namespace, text, proc in running:
+        out, err = proc.communicate(text)
+        if proc.returncode != 0:
+            failures.append(_failure(namespace, text, err or out))
+    if failures:
+        raise failures[0]
 
 
 def save(namespace: str, table: str | None = None, which: str | None = None) -> str:
     """The live rules of NAMESPACE as iptables-save prints them."""
     which = which or variant()
     tool = f"iptables-{which}-save"
-    argv = ["nsenter", f"--net={netns.path(namespace)}", "--", tool]
+    argv = ["nsenter", f"--net={netns.path(namespace)}", tool]
     if table:
         argv += ["-t", table]
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
@@ -64,5 +93,5 @@ def save(namespace: str, table: str | None = None, which: str | None = None) -> 
 def list_rules(namespace: str, table: str = "nat", which: str | None = None) -> str:
     """`iptables -t TABLE -S` inside NAMESPACE."""
     which = which or variant()
-    argv = ["nsenter", f"--net={netns.path(namespace)}", "--", f"iptables-{which}", "-t", table, "-S"]
+    argv = ["nsenter", f"--net={netns.path(namespace)}", f"iptables-{which}", "-t", table, "-S"]
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout

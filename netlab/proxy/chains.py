@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 from typing import NamedTuple, Tuple
 
 # Chains kube-proxy owns (proxier.go constants).
@@ -69,11 +70,13 @@ def _hash16_reference(text: str) -> str:
     return base64.b32encode(_sha256(text.encode()).digest())[:16].decode()
 
 
+@lru_cache(maxsize=65536)  # the same names are asked for on every node of a lab
 def port_proto_hash(svc_port_name: str, protocol: str) -> str:
     """portProtoHash: the 16 characters shared by a service port's SVC/SVL/EXT/FW chains."""
     return _hash16(svc_port_name + protocol)
 
 
+@lru_cache(maxsize=262144)
 def endpoint_chain(svc_port_name: str, protocol: str, endpoint: str) -> str:
     """servicePortEndpointChainName: KUBE-SEP-… for one endpoint (``ip:port``) of a service port."""
     return SEP_PREFIX + _hash16(svc_port_name + protocol + endpoint)

@@ -89,6 +89,8 @@ def test_down_leaves_no_namespace_process_or_state_file(lab, manifest):
     assert _alive(pids) == []
     assert not os.path.exists(f"/run/netlab/{lab}")
     assert not os.path.exists(f"/run/netlab/{lab}.lock")
+    leftovers = os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else []
+    assert [name for name in leftovers if name.startswith(f"{lab}-")] == []
 
 
 def test_down_finds_a_labs_leftovers_when_its_state_is_gone(lab, manifest):

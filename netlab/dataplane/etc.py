@@ -1,0 +1,43 @@
+"""Per-namespace /etc files: what `ip netns exec` and the pod runtime mount over /etc.
+
+`ip netns exec NAME` bind-mounts /etc/netns/NAME/FILE over /etc/FILE, and netlab's containers do
+the same, so a pod gets the hosts file the kubelet writes for it. Without one, a container's own
+hostname (the pod name) is unknown, and a server that looks it up (Python's http.server calls
+getfqdn) waits for the host's DNS servers, which a lab namespace cannot reach.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+ETC_NETNS = Path("/etc/netns")
+
+KUBELET_HOSTS = """# Kubernetes-managed hosts file.
+127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+fe00::0\tip6-localnet
+fe00::0\tip6-mcastprefix
+fe00::1\tip6-allnodes
+fe00::2\tip6-allrouters
+{ip}\t{hostname}
+"""
+
+
+def write_pod_hosts(netns_name: str, ip: str, hostname: str) -> None:
+    """The kubelet's hosts file for a pod (pkg/kubelet/kubelet_pods.go managedHostsFileContent)."""
+    folder = ETC_NETNS / netns_name
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".hosts.tmp"
+    tmp.write_text(KUBELET_HOSTS.format(ip=ip, hostname=hostname))
+    os.replace(tmp, folder / "hosts")
+
+
+def remove(netns_name: str) -> None:
+    """Remove what netlab wrote for NETNS_NAME (the folder is the namespace's alone)."""
+    shutil.rmtree(ETC_NETNS / netns_name, ignore_errors=True)
+    try:
+        ETC_NETNS.rmdir()          # only when empty: leave other users' folders alone
+    except OSError:
+        pass
