@@ -36,7 +36,8 @@ def user_slices(objects) -> list:
 def allocate(objects, st, topology) -> list:
     """Services with the API server's defaults and allocations; raises ServiceError on a clash."""
     allocated, record = service_ctl.allocate(service_objects(objects), st.allocations.get("services", {}),
-                                             topology.service_cidr, topology.node_port_range)
+                                             topology.service_cidr, topology.node_port_range,
+                                             lb_pool=topology.load_balancer_pool)
     st.allocations["services"] = record
     return allocated
 
@@ -223,6 +224,75 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
         applied[node.name] = record
         report.rules_synced.append(node.name)
     clear_stale_udp(st, topology, allocated, slices)
+    route_external_addresses(topology, allocated, slices)
+    serve_health_checks(lab, topology, allocated, slices)
+
+
+def health_check_tables(topology, allocated: list, slices: list) -> dict:
+    """node -> {healthCheckNodePort: {namespace, name, localEndpoints}} (LocalReadyEndpoints)."""
+    tables = {node.name: {} for node in topology.nodes}
+    for service in allocated:
+        meta, spec = service["metadata"], service["spec"]
+        port = spec.get("healthCheckNodePort")
+        if not port or spec.get("type") != "LoadBalancer" or spec.get("externalTrafficPolicy") != "Local":
+            continue
+        for node in topology.nodes:
+            ready_here = {e["addresses"][0] for s in slices
+                          if (s["metadata"].get("labels") or {}).get(service_ctl.SERVICE_NAME_LABEL) == meta["name"]
+                          and s["metadata"].get("namespace") == meta["namespace"]
+                          for e in s["endpoints"]
+                          if e["conditions"].get("ready") and e.get("nodeName") == node.name}
+            tables[node.name][port] = {"namespace": meta["namespace"], "name": meta["name"],
+                                       "localEndpoints": len(ready_here)}
+    return tables
+
+
+def serve_health_checks(lab: str, topology, allocated: list, slices: list) -> None:
+    """Keep each node's health server answering for its LoadBalancer + Local Services."""
+    from netlab import names
+    from netlab.dataplane import healthcheck
+    tables = health_check_tables(topology, allocated, slices)
+    folder = names.lab_dir(lab) / "healthcheck"
+    for node in topology.nodes:
+        table_path = folder / f"{node.name}.json"
+        if not tables[node.name] and not table_path.exists():
+            continue
+        healthcheck.write_table(table_path, tables[node.name])
+        healthcheck.ensure_server(node.netns, table_path, folder / f"{node.name}.pid")
+
+
+def external_routes(topology, allocated: list, slices: list) -> dict:
+    """LoadBalancer and external IPs -> the node IPs a load balancer would send their traffic to.
+
+    With externalTrafficPolicy Local only nodes with a ready local endpoint (those whose
+    healthCheckNodePort answers 200) receive traffic; otherwise every node does.
+    """
+    routes = {}
+    for service in allocated:
+        meta, spec = service["metadata"], service["spec"]
+        addresses = list(spec.get("externalIPs") or [])
+        addresses += [i["ip"] for i in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+                      if i.get("ip")]
+        if not addresses:
+            continue
+        nodes = [n for n in topology.nodes]
+        if spec.get("externalTrafficPolicy") == "Local" and spec.get("type") in ("NodePort", "LoadBalancer"):
+            local = {e.get("nodeName") for s in slices
+                     if (s["metadata"].get("labels") or {}).get(service_ctl.SERVICE_NAME_LABEL) == meta["name"]
+                     and s["metadata"].get("namespace") == meta["namespace"]
+                     for e in s["endpoints"] if e["conditions"].get("ready")}
+            nodes = [n for n in nodes if n.name in local]
+        for address in addresses:
+            routes.setdefault(address, [])
+            routes[address] += [n.ip for n in nodes if n.ip not in routes[address]]
+    return routes
+
+
+def route_external_addresses(topology, allocated: list, slices: list) -> None:
+    from netlab.dataplane import network
+    routes = external_routes(topology, allocated, slices)
+    for client in topology.clients:
+        network.set_host_routes(client.netns, routes)
 
 
 def _udp_targets(allocated: list, slices: list) -> dict:

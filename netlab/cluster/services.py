@@ -67,7 +67,14 @@ def _needs_node_ports(spec: dict) -> bool:
         spec.get("type") == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts", True))
 
 
-def allocate(services: list, previous: dict, service_cidr, node_port_range) -> tuple:
+def _pool_addresses(pool) -> list:
+    if not pool:
+        return []
+    first, last = (int(ipaddress.ip_address(str(end))) for end in pool)
+    return [str(ipaddress.ip_address(value)) for value in range(first, last + 1)]
+
+
+def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_pool=None) -> tuple:
     """Defaults and allocations for SERVICES (raw dicts), keeping what PREVIOUS allocated.
 
     Returns (services with spec.clusterIP/nodePorts filled in, the allocation record to keep).
@@ -167,7 +174,40 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range) -> t
                 spec["healthCheckNodePort"] = value
             mine["healthCheckNodePort"] = spec["healthCheckNodePort"]
         record[key] = mine
+    _assign_load_balancer_ips(ready, previous, record, _pool_addresses(lb_pool))
     return ready, record
+
+
+def _assign_load_balancer_ips(ready: list, previous: dict, record: dict, pool: list) -> None:
+    """status.loadBalancer.ingress from the lab's pool, as MetalLB does for a kind cluster.
+
+    A Service with a loadBalancerClass belongs to another controller and is left alone; one
+    asking for spec.loadBalancerIP gets it when free; an exhausted pool leaves it <pending>.
+    """
+    lbs = [s for s in ready if s["spec"]["type"] == "LoadBalancer" and not s["spec"].get("loadBalancerClass")]
+    taken = {}
+    for service in lbs:
+        wanted = service["spec"].get("loadBalancerIP")
+        if wanted and wanted not in taken:
+            taken[wanted] = _key(service)
+    for service in lbs:
+        key = _key(service)
+        if taken.get(service["spec"].get("loadBalancerIP")) == key:
+            continue
+        before = (previous.get(key) or {}).get("loadBalancerIP")
+        if before and before not in taken and before in pool:
+            taken[before] = key
+    for service in lbs:
+        key = _key(service)
+        ip = next((address for address, owner in taken.items() if owner == key), None)
+        if ip is None:
+            ip = next((address for address in pool if address not in taken), None)
+            if ip is not None:
+                taken[ip] = key
+        if ip is None:
+            continue
+        record[key]["loadBalancerIP"] = ip
+        service.setdefault("status", {})["loadBalancer"] = {"ingress": [{"ip": ip, "ipMode": "VIP"}]}
 
 
 def _free_ip(cidr, taken: dict, rng: random.Random) -> str:

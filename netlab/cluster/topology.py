@@ -40,6 +40,7 @@ class Topology:
     node_port_range: tuple
     nodes: tuple
     clients: tuple
+    load_balancer_pool: tuple = ()   # (first, last) address of the LoadBalancer pool
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -74,4 +75,5 @@ def build_topology(lab: str, config) -> Topology:
     return Topology(
         lab=lab, underlay=underlay, underlay_gateway=str(underlay.network_address + 1),
         cluster_cidr=cluster_cidr, service_cidr=ipaddress.ip_network(str(config.service_cidr)),
-        node_port_range=(low, high), nodes=tuple(nodes), clients=clients)
+        node_port_range=(low, high), nodes=tuple(nodes), clients=clients,
+        load_balancer_pool=tuple(str(a) for a in (getattr(config, "load_balancer_pool", None) or ())))

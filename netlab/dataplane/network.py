@@ -195,3 +195,31 @@ def is_ipv4(text: str) -> bool:
         return ipaddress.ip_address(text).version == 4
     except ValueError:
         return False
+
+
+ROUTE_PROTO_NETLAB = 4    # RTPROT_STATIC: in a client namespace every static route is netlab's
+
+
+def set_host_routes(namespace: str, routes: dict) -> None:
+    """Make NAMESPACE's netlab-managed /32 routes exactly ROUTES (ip -> [gateways]; ECMP when several).
+
+    This is the lab's stand-in for a cloud load balancer or MetalLB: the client sends traffic for a
+    LoadBalancer or external IP to the nodes that should receive it.
+    """
+    with rtnl(namespace) as ipr:
+        present = {}
+        for route in ipr.get_routes(family=2, proto=ROUTE_PROTO_NETLAB):
+            present[route.get_attr("RTA_DST")] = route
+        for ip in present:
+            if ip not in routes:
+                ipr.route("del", dst=f"{ip}/32", proto=ROUTE_PROTO_NETLAB)
+        for ip, gateways in routes.items():
+            if not gateways:
+                if ip in present:
+                    ipr.route("del", dst=f"{ip}/32", proto=ROUTE_PROTO_NETLAB)
+                continue
+            if len(gateways) == 1:
+                ipr.route("replace", dst=f"{ip}/32", gateway=gateways[0], proto=ROUTE_PROTO_NETLAB)
+            else:
+                ipr.route("replace", dst=f"{ip}/32", proto=ROUTE_PROTO_NETLAB,
+                          multipath=[{"gateway": gw} for gw in gateways])

@@ -85,3 +85,28 @@ def test_a_selector_matching_nothing_gives_no_endpoints():
     (svc,), _ = services.allocate([_svc("none")], {}, CIDR, RANGE)
     assert services.endpoint_slices(svc, [_pod("a", "10.244.1.2", "node1")]) == []
     assert "subsets" not in services.endpoints_view(svc, [])
+
+
+POOL = ("172.18.255.200", "172.18.255.201")
+
+
+def _lb(name, **spec):
+    return _svc(name, type="LoadBalancer", **spec)
+
+
+def test_load_balancers_get_ingress_ips_from_the_pool_until_it_runs_out():
+    ready, record = services.allocate([_lb("a"), _lb("b"), _lb("c")], {}, CIDR, RANGE, lb_pool=POOL)
+    ingress = [((s.get("status") or {}).get("loadBalancer") or {}).get("ingress") for s in ready]
+    assert ingress[:2] == [[{"ip": "172.18.255.200", "ipMode": "VIP"}], [{"ip": "172.18.255.201", "ipMode": "VIP"}]]
+    assert ingress[2] is None                                # <pending>
+    again, _ = services.allocate([_lb("c"), _lb("b"), _lb("a")], record, CIDR, RANGE, lb_pool=POOL)
+    assert [s["status"]["loadBalancer"]["ingress"][0]["ip"] for s in again if s.get("status")] == \
+        ["172.18.255.201", "172.18.255.200"]
+
+
+def test_a_requested_load_balancer_ip_is_honoured_and_a_foreign_class_is_left_alone():
+    ready, _ = services.allocate([_lb("a", loadBalancerIP="172.18.255.201"), _lb("b"),
+                                  _lb("c", loadBalancerClass="example.com/other")], {}, CIDR, RANGE, lb_pool=POOL)
+    assert ready[0]["status"]["loadBalancer"]["ingress"][0]["ip"] == "172.18.255.201"
+    assert ready[1]["status"]["loadBalancer"]["ingress"][0]["ip"] == "172.18.255.200"
+    assert "status" not in ready[2]
