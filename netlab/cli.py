@@ -90,7 +90,10 @@ validate_option = click.option("--validate", type=click.Choice(["strict", "warn"
               help="Manifest file or folder (repeatable). Default: manifests/")
 @name_option
 @validate_option
-def up(files, lab_name, validate):
+@click.option("--iptables-backend", type=click.Choice(["restore", "python-iptables"]),
+              help="How rules reach the nodes: iptables-restore of the machine's variant (default), or "
+                   "python-iptables into the legacy tables (read them with iptables-legacy-save).")
+def up(files, lab_name, validate, iptables_backend):
     """Build a lab (or finish/refresh one) from Kubernetes YAML.
 
     Re-running it on a running lab changes nothing; after an interrupted run it finishes the job.
@@ -99,7 +102,7 @@ def up(files, lab_name, validate):
     _require_root()
     files = files or (DEFAULT_MANIFESTS,)
     loaded = _load(files, validate)
-    report = lab_mod.apply(lab_name, loaded, create=True)
+    report = lab_mod.apply(lab_name, loaded, create=True, iptables_backend=iptables_backend)
     _print_up_report(report)
 
 

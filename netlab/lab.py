@@ -322,7 +322,8 @@ def _describe_change(verb: str, raw: dict) -> str:
     return f"{raw.get('kind', '?').lower()}/{(raw.get('metadata') or {}).get('name')} {verb}"
 
 
-def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: float = 5.0) -> Report:
+def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: float = 5.0,
+          iptables_backend: str | None = None) -> Report:
     """Apply loaded manifests to a lab, creating the lab first when CREATE (netlab up)."""
     started = time.monotonic()
     lab = _resolve_lab_name(lab_name, loaded)
@@ -335,7 +336,11 @@ def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: floa
             if netns.list_names(names.lab_prefix(lab)) and owned_namespaces(lab, None):
                 # namespaces without state: a lab whose state was lost; start from a clean slate
                 down_unlocked(lab, None)
-            st = lab_state.LabState(lab=lab, config=config_raw)
+            st = lab_state.LabState(lab=lab, config=config_raw, iptables_backend=iptables_backend)
+        elif iptables_backend and iptables_backend != (st.iptables_backend or
+                                                       manifest_lab_config(st.config).iptables_backend):
+            raise LabError(f"lab {lab!r} is up with the {st.iptables_backend or 'restore'} backend; run "
+                           f"`netlab down --name {lab}` first to switch backends")
         elif config_raw is not None and config_raw != st.config:
             raise LabError(f"lab {lab!r} is up with other cluster settings; run `netlab down --name {lab}` "
                            "first to rebuild it with the new ones")
@@ -789,7 +794,7 @@ def probe(lab: str, source: str, dest: str, count: int, namespace: str = "defaul
         raise LabError(f"{dest} is not reachable from {source}: a client reaches the cluster through a node "
                        "(use node/NAME:NODEPORT)")
     node = topology.node(ingress)
-    live = proxy.parse_restore_text(iptables.save(node.netns))
+    live = proxy.parse_restore_text(rules(lab, node.name, None))
     traced = proxy.trace(live, src_ip, protocol, ip, port, local_ips=(node.ip, node.gateway, "127.0.0.1"))
     endpoints = traced.endpoints
     expected = {ep: 1.0 / len(endpoints) for ep in endpoints} if endpoints else {}
@@ -812,12 +817,21 @@ def probe(lab: str, source: str, dest: str, count: int, namespace: str = "defaul
                        verdict=traced.verdict, affinity=affinity, fit=fit)
 
 
+def manifest_lab_config(config_raw):
+    from netlab import manifest
+    return manifest.lab_config(config_raw)
+
+
 def rules(lab: str, node_name: str, table: str | None) -> str:
-    """A node's live rules, as iptables-save prints them."""
+    """A node's live rules, as iptables-save prints them (of the variant the lab writes)."""
     from netlab.dataplane import iptables
-    _, topology = _loaded_lab(lab)
+    st, topology = _loaded_lab(lab)
+    backend = st.iptables_backend or manifest_lab_config(st.config).iptables_backend
     try:
         node = topology.node(node_name.split("/", 1)[-1])
     except KeyError:
         raise LabError(f'node "{node_name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
+    if backend == "python-iptables":
+        from netlab.dataplane import iptc_backend
+        return iptc_backend.save(node.netns, table)
     return iptables.save(node.netns, table)

@@ -191,6 +191,7 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
     docs = allocated + slices
     applied = st.allocations.setdefault("rules", {})
     warned = set()
+    backend = st.iptables_backend or lab_config.iptables_backend
     jobs, done = [], []
     renderer = NodeRenderer(docs, topology, lab_config)
     for node in topology.nodes:
@@ -204,6 +205,12 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
                 warned.add(warning)
                 report.warnings.append(warning)
         digests = chain_digests(ruleset)
+        if backend == "python-iptables":
+            # libiptc rewrites whole tables (one commit per table), so there is no partial sync
+            if fresh or digests != _load_digests(lab, node.name):
+                jobs.append((node.netns, ruleset.to_restore_text(include_builtin_jumps=True), None))
+                done.append((node, digests, {"netns": netns_id, "nfacct": nfacct}))
+            continue
         if fresh:
             jobs.append((node.netns, ruleset.to_restore_text(include_builtin_jumps=True), False))
         else:
@@ -214,8 +221,13 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
         done.append((node, digests, {"netns": netns_id, "nfacct": nfacct}))
     if jobs:
         try:
-            iptables.restore_many(jobs)
-        except iptables.RestoreError:
+            if backend == "python-iptables":
+                from netlab.dataplane import iptc_backend
+                for namespace, text, _ in jobs:
+                    iptc_backend.apply_text(namespace, text)
+            else:
+                iptables.restore_many(jobs)
+        except Exception:
             for node, _, _ in done:   # unknown which went in: the next sync writes whole tables
                 applied.pop(node.name, None)
             raise

@@ -34,7 +34,8 @@ class LabState:
     objects: list = field(default_factory=list)   # applied Kubernetes objects, raw, in apply order
     pods: dict = field(default_factory=dict)      # "ns/name" -> PodInstance dict + "phase", "host_veth"
     last_reserved: dict = field(default_factory=dict)
-    allocations: dict = field(default_factory=dict)  # for later controllers (ClusterIPs, nodePorts, ...)
+    allocations: dict = field(default_factory=dict)  # ClusterIPs, nodePorts, LB IPs, applied rules, ...
+    iptables_backend: str | None = None  # "restore" or "python-iptables" (None: the lab file's choice)
     version: int = STATE_VERSION
 
     @property

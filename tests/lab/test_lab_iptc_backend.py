@@ -1,0 +1,54 @@
+"""The python-iptables backend: same rules as the restore backend, and Services still work."""
+
+import re
+
+import pytest
+
+from netlab.dataplane import traffic
+from netlab.runtime import parse_builtin_reply
+from tests.conftest import lab_namespaces, netlab_cli, unique_lab
+
+pytestmark = pytest.mark.root
+
+
+def _tables(text):
+    """table -> its rule and chain lines in order (no counters, comments or COMMIT)."""
+    tables, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("*"):
+            current = tables.setdefault(line[1:], [])
+        elif current is not None and line and not line.startswith(("#", "COMMIT")):
+            current.append(re.sub(r"\[\d+:\d+\]", "", line))
+    return tables
+
+
+@pytest.fixture(scope="module")
+def labs():
+    iptc_lab, restore_lab = unique_lab(), unique_lab()
+    try:
+        netlab_cli("up", "--name", iptc_lab, "--iptables-backend", "python-iptables")
+        netlab_cli("up", "--name", restore_lab)
+        yield iptc_lab, restore_lab
+    finally:
+        for name in (iptc_lab, restore_lab):
+            netlab_cli("down", "--name", name, check=False)
+            assert lab_namespaces(name) == []
+
+
+def test_rules_read_back_identical_rule_for_rule_to_the_restore_backends(labs):
+    iptc_lab, restore_lab = labs
+    for node in ("node1", "node2"):
+        ours = _tables(netlab_cli("rules", node, "--name", iptc_lab).stdout)
+        theirs = _tables(netlab_cli("rules", node, "--name", restore_lab).stdout)
+        assert ours["nat"] == theirs["nat"] and ours["filter"] == theirs["filter"]
+        assert any("--probability 0.33333333349" in line for line in ours["nat"])
+
+
+def test_cluster_ip_spreads_node_port_answers_and_affinity_sticks(labs):
+    iptc_lab, _ = labs
+    out = netlab_cli("probe", "--name", iptc_lab, "--from", "curl", "web", "--count", "400").stdout
+    assert "consistent with kube-proxy's shares" in out
+    answers = [parse_builtin_reply(r.text) for r in traffic.send(f"{iptc_lab}-client", "172.18.0.2", 30080, "TCP", 5)]
+    assert all(a.get("pod", "").startswith("web-") for a in answers)
+    sticky = netlab_cli("probe", "--name", iptc_lab, "--from", "curl", "web-sticky", "--count", "30").stdout
+    assert len(re.findall(r"^\S+:80\s+web-\S+\s+30\s", sticky, re.M)) == 1
