@@ -7,12 +7,16 @@ as if `iptables-legacy-restore` had loaded the text. The work is split the usual
 * pure: `parse_text` reads the text into tables (policies, user chains, rules with their line
   numbers) and `rule_steps` turns one rule's arguments into ordered steps (entry field, `-m`,
   `-j`/`-g`, option with values) — no iptc, no root, unit-testable;
-* doing: a forked child enters the namespace (`setns`), takes the xtables lock as every legacy
-  iptables command does, opens each table with `autocommit = False`, flushes its chains, deletes
-  user chains the text no longer declares, creates the declared ones, sets built-in policies,
-  appends every rule, and only when *every* table was built without error commits them, one
-  `IPT_SO_SET_REPLACE` (atomic) per table. A rule that python-iptables or libxtables refuses
-  therefore changes nothing; the error names the namespace, table, line and rule.
+* doing: a forked child enters the namespace (`setns`), opens each table with
+  `autocommit = False`, flushes its chains, deletes user chains the text no longer declares,
+  creates the declared ones, sets built-in policies, appends every rule, and only when *every*
+  table was built without error takes the xtables lock (as every legacy iptables command does)
+  and commits them, one `IPT_SO_SET_REPLACE` (atomic) per table. A rule that python-iptables or
+  libxtables refuses therefore changes nothing; the error names the namespace, table, line and
+  rule. The kernel checks some things only at commit (a target outside its table, say): if it
+  refuses the first table nothing changed; if a later one, the error lists the tables committed.
+
+IPv4 only (iptc.Table/Rule); the text must be what `iptables-restore` reads, not ip6tables'.
 
 Why a child per call: python-iptables caches one libiptc handle per table name for the whole
 process (`iptc.Table._cache`) regardless of the network namespace the handle was opened in, so a
@@ -28,6 +32,7 @@ implicit match named after the protocol), and is handed to the extension's own p
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -396,31 +401,53 @@ def _rebuild(iptc, handle, table: TableText, plans: Dict[int, List[Step]]) -> No
             raise _Failure(_plain(exc), table.name, line) from exc
 
 
-def _write_tables(iptc, tables: List[TableText], plans: Dict[str, Dict[int, List[Step]]]) -> None:
+def _build(iptc, table: TableText, steps: Dict[int, List[Step]], again: bool = False):
+    """TABLE built in an uncommitted libiptc handle (AGAIN: from a new snapshot of the kernel's)."""
+    try:
+        handle = iptc.Table(table.name, autocommit=False)  # opened on first use in this process
+        if again:
+            handle.refresh()  # drops the uncommitted changes, reads the table again
+    except iptc.IPTCError as exc:
+        raise _Failure(f"cannot open the legacy {table.name} table: {_plain(exc)}", table.name) from exc
+    try:
+        _rebuild(iptc, handle, table, steps)
+    except iptc.IPTCError as exc:
+        raise _Failure(_plain(exc), table.name) from exc
+    return handle
+
+
+_CHANGED = os.strerror(errno.EAGAIN)
+
+
+def _write_tables(iptc, tables: List[TableText], plans: Dict[str, Dict[int, List[Step]]],
+                  wait: float) -> None:
     if iptc.Table._cache:
         raise _Failure("python-iptables already holds table handles in this process (opened in "
                        "another namespace); refusing to use them")
-    handles = []
-    for table in tables:
-        try:
-            handle = iptc.Table(table.name, autocommit=False)
-        except iptc.IPTCError as exc:
-            raise _Failure(f"cannot open the legacy {table.name} table: {_plain(exc)}", table.name) from exc
-        try:
-            _rebuild(iptc, handle, table, plans[table.name])
-        except iptc.IPTCError as exc:
-            raise _Failure(_plain(exc), table.name) from exc
-        handles.append((table.name, handle))
-    committed: List[str] = []
-    for name, handle in handles:
-        try:
-            handle.commit()
-        except iptc.IPTCError as exc:
-            # The kernel checks targets and matches against table, hook and protocol only here and
-            # logs which one it refused (`dmesg`, e.g. "DNAT target: only valid in nat table").
-            raise _Failure(f"the kernel refused the table: {_plain(exc)} (dmesg names the refused "
-                           "match or target)", name, committed=tuple(committed)) from exc
-        committed.append(name)
+    # Build without the lock: it is host-wide (every legacy iptables command in every namespace
+    # waits on it), building takes seconds for large rulesets, and a commit replaces the whole table.
+    handles = [_build(iptc, table, plans[table.name]) for table in tables]
+    fd = _lock(wait)
+    try:
+        committed: List[str] = []
+        for table, handle in zip(tables, handles):
+            try:
+                try:
+                    handle.commit()
+                except iptc.IPTCError as exc:
+                    if _CHANGED not in str(exc):
+                        raise
+                    # EAGAIN: the table's rule count changed since our snapshot (the kernel checks
+                    # it in do_replace); build again from a new snapshot, now under the lock.
+                    _build(iptc, table, plans[table.name], again=True).commit()
+            except iptc.IPTCError as exc:
+                # The kernel checks targets and matches against table, hook and protocol only here
+                # and logs which one it refused (`dmesg`, e.g. "DNAT target: only valid in nat table").
+                raise _Failure(f"the kernel refused the table: {_plain(exc)} (dmesg names the refused "
+                               "match or target)", table.name, committed=tuple(committed)) from exc
+            committed.append(table.name)
+    finally:
+        os.close(fd)
 
 
 def _lock(wait: float) -> int:
@@ -445,11 +472,7 @@ def _child(namespace: str, tables, plans, wait: float, report_fd: int, home: Tup
         with netns.entered(namespace):
             if _ns_id(os.stat("/proc/thread-self/ns/net")) == home:
                 raise _Failure("it is the caller's own network namespace; refusing to write its tables")
-            fd = _lock(wait)
-            try:
-                _write_tables(iptc, tables, plans)
-            finally:
-                os.close(fd)
+            _write_tables(iptc, tables, plans, wait)
         return 0
     except _Failure as failure:
         report = failure.report

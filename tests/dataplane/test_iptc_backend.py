@@ -344,3 +344,22 @@ def test_each_namespace_gets_its_own_tables(pair):
     a, b = iptc_backend.save(pair[0]), iptc_backend.save(pair[1])
     assert "default/aff:http" in a and "default/np:http" not in a
     assert "default/np:http" in b and "default/aff:http" not in b
+
+
+@pytest.mark.root
+def test_a_table_changed_while_building_is_built_again_under_the_lock(pair, monkeypatch):
+    """The build runs unlocked; a commit that finds the table changed (EAGAIN) rebuilds and wins."""
+    real_lock = iptc_backend._lock
+
+    def meddle_then_lock(wait):  # runs in the child, inside pair[0], between build and commit
+        subprocess.run(["iptables-legacy", "-w", "5", "-t", "nat", "-A", "OUTPUT", "-d", "192.0.2.99",
+                        "-j", "ACCEPT"], check=True)
+        return real_lock(wait)
+
+    text = render(service_docs())
+    iptc_backend.apply_text(pair[0], render(service_docs(drop=("np",))))
+    monkeypatch.setattr(iptc_backend, "_lock", meddle_then_lock)
+    iptc_backend.apply_text(pair[0], text)
+    _legacy_restore(pair[1], text)
+    _assert_same(*pair)
+    assert "192.0.2.99" not in iptc_backend.save(pair[0])
