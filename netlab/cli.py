@@ -18,15 +18,15 @@ class NetlabGroup(click.Group):
     """Turns the core's user-facing errors into one clear line (tracebacks only with --debug)."""
 
     def invoke(self, ctx):
+        from netlab.dataplane.iptables import RestoreError
+        from netlab.dataplane.iptc_backend import IptcError
+        from netlab.dataplane.network import WiringError
         from netlab.lab import LabError
+        from netlab.manifest import ManifestError
         from netlab.state import LabBusy
         try:
-            from netlab.manifest import ManifestError
-        except ImportError:  # pragma: no cover
-            ManifestError = LabError
-        try:
             return super().invoke(ctx)
-        except (LabError, LabBusy, ManifestError) as err:
+        except (LabError, LabBusy, ManifestError, RestoreError, IptcError, WiringError) as err:
             if os.environ.get("NETLAB_DEBUG"):
                 raise
             output.fail(str(err))

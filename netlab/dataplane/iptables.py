@@ -28,7 +28,10 @@ def variant() -> str:
 
 def restore_argv(which: str) -> list:
     from netlab.doctor import restore_command
-    return list(restore_command(which)) + ["-w", "5"]
+    try:
+        return list(restore_command(which)) + ["-w", "5"]
+    except FileNotFoundError as err:
+        raise RestoreError(f"{err} (`netlab doctor` checks everything netlab needs)") from None
 
 
 def _context(text: str, line_no: int, around: int = 2) -> str:
