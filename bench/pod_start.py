@@ -68,7 +68,7 @@ def main() -> int:
     ap.add_argument("--pods", type=int, default=7)
     ap.add_argument("--two-every", type=int, default=4, help="every Nth pod gets a second container (0: never)")
     ap.add_argument("--batch", action="store_true", help="one start_pods call for all pods")
-    ap.add_argument("--heavy", action="store_true", help="import kubernetes, pyroute2, yaml first")
+    ap.add_argument("--heavy", action="store_true", help="import what `netlab up` imports (lab, manifest, pyroute2) first")
     ap.add_argument("--curl", action="store_true", help="also check every pod with `ip netns exec NS curl`")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -76,9 +76,9 @@ def main() -> int:
         return 2
     if args.heavy:
         t = time.perf_counter()
-        import kubernetes  # noqa: F401
+        import netlab.lab  # noqa: F401
+        import netlab.manifest  # noqa: F401
         import pyroute2  # noqa: F401
-        import yaml  # noqa: F401
 
         rss = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
         print(f"heavy imports: {time.perf_counter() - t:.3f}s, caller RSS {rss} MiB")

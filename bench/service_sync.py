@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from netlab import lab as lab_mod, manifest, names, state  # noqa: E402
+from netlab import lab as lab_mod, manifest, state  # noqa: E402
 from netlab.dataplane import iptables, netns, nfnetlink  # noqa: E402
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from pathlib import Path
 
 import click
 
-from netlab import __version__, names, output
+from netlab import __version__, output
 
 DEFAULT_MANIFESTS = "manifests"
 
@@ -100,6 +98,9 @@ def up(files, lab_name, validate, iptables_backend):
     """
     from netlab import lab as lab_mod
     _require_root()
+    if not files and not os.path.isdir(DEFAULT_MANIFESTS):
+        raise click.UsageError(f"there is no {DEFAULT_MANIFESTS}/ folder here: run `netlab up` in the netlab "
+                               "checkout for the default lab, or give your manifests with -f FILE|DIR")
     files = files or (DEFAULT_MANIFESTS,)
     loaded = _load(files, validate)
     report = lab_mod.apply(lab_name, loaded, create=True, iptables_backend=iptables_backend)

@@ -8,7 +8,6 @@ so that an interrupted run is finished by the next one and `down` can always rem
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import socket
 import time
@@ -785,7 +784,7 @@ def _protocol_of_ip(view, ip: str, port: int) -> str:
 def probe(lab: str, source: str, dest: str, count: int, namespace: str = "default") -> ProbeResult:
     """Send COUNT requests from SOURCE to DEST; count hits per endpoint beside kube-proxy's share."""
     from netlab import proxy, stats
-    from netlab.dataplane import iptables, traffic
+    from netlab.dataplane import traffic
     st, topology = _loaded_lab(lab)
     src_netns, src_ip, src_node = _source_of(st, topology, lab, source, namespace)
     ip, port, protocol, dest_node, service = _destination(st, topology, dest, namespace)

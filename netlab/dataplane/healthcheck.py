@@ -76,7 +76,7 @@ def _serve(table_path: Path) -> None:
             try:
                 table = {int(port): entry for port, entry in json.loads(table_path.read_text()).items()}
             except (OSError, ValueError):
-                table = table
+                pass                            # half-written by hand: keep serving the last good table
             for port in [p for p in listeners if p not in table]:
                 selector.unregister(listeners[port])
                 listeners.pop(port).close()

@@ -105,14 +105,19 @@ def _plug_into_underlay(topology, attached_netns: str) -> None:
         ipr.link("set", index=index, master=_index(ipr, names.UNDERLAY_BRIDGE), state="up")
 
 
+def _ensure_on_underlay(topology, namespace: str, ip: str) -> None:
+    """NAMESPACE exists, with lo up and eth0 on the underlay bridge holding IP."""
+    netns.create(namespace)
+    _plug_into_underlay(topology, namespace)
+    with rtnl(namespace) as ipr:
+        _up(ipr, "lo")
+        _ensure_addr(ipr, _up(ipr, names.NODE_UPLINK), ip, topology.prefixlen)
+
+
 def ensure_node(topology, node) -> None:
     """A node: eth0 on the underlay, cni0 with the pod gateway, host-gw routes, forwarding on."""
-    netns.create(node.netns)
-    _plug_into_underlay(topology, node.netns)
+    _ensure_on_underlay(topology, node.netns, node.ip)
     with rtnl(node.netns) as ipr:
-        _up(ipr, "lo")
-        eth0 = _up(ipr, names.NODE_UPLINK)
-        _ensure_addr(ipr, eth0, node.ip, topology.prefixlen)
         bridge = _ensure_bridge(ipr, names.POD_BRIDGE)
         _ensure_addr(ipr, bridge, node.gateway, node.pod_cidr.prefixlen)
         ipr.link("set", index=bridge, state="up")
@@ -130,12 +135,7 @@ def ensure_node(topology, node) -> None:
 
 def ensure_client(topology, client) -> None:
     """An external client: a namespace on the underlay with its own address and nothing else."""
-    netns.create(client.netns)
-    _plug_into_underlay(topology, client.netns)
-    with rtnl(client.netns) as ipr:
-        _up(ipr, "lo")
-        eth0 = _up(ipr, names.NODE_UPLINK)
-        _ensure_addr(ipr, eth0, client.ip, topology.prefixlen)
+    _ensure_on_underlay(topology, client.netns, client.ip)
 
 
 def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str) -> None:

@@ -3,7 +3,6 @@
 import ipaddress
 import random
 from collections import Counter
-from types import SimpleNamespace as NS
 
 import pytest
 
@@ -11,7 +10,7 @@ from netlab.cluster import controllers, ipam
 from netlab.cluster.scheduler import Unschedulable, choose_node
 from netlab.cluster.topology import build_topology
 from netlab.manifest.model import (Container, Deployment, LabConfig, LabelSelector, ObjectMeta, Pod, PodSpec,
-                                   PodTemplate, ReplicaSet)
+                                   PodTemplate)
 
 CIDR = ipaddress.ip_network("10.244.1.0/24")
 

@@ -1,7 +1,6 @@
 """A real lab from Kubernetes YAML: pod IPs, no NAT between pods, pods spread, clean teardown."""
 
 import json
-import os
 import subprocess
 import textwrap
 
