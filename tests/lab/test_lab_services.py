@@ -252,7 +252,10 @@ def test_get_svc_and_endpoints_read_like_kubectl(lab):
 
 def test_probe_prints_hits_beside_kube_proxys_expected_share(lab):
     out = netlab_cli("probe", "--name", lab, "--from", "client-a", "web", "--count", "400").stdout
-    assert out.count("25.0%") == 4 and "consistent with kube-proxy's shares at p = 0.001" in out
+    rows = [line.split() for line in out.splitlines() if re.match(r"^10\.244\.\d+\.\d+:8080\s", line)]
+    assert len(rows) == 4 and [row[-1] for row in rows] == ["25.0%"] * 4     # the EXPECTED column
+    assert sum(int(row[2]) for row in rows) == 400
+    assert "consistent with kube-proxy's shares at p = 0.001" in out
 
 
 def test_a_udp_service_keeps_answering_after_its_endpoint_changes(lab):
