@@ -92,12 +92,19 @@ validate_option = click.option("--validate", type=click.Choice(["strict", "warn"
               help="How rules reach the nodes: iptables-restore of the machine's variant (default), or "
                    "python-iptables into the legacy tables (read them with iptables-legacy-save).")
 def up(files, lab_name, validate, iptables_backend):
-    """Build a lab (or finish/refresh one) from Kubernetes YAML.
+    """Build a lab (or finish/refresh one) from Kubernetes YAML, and start its supervisor.
 
     Re-running it on a running lab changes nothing; after an interrupted run it finishes the job.
+    `up --name LAB` without -f on a lab that exists resumes it (repairs it, restarts its supervisor,
+    keeps its pods) and applies nothing; on a new lab, no -f means the default manifests/.
     """
     from netlab import lab as lab_mod
+    from netlab import state as lab_state
     _require_root()
+    if not files and lab_name and lab_state.load(lab_name) is not None:
+        report = lab_mod.resume(lab_name)
+        _print_up_report(report)
+        return
     if not files and not os.path.isdir(DEFAULT_MANIFESTS):
         raise click.UsageError(f"there is no {DEFAULT_MANIFESTS}/ folder here: run `netlab up` in the netlab "
                                "checkout for the default lab, or give your manifests with -f FILE|DIR")
@@ -168,14 +175,21 @@ def down(lab_name, all_labs):
 
 @main.command()
 @name_option
-def status(lab_name):
-    """Show the labs on this machine, or one lab's nodes and pods."""
+@click.option("-o", "--output", "fmt", type=click.Choice(["json"]), help="Machine-readable: one JSON object per lab.")
+def status(lab_name, fmt):
+    """Show the labs on this machine, or one lab's nodes, pods and supervisor."""
+    import json
     from netlab import lab as lab_mod
     labs = lab_mod.labs_up()
-    if not labs:
+    if not labs and not lab_name:
         output.echo("no lab is up (start one with `netlab up`)")
         return
-    for lab in ([lab_name] if lab_name else labs):
+    chosen = [lab_name] if lab_name else labs
+    if fmt == "json":
+        data = [lab_mod.status_data(lab) for lab in chosen]
+        output.echo(json.dumps(data[0] if lab_name else data, indent=2, sort_keys=True))
+        return
+    for lab in chosen:
         output.echo(lab_mod.describe(lab))
 
 
@@ -204,8 +218,8 @@ def get(resource, names_, namespace, all_namespaces, fmt, lab_name):
     from netlab import lab as lab_mod
     lab = _which_lab(lab_name)
     kind = lab_mod.KIND_ALIASES.get(resource.lower())
-    if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice"):
-        raise click.UsageError(f"netlab get supports nodes, pods, services, endpoints and endpointslices "
+    if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event"):
+        raise click.UsageError(f"netlab get supports nodes, pods, services, endpoints, endpointslices and events "
                                f"(not {resource!r})")
     objects = lab_mod.get_objects(lab, kind, None if all_namespaces else namespace, list(names_))
     if fmt in ("json", "yaml"):
@@ -246,14 +260,26 @@ def exec(target, container, namespace, lab_name, command):
 
 
 @main.command()
-@click.argument("pod")
+@click.argument("pod", required=False)
 @click.option("-c", "--container", help="Container of the pod (default: the first).")
 @click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-p", "--previous", is_flag=True, help="The output of the container's previous run (before its last restart).")
+@click.option("--system", is_flag=True, help="The lab supervisor's own log instead (POD is then not needed).")
 @name_option
-def logs(pod, container, namespace, lab_name):
-    """Print a container's output (kept after it exits)."""
+def logs(pod, container, namespace, previous, system, lab_name):
+    """Print a container's output (kept after it exits and across restarts, with --previous)."""
     from netlab import lab as lab_mod
-    text = lab_mod.logs(_which_lab(lab_name), pod, namespace, container)
+    if system:
+        from netlab import supervisor
+        path = supervisor.info(_which_lab(lab_name))["log"]
+        try:
+            click.echo(open(path).read(), nl=False)
+        except FileNotFoundError:
+            raise lab_mod.LabError(f"no supervisor log at {path}") from None
+        return
+    if pod is None:
+        raise click.UsageError("say which pod: netlab logs POD (or --system for the supervisor's log)")
+    text = lab_mod.logs(_which_lab(lab_name), pod, namespace, container, previous=previous)
     click.echo(text, nl=False)
 
 
@@ -314,7 +340,9 @@ def _print_changes(report) -> None:
     for item in report.objects_changed:
         output.echo(item)
     for item in report.deleted:
-        output.echo(f"pod/{item.split('/', 1)[1]} deleted")
+        output.echo(f'pod "{item.split("/", 1)[1]}" deleted')
+    for item in report.not_gone:
+        output.warn(f"pod {item} is still terminating")
     for item in report.pending:
         output.echo(f"pod/{item.split('/', 1)[1]} is Pending")
     for item in report.not_ready:

@@ -40,6 +40,7 @@ class Report:
     seconds: float = 0.0
     objects_changed: list = field(default_factory=list)
     rules_synced: list = field(default_factory=list)
+    not_gone: list = field(default_factory=list)
 
 
 KIND_ALIASES = {
@@ -51,6 +52,7 @@ KIND_ALIASES = {
     "namespace": "Namespace", "namespaces": "Namespace", "ns": "Namespace",
     "endpoints": "Endpoints", "ep": "Endpoints",
     "endpointslice": "EndpointSlice", "endpointslices": "EndpointSlice",
+    "event": "Event", "events": "Event", "ev": "Event",
 }
 
 # -- objects ------------------------------------------------------------------------------------
@@ -169,26 +171,38 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         for client in topology.clients:
             network.ensure_client(topology, client)
 
-    # 2. pods: half-built or dead ones are rebuilt, then the controllers decide the rest
-    existing = []
+    # 2. pods: half-built or dead sandboxes are rebuilt, then the controllers decide the rest. A pod
+    # being deleted (deletionTimestamp) is left to the kubelet, which stops it within its grace period.
+    existing, terminating = [], []
     for key, record in list(st.pods.items()):
         pod = _instance(record)
+        if record.get("deletionTimestamp"):
+            terminating.append(pod)
+            continue
         if pod.node and (record.get("phase") != RUNNING or not _pod_alive(lab, pod)):
             _teardown_pod(lab, topology, pod)
             record["phase"] = BUILDING
+            record.pop("kubelet", None)      # a new sandbox: kubelet's memory of the old one is void
             report.changed = True
         existing.append(pod)
-    pods_plan = controllers.plan(objects, existing, topology, st.last_reserved, rng=rng, now=time.time())
+    pods_plan = controllers.plan(objects, existing, topology, st.last_reserved, rng=rng, now=time.time(),
+                                 reserved=terminating)
     report.warnings.extend(pods_plan.warnings)
 
+    now = time.time()
     for pod in pods_plan.delete:
-        _teardown_pod(lab, topology, pod)
-        st.pods.pop(f"{pod.namespace}/{pod.name}", None)
+        record = st.pods[f"{pod.namespace}/{pod.name}"]
+        if pod.node:
+            record["deletionTimestamp"] = now     # Terminating: out of the endpoints, then stopped
+        else:
+            st.pods.pop(f"{pod.namespace}/{pod.name}", None)   # a Pending pod has nothing to stop
         report.deleted.append(f"{pod.namespace}/{pod.name}")
         report.changed = True
     if pods_plan.delete:
         lab_state.save(st)
 
+    for pod in pods_plan.keep:
+        st.pods[f"{pod.namespace}/{pod.name}"]["labels"] = dict(pod.labels)
     rebuild = [p for p in pods_plan.keep if st.pods[f"{p.namespace}/{p.name}"].get("phase") != RUNNING]
     to_build = [p for p in pods_plan.create if p.node] + rebuild
     st.last_reserved = pods_plan.last_reserved
@@ -286,6 +300,8 @@ def _namespaces_of(lab: str, st: lab_state.LabState) -> list:
 
 def down(lab: str) -> list:
     """Stop every process of LAB and remove every namespace and file it made. Returns what went."""
+    from netlab import supervisor
+    supervisor.stop(lab)                # first: nothing may rebuild what is being removed
     with lab_state.locked(lab):
         removed = down_unlocked(lab, lab_state.load(lab))
     lab_state.remove_lock(lab)
@@ -356,8 +372,44 @@ def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: floa
         st.objects = merge_objects(st.objects, incoming)
         check_services(st, topology)        # refuse a clash before anything changes
         reconcile(lab, st, report, rng=rng, wait_ready=wait_ready, ensure_network=create)
+    _wake_supervisor(lab)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _wake_supervisor(lab: str) -> None:
+    """Tell the lab's supervisor the store changed, starting it first if it is not running."""
+    from netlab import supervisor
+    if not supervisor.running(lab):
+        supervisor.start(lab)
+    supervisor.poke(lab)
+
+
+def resume(lab: str) -> Report:
+    """`netlab up` on a lab that exists: repair its network, finish interrupted work, restart its supervisor."""
+    started = time.monotonic()
+    with lab_state.locked(lab):
+        st = lab_state.load(lab)
+        if st is None:
+            raise LabError(f"lab {lab!r} is not up")
+        report = Report(lab=lab, topology=topology_of(lab, st.config))
+        reconcile(lab, st, report, wait_ready=5.0, ensure_network=True)
+    _wake_supervisor(lab)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def wait_pods_gone(lab: str, keys: list, timeout: float) -> list:
+    """Wait until the pods "ns/name" in KEYS have left the store (kubectl delete --wait); the rest."""
+    deadline = time.monotonic() + timeout
+    left = list(keys)
+    while left and time.monotonic() < deadline:
+        st = lab_state.load(lab)
+        pods = st.pods if st else {}
+        left = [k for k in left if k in pods and pods[k].get("deletionTimestamp")]
+        if left:
+            time.sleep(0.05)
+    return left
 
 
 def check_services(st, topology) -> None:
@@ -372,7 +424,7 @@ def check_services(st, topology) -> None:
         raise LabError(f"{err}\nnothing was changed") from None
 
 
-def delete(lab: str, keys: set, rng=None) -> Report:
+def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
     """Remove objects (by kind, namespace, name) from a lab and reconcile."""
     with lab_state.locked(lab):
         st = lab_state.load(lab)
@@ -386,8 +438,11 @@ def delete(lab: str, keys: set, rng=None) -> Report:
                 report.objects_changed.append(_describe_change("deleted", present[key]))
             elif key[0] == "Pod" and f"{key[1]}/{key[2]}" in st.pods:
                 # a controller's pod: delete it and let its ReplicaSet replace it, as in a cluster
-                record = st.pods.pop(f"{key[1]}/{key[2]}")
-                _teardown_pod(lab, topology, _instance(record))
+                record = st.pods[f"{key[1]}/{key[2]}"]
+                if record.get("node"):
+                    record.setdefault("deletionTimestamp", time.time())
+                else:
+                    st.pods.pop(f"{key[1]}/{key[2]}")
                 report.deleted.append(f"{key[1]}/{key[2]}")
                 report.changed = True
             else:
@@ -403,6 +458,11 @@ def delete(lab: str, keys: set, rng=None) -> Report:
                 report.objects_changed.append(_describe_change("deleted", raw))
         st.objects, _ = remove_objects(st.objects, keys)
         reconcile(lab, st, report, rng=rng, ensure_network=False)
+        graces = [30.0] + [float(_pod_spec_of(o).termination_grace_period_seconds)
+                           for o in parse_stored(st.objects) if type(o).__name__ in ("Pod", "ReplicaSet", "Deployment")]
+    _wake_supervisor(lab)
+    if wait:
+        report.not_gone = wait_pods_gone(lab, report.deleted, max(graces) + 5.0)
     return report
 
 
@@ -438,7 +498,10 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
     """Kubernetes-shaped objects of KIND in a lab (namespace None: all namespaces)."""
     from netlab import views
     st, topology = _loaded_lab(lab)
-    if kind == "Node":
+    if kind == "Event":
+        from netlab import controlplane
+        items = views.event_objects(controlplane.read_events(lab), namespace)
+    elif kind == "Node":
         items = [views.node_object(lab, node, st.created) for node in topology.nodes]
     elif kind in ("Service", "Endpoints", "EndpointSlice"):
         items = _service_objects(st, kind, namespace)
@@ -454,7 +517,7 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
                 continue
             status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid)) if pod.node else None
             host_ip = topology.node(pod.node).ip if pod.node else None
-            items.append(views.pod_object(lab, pod, source, host_ip, status))
+            items.append(views.pod_object(lab, pod, source, host_ip, status, record))
         items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
     if wanted:
         found = {o["metadata"]["name"]: o for o in items}
@@ -525,6 +588,11 @@ def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tu
             rows.append(namespace_col(obj) + [obj["metadata"]["name"], obj.get("addressType", "IPv4"), ports,
                                               addresses, output.age(created(obj))])
         return headers, rows
+    if kind == "Event":
+        headers = (["NAMESPACE"] if all_namespaces else []) + ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+        for obj in objects:
+            rows.append(namespace_col(obj) + views.event_row(obj))
+        return headers, rows
     if kind == "Node":
         headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
         if wide:
@@ -543,9 +611,12 @@ def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tu
         statuses = obj["status"].get("containerStatuses") or []
         total = len(obj["spec"].get("containers") or [])
         ready = sum(1 for s in statuses if s["ready"])
-        _, shown = views.pod_phase(_PodView(obj), statuses, True)
+        _, shown = views.pod_phase(_PodView(obj), statuses, obj["status"]["phase"] != "Unknown",
+                                   obj["spec"].get("restartPolicy", "Always"),
+                                   bool(obj["metadata"].get("deletionTimestamp")))
         row = ([obj["metadata"]["namespace"]] if all_namespaces else []) + [
-            obj["metadata"]["name"], f"{ready}/{total}", shown, "0", output.age(created(obj))]
+            obj["metadata"]["name"], f"{ready}/{total}", shown, views.restarts_column(statuses),
+            output.age(created(obj))]
         if wide:
             row += [obj["status"].get("podIP") or "<none>", obj["spec"].get("nodeName") or "<none>", "<none>", "<none>",
                     obj["metadata"]["annotations"].get(views.NETNS_ANNOTATION) if obj["spec"].get("nodeName") else "<none>"]
@@ -567,8 +638,12 @@ def describe(lab: str) -> str:
         spaces = owned_namespaces(lab, None)
         return f"lab {lab}: no state, {len(spaces)} leftover namespaces (remove with `netlab down --name {lab}`)"
     topology = topology_of(lab, st.config)
+    from netlab import supervisor
+    boss = supervisor.info(lab)
     lines = [f"lab {lab}: {len(topology.nodes)} nodes, {len(st.pods)} pods, underlay {topology.underlay} "
-             f"(netns {topology.underlay_netns})"]
+             f"(netns {topology.underlay_netns})",
+             f"  supervisor {boss['state']}" + (f" (pid {boss['pid']})" if boss["pid"] else
+                                                f": pods keep running; `netlab up --name {lab}` restarts it")]
     for node in topology.nodes:
         pods = sorted(f"{r['name']} {r['ip']}" for r in st.pods.values() if r.get("node") == node.name)
         lines.append(f"  node {node.name:<8} {node.ip:<14} pods {str(node.pod_cidr):<15} netns {node.netns}")
@@ -580,6 +655,23 @@ def describe(lab: str) -> str:
     if pending:
         lines.append(f"  pending: {', '.join(sorted(pending))}")
     return "\n".join(lines)
+
+
+def status_data(lab: str) -> dict:
+    """`netlab status -o json`: the lab, its supervisor, nodes and pods."""
+    from netlab import supervisor
+    st = lab_state.load(lab)
+    data = {"name": lab, "supervisor": supervisor.info(lab), "state": "up" if st else "absent"}
+    if st is None:
+        data["leftoverNamespaces"] = owned_namespaces(lab, None)
+        return data
+    topology = topology_of(lab, st.config)
+    data["nodes"] = [{"name": n.name, "ip": n.ip, "podCIDR": str(n.pod_cidr), "netns": n.netns}
+                     for n in topology.nodes]
+    data["pods"] = sorted(({"namespace": r["namespace"], "name": r["name"], "node": r.get("node"), "ip": r.get("ip"),
+                            "terminating": bool(r.get("deletionTimestamp"))} for r in st.pods.values()),
+                          key=lambda p: (p["namespace"], p["name"]))
+    return data
 
 
 def next_steps(lab: str) -> list:
@@ -688,7 +780,7 @@ def _choose_container(status, container: str | None, pod_name: str):
                    f"(containers: {', '.join(c.name for c in containers)})")
 
 
-def logs(lab: str, name: str, namespace: str, container: str | None) -> str:
+def logs(lab: str, name: str, namespace: str, container: str | None, previous: bool = False) -> str:
     st, _ = _loaded_lab(lab)
     pod = _find_pod(st, namespace, name.split("/", 1)[-1])
     pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
@@ -696,7 +788,10 @@ def logs(lab: str, name: str, namespace: str, container: str | None) -> str:
     chosen = _choose_container(status, container, pod.name)
     if chosen is None:
         raise LabError(f'pod "{pod.name}" has no containers running yet')
-    return runtime.read_logs(pod_dir, chosen.name)
+    try:
+        return runtime.read_logs(pod_dir, chosen.name, previous=previous)
+    except LookupError as err:
+        raise LabError(str(err)) from None
 
 
 # -- looking at traffic -------------------------------------------------------------------------

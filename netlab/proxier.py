@@ -15,6 +15,7 @@ import subprocess
 
 from netlab import runtime
 from netlab.cluster import services as service_ctl
+from netlab.kubelet import kubelet
 from netlab.dataplane import iptables, netns, nfnetlink
 
 
@@ -57,12 +58,16 @@ def pod_endpoint_inputs(lab: str, st, objects) -> list:
             continue
         spec = source.spec if type(source).__name__ == "Pod" else source.template.spec
         status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
-        running = {c.name for c in status.containers if c.state == "running"}
-        ready = record.get("phase") == "running" and status.owner_alive and \
-            all(c.name in running for c in spec.containers)
+        terminating = bool(record.get("deletionTimestamp"))
+        if terminating:
+            # its containers still run until kubelet stops them; "serving" is what they last showed
+            ready = bool((record.get("kubelet") or {}).get("ready", True)) and status.owner_alive
+        else:
+            ready = record.get("phase") == "running" and kubelet.pod_ready(record, spec, status)
         ports = [(p.name, p.container_port, p.protocol) for c in spec.containers for p in c.ports or ()]
         result.append({"name": pod.name, "namespace": pod.namespace, "labels": dict(pod.labels),
-                       "ip": pod.ip, "node": pod.node, "ready": ready, "container_ports": ports})
+                       "ip": pod.ip, "node": pod.node, "ready": ready, "terminating": terminating,
+                       "container_ports": ports})
     return result
 
 

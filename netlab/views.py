@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime
 import platform
+import time
 
 from netlab import names
 
@@ -36,47 +37,123 @@ def node_object(lab: str, node, created: float) -> dict:
     }
 
 
-def container_statuses(status, spec_containers) -> list:
-    """containerStatuses from the runtime's view, in the pod spec's container order."""
+def container_statuses(status, spec_containers, record: dict | None = None, now: float | None = None) -> list:
+    """containerStatuses from the runtime's view and kubelet's memory, in the pod spec's container order."""
+    from netlab.kubelet import kubelet, lifecycle
+    record = record or {}
+    now = time.time() if now is None else now
     by_name = {c.name: c for c in (status.containers if status else ())}
+    ready_pod = kubelet.pod_ready(record, _SpecView(spec_containers), status) if status else False
     result = []
     for container in spec_containers:
         seen = by_name.get(container.name)
-        entry = {"name": container.name, "image": container.image, "restartCount": 0,
+        memory = kubelet.container_record(record, container.name)
+        entry = {"name": container.name, "image": container.image, "restartCount": memory.restart_count,
                  "ready": False, "started": False, "state": {"waiting": {"reason": "ContainerCreating"}}}
+        if memory.last_state:
+            entry["lastState"] = {"terminated": _terminated(memory.last_state)}
         if seen is not None:
+            observed = kubelet.observed_of(seen)
+            waiting = lifecycle.waiting_reason(memory, observed, now)
             if seen.state == "running":
-                entry.update(ready=True, started=True,
-                             state={"running": {"startedAt": _timestamp(seen.started_at or 0)}})
+                entry.update(started=True, state={"running": {"startedAt": _timestamp(seen.started_at or 0)}})
+                entry["ready"] = ready_pod or _container_ready(record, container, seen)
+            elif waiting is not None:
+                entry["state"] = {"waiting": {"reason": waiting[0],
+                                              "message": f"{waiting[1]}={container.name}_{record.get('namespace')}"
+                                                         f"({record.get('uid')})"}}
             elif seen.state == "terminated":
-                entry["state"] = {"terminated": {
-                    "exitCode": seen.exit_code, "reason": seen.reason or ("Completed" if seen.exit_code == 0 else "Error"),
-                    "startedAt": _timestamp(seen.started_at or 0), "finishedAt": _timestamp(seen.finished_at or 0)}}
+                entry["state"] = {"terminated": _terminated({
+                    "exitCode": seen.exit_code, "reason": seen.reason, "signal": seen.signal,
+                    "startedAt": seen.started_at, "finishedAt": seen.finished_at})}
         result.append(entry)
     return result
 
 
-def pod_phase(pod, statuses: list, owner_alive: bool) -> tuple:
-    """(phase, STATUS column) as kubectl shows them."""
+class _SpecView:
+    """Just enough of a PodSpec for kubelet.pod_ready."""
+
+    def __init__(self, containers):
+        self.containers = list(containers)
+
+
+def _container_ready(record: dict, container, seen) -> bool:
+    from netlab.kubelet import kubelet
+    return kubelet.pod_ready(record, _SpecView([container]), _OneStatus(seen))
+
+
+class _OneStatus:
+    def __init__(self, seen):
+        self.owner_alive = True
+        self.containers = [seen]
+
+
+def _terminated(state: dict) -> dict:
+    code = state.get("exitCode")
+    return {"exitCode": code, "reason": state.get("reason") or ("Completed" if code == 0 else "Error"),
+            "startedAt": _timestamp(state.get("startedAt") or 0), "finishedAt": _timestamp(state.get("finishedAt") or 0)}
+
+
+def pod_phase(pod, statuses: list, owner_alive: bool, restart_policy: str = "Always",
+              deleting: bool = False) -> tuple:
+    """(phase, STATUS column): kubelet's getPhase and kubectl's printPod."""
     if pod.node is None:
         return "Pending", "Pending"
     if not owner_alive and statuses and not any("terminated" in s["state"] for s in statuses):
-        return "Unknown", "Unknown"
+        return "Unknown", "Terminating" if deleting else "Unknown"
     states = [s["state"] for s in statuses]
-    if states and all("running" in s for s in states):
-        return "Running", "Running"
+    running = sum(1 for s in states if "running" in s)
+    waiting = [s for s in states if "waiting" in s]
     terminated = [s["terminated"] for s in states if "terminated" in s]
-    if terminated and len(terminated) == len(states):
+    ever_started = any(s.get("restartCount") or "running" in s["state"] or "terminated" in s["state"]
+                       for s in statuses)
+    if waiting and not ever_started:
+        phase = "Pending"
+    elif running or waiting:
+        phase = "Running"
+    elif terminated and len(terminated) == len(states):
         failed = any(t["exitCode"] != 0 for t in terminated)
-        return ("Failed", "Error") if failed else ("Succeeded", "Completed")
-    for state in states:
-        if "terminated" in state:
-            return "Running", "NotReady" if state["terminated"]["exitCode"] == 0 else "Error"
-    return "Pending", "ContainerCreating"
+        if restart_policy == "Always" or (restart_policy == "OnFailure" and failed):
+            phase = "Running"           # kubelet is about to start them again
+        else:
+            phase = "Failed" if failed else "Succeeded"
+    else:
+        phase = "Pending"
+    # kubectl: the reason of the first container that is waiting or terminated, else the phase
+    shown = phase
+    has_running = False
+    for status in reversed(statuses):
+        state = status["state"]
+        if "waiting" in state and state["waiting"].get("reason"):
+            shown = state["waiting"]["reason"]
+        elif "terminated" in state:
+            term = state["terminated"]
+            shown = term.get("reason") or (f"Signal:{term['signal']}" if term.get("signal")
+                                           else f"ExitCode:{term['exitCode']}")
+        elif status["ready"] and "running" in state:
+            has_running = True
+    if shown == "Completed" and has_running:
+        shown = "Running" if all(s["ready"] for s in statuses) else "NotReady"
+    if deleting:
+        shown = "Terminating"
+    return phase, shown
 
 
-def pod_object(lab: str, pod, source_obj, host_ip: str | None, status) -> dict:
+def restarts_column(statuses: list, now: float | None = None) -> str:
+    """kubectl's RESTARTS: the sum, and how long ago the last one ended, e.g. `2 (15s ago)`."""
+    from netlab import output
+    restarts = sum(s.get("restartCount", 0) for s in statuses)
+    last = [s["lastState"]["terminated"]["finishedAt"] for s in statuses if "lastState" in s]
+    if restarts and last:
+        stamp = max(last)
+        when = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        return f"{restarts} ({output.age(when.timestamp(), now)} ago)"
+    return str(restarts)
+
+
+def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: dict | None = None) -> dict:
     """A Pod as `kubectl get pod -o yaml` shows it: the manifest's spec plus placement and status."""
+    record = record or {}
     template = source_obj.raw if type(source_obj).__name__ == "Pod" else \
         ((source_obj.raw.get("spec") or {}).get("template") or {})
     spec = copy.deepcopy(template.get("spec") or {})
@@ -90,28 +167,52 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status) -> dict:
         "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
         "creationTimestamp": _timestamp(pod.created),
     }
+    if record.get("deletionTimestamp"):
+        metadata["deletionTimestamp"] = _timestamp(record["deletionTimestamp"])
+        metadata["deletionGracePeriodSeconds"] = int(_pod_spec(source_obj).termination_grace_period_seconds)
     if pod.node:        # a Pending pod has no sandbox, so no namespace yet
         metadata["annotations"][NETNS_ANNOTATION] = names.pod_netns(lab, pod.namespace, pod.name)
     if pod.owner:
         metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": pod.owner[0], "name": pod.owner[1],
+                                        "uid": record.get("ownerUid") or "",
                                         "controller": True, "blockOwnerDeletion": True}]
-    statuses = container_statuses(status, source_container_list(source_obj))
-    phase, _ = pod_phase(pod, statuses, bool(status and status.owner_alive))
+    pod_spec = _pod_spec(source_obj)
+    statuses = container_statuses(status, source_container_list(source_obj), record)
+    phase, _ = pod_phase(pod, statuses, bool(status and status.owner_alive), pod_spec.restart_policy,
+                         bool(record.get("deletionTimestamp")))
     pod_status = {"phase": phase}
     if pod.node is None:
         pod_status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                      "message": pod.reason or ""}]
     else:
         ready = all(s["ready"] for s in statuses) and bool(statuses)
+        started = _timestamp(pod.created)
+        ready_since = (record.get("kubelet") or {}).get("readySince")
         pod_status.update({
-            "conditions": [{"type": "PodScheduled", "status": "True"},
-                           {"type": "Ready", "status": "True" if ready else "False"}],
+            "conditions": [
+                {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": started},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": started},
+                {"type": "Ready", "status": "True" if ready else "False",
+                 "lastTransitionTime": _timestamp(ready_since) if ready and ready_since else started},
+                {"type": "ContainersReady", "status": "True" if ready else "False",
+                 "lastTransitionTime": _timestamp(ready_since) if ready and ready_since else started},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": started},
+            ],
             "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
             "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
-            "startTime": _timestamp(pod.created),
+            "startTime": started,
             "containerStatuses": statuses,
         })
+        if not ready:
+            for condition in pod_status["conditions"][2:4]:
+                condition["reason"] = "ContainersNotReady"
+                condition["message"] = "containers with unready status: [" + " ".join(
+                    s["name"] for s in statuses if not s["ready"]) + "]"
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": pod_status}
+
+
+def _pod_spec(source_obj):
+    return source_obj.spec if type(source_obj).__name__ == "Pod" else source_obj.template.spec
 
 
 def source_container_list(source_obj) -> list:
@@ -170,3 +271,47 @@ def with_meta(obj: dict, created: float) -> dict:
     result = copy.deepcopy(obj)
     result.setdefault("metadata", {}).setdefault("creationTimestamp", _timestamp(created))
     return result
+
+
+# -- Events -------------------------------------------------------------------------------------
+
+def event_objects(records: list, namespace: str | None) -> list:
+    """core/v1 Events from the lab's event log, identical ones folded into one with a count."""
+    folded: dict = {}
+    for rec in records:
+        where = rec.get("namespace") or "default"      # a Node's events live in "default"
+        if namespace is not None and where != namespace:
+            continue
+        key = (where, rec["kind"], rec["name"], rec["type"], rec["reason"], rec["message"])
+        if key in folded:
+            event = folded[key]
+            event["count"] += 1
+            event["lastTimestamp"] = _timestamp(rec["time"])
+            continue
+        folded[key] = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{rec['name']}.{int(rec['time'] * 1e9):x}", "namespace": where,
+                         "creationTimestamp": _timestamp(rec["time"])},
+            "involvedObject": {"kind": rec["kind"], "name": rec["name"],
+                               **({"namespace": where} if rec["kind"] != "Node" else {})},
+            "type": rec["type"], "reason": rec["reason"], "message": rec["message"],
+            "source": {"component": "kubelet" if rec["kind"] == "Pod" else "netlab"},
+            "count": 1, "firstTimestamp": _timestamp(rec["time"]), "lastTimestamp": _timestamp(rec["time"]),
+        }
+    return sorted(folded.values(), key=lambda e: e["lastTimestamp"])
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def event_row(event: dict, now: float | None = None) -> list:
+    """kubectl get events: LAST SEEN (with "(x5 over 2m)"), TYPE, REASON, OBJECT, MESSAGE."""
+    from netlab import output
+    first, last = _seconds(event["firstTimestamp"]), _seconds(event["lastTimestamp"])
+    seen = output.age(last, now)
+    if event["count"] > 1:
+        seen = f"{seen} (x{event['count']} over {output.age(first, now)})"
+    involved = event["involvedObject"]
+    return [seen, event["type"], event["reason"], f"{involved['kind'].lower()}/{involved['name']}",
+            event["message"]]

@@ -51,7 +51,9 @@ class PodInstance:
 
     @classmethod
     def from_dict(cls, data: dict) -> "PodInstance":
-        data = dict(data)
+        """The instance from a stored pod record (the store's own fields, kubelet's etc., are left out)."""
+        known = set(cls.__dataclass_fields__)
+        data = {k: v for k, v in data.items() if k in known}
         data["source"] = tuple(data["source"])
         data["owner"] = tuple(data["owner"]) if data.get("owner") else None
         return cls(**data)
@@ -141,8 +143,11 @@ def _spec_raw(raw: dict) -> dict:
 
 
 def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Random | None = None,
-         now: float = 0.0) -> Plan:
-    """Decide the lab's pods: keep what still matches, create what is missing, delete the rest."""
+         now: float = 0.0, reserved: list = ()) -> Plan:
+    """Decide the lab's pods: keep what still matches, create what is missing, delete the rest.
+
+    RESERVED pods are being deleted: not counted, but their names and IPs stay taken until gone.
+    """
     rng = rng or random.Random()
     wants = _wants(objects)
     by_source: dict = {}
@@ -154,15 +159,20 @@ def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Ran
     for want in wants:
         candidates = [p for p in by_source.get(want.source, ())
                       if p.owner == want.owner and p.namespace == want.namespace]
-        wanted_hash = spec_hash(want.spec_raw, want.labels)
+        # labels are mutable on a running pod: only a changed spec needs a new pod
+        wanted_hash = spec_hash(want.spec_raw, {})
         if want.fixed_name:
             candidates = [p for p in candidates if p.name == want.fixed_name]
         matching = [p for p in candidates if p.spec_hash == wanted_hash]
+        for pod in matching:
+            pod.labels = dict(want.labels)
         # ReplicaSet controller: when scaling down, the newest pods go first.
         matching.sort(key=lambda p: (p.created, p.name))
         kept = matching[: want.count]
         keep.extend(kept)
         claimed.update(p.key for p in kept)
+        if want.fixed_name and (want.namespace, want.fixed_name) in {p.key for p in reserved}:
+            continue            # the old pod of this name is still terminating: create it once it is gone
         for _ in range(want.count - len(kept)):
             create_wants.append(want)
 
@@ -174,13 +184,14 @@ def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Ran
     retry = [p for p in keep if p.node is None]
     keep = [p for p in keep if p.node is not None]
     deleted_keys = {p.key for p in delete}
-    taken_names = {p.key for p in keep} | {p.key for p in existing if p.key not in deleted_keys}
+    taken_names = {p.key for p in keep} | {p.key for p in existing if p.key not in deleted_keys} | \
+        {p.key for p in reserved}
     pods_per_node = Counter(p.node for p in keep if p.node)
     siblings = {}
     for pod in keep:
         if pod.node:
             siblings.setdefault(pod.owner or pod.source, Counter())[pod.node] += 1
-    used_ips = {p.ip for p in keep if p.ip}
+    used_ips = {p.ip for p in keep if p.ip} | {p.ip for p in reserved if p.ip} | {p.ip for p in delete if p.ip}
     last_reserved = dict(last_reserved)
     create, warnings = [], []
     wants_by_source = {w.source: w for w in wants}
@@ -195,7 +206,7 @@ def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Ran
                     name = want.generate_prefix + random_suffix(rng)
             taken_names.add((want.namespace, name))
             pod = PodInstance(namespace=want.namespace, name=name, uid=str(uuid.UUID(int=rng.getrandbits(128))),
-                              source=want.source, spec_hash=spec_hash(want.spec_raw, want.labels),
+                              source=want.source, spec_hash=spec_hash(want.spec_raw, {}),
                               labels=dict(want.labels), owner=want.owner, created=now)
         sibling_count = siblings.setdefault(want.owner or want.source, Counter())
         try:

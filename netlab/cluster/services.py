@@ -256,7 +256,9 @@ def _resolve_target(port: dict, container_ports: list):
 def endpoint_slices(service: dict, pods: list) -> list:
     """The EndpointSlices for one Service (with a selector) from PODS.
 
-    PODS are dicts: name, namespace, labels, ip, node, ready, container_ports [(name, port, protocol)].
+    PODS are dicts: name, namespace, labels, ip, node, ready, container_ports [(name, port, protocol)],
+    and for a pod being deleted terminating=True (its endpoint stays, not ready, serving while its
+    containers still pass readiness, as the EndpointSlice controller publishes it).
     Pods whose resolved target ports differ land in different slices, as the controller does.
     """
     meta, spec = service["metadata"], service["spec"]
@@ -284,7 +286,8 @@ def endpoint_slices(service: dict, pods: list) -> list:
         for pod in sorted(members, key=lambda p: p["name"]):
             endpoints.append({
                 "addresses": [pod["ip"]],
-                "conditions": {"ready": pod["ready"], "serving": pod["ready"], "terminating": False},
+                "conditions": {"ready": pod["ready"] and not pod.get("terminating", False),
+                               "serving": pod["ready"], "terminating": pod.get("terminating", False)},
                 "nodeName": pod["node"],
                 "targetRef": {"kind": "Pod", "namespace": pod["namespace"], "name": pod["name"]},
             })

@@ -10,7 +10,9 @@ netlab package: everything in and out is plain data.
     start_pods(specs) -> list[int]                 the same for many pods, started in parallel
     stop_pod(state_dir, grace=None) -> None        SIGTERM, SIGKILL after the grace period; idempotent
     pod_status(state_dir) -> PodStatus             owner alive?, ContainerStatus per container
-    read_logs(state_dir, container) -> str         the container's stdout+stderr
+    read_logs(state_dir, container, previous) -> str  the container's stdout+stderr (or the last run's)
+    restart_container(state_dir, name) -> bool     the owner starts an exited container again, same netns
+    container_inits(state_dir), owner_of(state_dir)  (pid, start time) to watch with pidfds
     resolve_command(container) -> list[str] | None argv to exec here, or None for the built-in server
     expand(text, env) -> str                       kubelet's $(VAR) expansion ($$ escapes); callers use
                                                    it for literal env values, which arrive here final
@@ -37,12 +39,16 @@ Working directory: workingDir if it exists (or lies in /tmp, where it is created
 from netlab.runtime.builtin import parse_builtin_reply, render_reply
 from netlab.runtime.command import DEFAULT_PATH, expand, plan_pod, resolve_command
 from netlab.runtime.linux import pids_in_netns
-from netlab.runtime.pod import pod_status, read_logs, start_pod, start_pods, stop_pod
+from netlab.runtime.pod import (container_inits, owner_of, pod_status, read_logs, restart_container, start_pod,
+                                start_pods, stop_pod)
 from netlab.runtime.spec import ContainerSpec, ContainerStatus, PodRuntimeSpec, PodStatus
 
 __all__ = [
     "ContainerSpec",
     "ContainerStatus",
+    "container_inits",
+    "owner_of",
+    "restart_container",
     "DEFAULT_PATH",
     "PodRuntimeSpec",
     "PodStatus",

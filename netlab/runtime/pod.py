@@ -16,6 +16,8 @@ State directory (the pod's own):
     stop.json                the grace period asked for by stop_pod
     containers/NAME.json     the container's status (written by its main process, then its init)
     containers/NAME.log      the container's stdout and stderr
+    containers/NAME.previous.log   the run before the last restart (`logs --previous`)
+    containers/NAME.restart  a restart asked for by the kubelet (restart_container), until the owner acts
 Every pid is stored with its start time from /proc/PID/stat, so a reused pid is never signalled.
 """
 
@@ -43,7 +45,8 @@ STOP_FILE = "stop.json"
 CONTAINERS_DIR = "containers"
 
 START_TIMEOUT = 10.0  # seconds start_pod waits for every container to reach exec (or bind its ports)
-_OWNER_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+_OWNER_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
+RESTART_SUFFIX = ".restart"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 _INIT_SIGNALS = {signal.SIGCHLD, *_FORWARDED}
 
@@ -266,6 +269,38 @@ def stop_pod(state_dir: str | os.PathLike, grace: float | None = None) -> None:
         os.close(pfd)
 
 
+def restart_container(state_dir: str | os.PathLike, container: str) -> bool:
+    """Ask the pod's owner to start CONTAINER again (it must have exited); False if the owner is gone.
+
+    The owner keeps the pod's network namespace, so the new run has the pod's IP; the last run's
+    output moves to NAME.previous.log, as kubelet keeps the previous container's log.
+    """
+    state_dir = pathlib.Path(state_dir)
+    pod = _read(state_dir / POD_FILE) or {}
+    owner = pod.get("owner") or {}
+    fd = linux.open_process(owner.get("pid"), owner.get("start"))
+    if fd is None:
+        return False
+    try:
+        (state_dir / CONTAINERS_DIR / f"{container}{RESTART_SUFFIX}").touch()
+        linux.pidfd_kill(fd, signal.SIGUSR1)
+    finally:
+        os.close(fd)
+    return True
+
+
+def container_inits(state_dir: str | os.PathLike) -> dict[str, tuple[int, int]]:
+    """container name -> (pid, start time) of its init: its end means the container's end is recorded."""
+    pod = _read(pathlib.Path(state_dir) / POD_FILE) or {}
+    return {c["name"]: (c["init"]["pid"], c["init"]["start"]) for c in pod.get("containers", []) if c.get("init")}
+
+
+def owner_of(state_dir: str | os.PathLike) -> tuple[int, int] | None:
+    """(pid, start time) of the pod's owner, as recorded."""
+    owner = (_read(pathlib.Path(state_dir) / POD_FILE) or {}).get("owner") or {}
+    return (owner["pid"], owner["start"]) if owner.get("pid") else None
+
+
 def pod_status(state_dir: str | os.PathLike) -> PodStatus:
     """The owner's liveness and every container's state, read from the state directory."""
     state_dir = pathlib.Path(state_dir)
@@ -299,16 +334,20 @@ def pod_status(state_dir: str | os.PathLike) -> PodStatus:
     return PodStatus(owner.get("pid"), owner_alive, out)
 
 
-def read_logs(state_dir: str | os.PathLike, container: str) -> str:
-    """The container's stdout and stderr so far."""
+def read_logs(state_dir: str | os.PathLike, container: str, previous: bool = False) -> str:
+    """The container's stdout and stderr so far (of the run before the last restart, if PREVIOUS)."""
     state_dir = pathlib.Path(state_dir)
     pod = _read(state_dir / POD_FILE) or {}
     names = [c["name"] for c in pod.get("containers", [])]
     if container not in names:
         raise LookupError(f"container {container!r} is not in pod {pod.get('namespace')}/{pod.get('name')} ({', '.join(names) or 'no containers'})")
+    name = f"{container}.previous.log" if previous else f"{container}.log"
     try:
-        return (state_dir / CONTAINERS_DIR / f"{container}.log").read_text(errors="replace")
+        return (state_dir / CONTAINERS_DIR / name).read_text(errors="replace")
     except FileNotFoundError:
+        if previous:
+            raise LookupError(f'previous terminated container "{container}" in pod "{pod.get("name")}" '
+                              "not found") from None
         return ""
 
 
@@ -379,7 +418,7 @@ def _owner_main(plan: PodPlan, state_dir: pathlib.Path, w: int) -> None:
         traceback.print_exc(file=sys.stderr)
         os._exit(1)
     try:
-        _owner_loop(plan, state_fd, cdir_fd, by_pid)
+        _owner_loop(plan, state_fd, cdir_fd, by_pid, me, inits, own_pidns)
     except BaseException:
         traceback.print_exc(file=sys.stderr)
         os._exit(1)
@@ -425,12 +464,16 @@ def _fork_container(plan: PodPlan, c: ContainerPlan, cdir_fd: int, w: int, own_p
         os.close(log_fd)
 
 
-def _owner_loop(plan: PodPlan, state_fd: int, cdir_fd: int, by_pid: dict[int, ContainerPlan]) -> None:
-    """pause(2) with duties: reap container inits, and stop them all on SIGTERM/SIGINT."""
+def _owner_loop(plan: PodPlan, state_fd: int, cdir_fd: int, by_pid: dict[int, ContainerPlan], me: dict,
+                inits: dict[str, dict], own_pidns: int) -> None:
+    """pause(2) with duties: reap container inits, restart containers on request, stop all on SIGTERM."""
     while True:
         info = signal.sigwaitinfo(_OWNER_SIGNALS)
         if info.si_signo == signal.SIGCHLD:
             _reap(cdir_fd, by_pid, os.WNOHANG)
+        elif info.si_signo == signal.SIGUSR1:
+            _reap(cdir_fd, by_pid, os.WNOHANG)
+            _restart_requested(plan, state_fd, cdir_fd, by_pid, me, inits, own_pidns)
         elif info.si_signo in (signal.SIGTERM, signal.SIGINT):
             break
     stop = _read_at(state_fd, STOP_FILE) or {}
@@ -449,6 +492,34 @@ def _owner_loop(plan: PodPlan, state_fd: int, cdir_fd: int, by_pid: dict[int, Co
         _kill(pid, signal.SIGKILL)
     while by_pid:
         _reap(cdir_fd, by_pid, 0)
+
+
+def _restart_requested(plan: PodPlan, state_fd: int, cdir_fd: int, by_pid: dict[int, ContainerPlan], me: dict,
+                       inits: dict[str, dict], own_pidns: int) -> None:
+    """Start again every container with a restart request that is not running; drop the requests."""
+    running = {c.name for c in by_pid.values()}
+    for c in plan.containers:
+        marker = f"{c.name}{RESTART_SUFFIX}"
+        try:
+            os.unlink(marker, dir_fd=cdir_fd)
+        except FileNotFoundError:
+            continue
+        if c.name in running:
+            continue
+        try:
+            os.rename(f"{c.name}.log", f"{c.name}.previous.log", src_dir_fd=cdir_fd, dst_dir_fd=cdir_fd)
+        except FileNotFoundError:
+            pass
+        # The start-up pipe is long closed: a restarted container reports to nobody but its files.
+        quiet = os.open("/dev/null", os.O_WRONLY)
+        try:
+            pid = _fork_container(plan, c, cdir_fd, quiet, own_pidns)
+        finally:
+            os.close(quiet)
+        inits[c.name] = _ident(pid)
+        by_pid[pid] = c
+        _log(f"container {c.name} restarted (init {pid})")
+    _write_at(state_fd, POD_FILE, _pod_record(plan, me, inits))
 
 
 def _kill(pid: int, sig: int) -> None:

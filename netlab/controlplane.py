@@ -1,0 +1,158 @@
+"""One pass of the lab's control plane, as the supervisor runs it under the lab's lock.
+
+Order within a pass (each step sees what the one before changed):
+  1. kubelet: fold in probe results; pods whose processes have stopped leave the store;
+     restart exited containers; readiness of every pod
+  2. controllers + kube-proxy: netlab.lab.reconcile (replace, scale, roll; every node's rules)
+  3. kubelet again: pods marked for deletion are stopped (after step 2 took them out of the rules)
+The pass returns what the supervisor does outside the lock: probes to run, pods to stop, pidfds
+to watch, and when to look again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from netlab import names
+from netlab import state as lab_state
+from netlab.kubelet import kubelet
+
+EVENTS_FILE = "events.jsonl"
+EVENTS_KEPT = 1000
+
+
+@dataclass
+class PassOutcome:
+    """What the supervisor starts outside the lock after a pass."""
+
+    probes: list = field(default_factory=list)     # (pod key, container, ProbeSpec, (pod ip, node netns, pid))
+    terminate: list = field(default_factory=list)  # (pod key, state dir, grace seconds)
+    watch: list = field(default_factory=list)      # (pid, start) of owners and container inits
+    due: list = field(default_factory=list)        # wall-clock times to run another pass
+    events: list = field(default_factory=list)
+
+
+def _spec_of(source):
+    return source.spec if type(source).__name__ == "Pod" else source.template.spec
+
+
+def control_pass(lab: str, st, probe_results=(), finished=(), terminating=frozenset(),
+                 runtime: kubelet.Runtime | None = None) -> PassOutcome:
+    """Run every role once over the lab's store ST (saved before returning)."""
+    from netlab import lab as lab_mod
+    runtime = runtime or kubelet.Runtime()
+    outcome = PassOutcome()
+    now = time.time()
+    topology = lab_mod.topology_of(lab, st.config)
+    sources = lab_mod._sources(st)
+
+    def state_dir(record):
+        return names.pod_dir(lab, record["namespace"], record["name"], record["uid"])
+
+    # 1. kubelet: probe results, finished terminations, restarts, readiness
+    statuses = {}
+    for key, record in st.pods.items():
+        if record.get("node") and not record.get("deletionTimestamp"):
+            statuses[key] = runtime.pod_status(state_dir(record))
+    for pod_key, container, probe, result, when in probe_results:
+        record = st.pods.get(pod_key)
+        source = sources.get(tuple(record["source"])) if record else None
+        if source is None or pod_key not in statuses:
+            continue
+        synced = kubelet.record_probe(record, _spec_of(source), statuses[pod_key], container, probe, result, when)
+        outcome.events += synced.events
+    for pod_key in finished:
+        record = st.pods.get(pod_key)
+        if record is not None and record.get("deletionTimestamp"):
+            lab_mod._teardown_pod(lab, topology, lab_mod._instance(record))
+            st.pods.pop(pod_key)
+    for key, record in st.pods.items():
+        source = sources.get(tuple(record["source"]))
+        if key not in statuses or source is None or record.get("phase") != lab_mod.RUNNING:
+            continue
+        synced = kubelet.sync_pod(record, _spec_of(source), statuses[key], runtime, state_dir(record), now)
+        outcome.events += synced.events
+        outcome.due += synced.due
+    lab_state.save(st)
+
+    # 2. controllers and kube-proxy
+    report = lab_mod.Report(lab=lab, topology=topology)
+    lab_mod.reconcile(lab, st, report, wait_ready=0, ensure_network=False)
+    outcome.events += _controller_events(report)
+
+    # 3. what runs outside the lock
+    from netlab import runtime as process_runtime
+    for key, record in st.pods.items():
+        source = sources.get(tuple(record["source"]))
+        if not record.get("node"):
+            continue
+        directory = state_dir(record)
+        if record.get("deletionTimestamp"):
+            if key not in terminating:
+                grace = float(_spec_of(source).termination_grace_period_seconds) if source else 30.0
+                outcome.terminate.append((key, directory, grace))
+                outcome.events.append(kubelet.Event("Normal", "Killing", "Stopping container "
+                                                    + ", ".join(c.name for c in _spec_of(source).containers)
+                                                    if source else "Stopping pod",
+                                                    namespace=record["namespace"], name=record["name"]))
+            continue
+        owner = process_runtime.owner_of(directory)
+        if owner:
+            outcome.watch.append(owner)
+        outcome.watch += list(process_runtime.container_inits(directory).values())
+        if source is None or record.get("phase") != lab_mod.RUNNING:
+            continue
+        status = statuses.get(key) or runtime.pod_status(directory)
+        spec = _spec_of(source)
+        node_netns = names.node_netns(lab, record["node"])
+        for container, probe, pid in kubelet.probe_work(record, spec, status, now):
+            outcome.probes.append((key, container, probe, (record["ip"], node_netns, pid)))
+        due = kubelet.next_probe_due(record, spec, status)
+        if due is not None:
+            outcome.due.append(due)
+    record_events(lab, outcome.events, now)
+    return outcome
+
+
+def _controller_events(report) -> list:
+    events = []
+    for item in report.created:
+        namespace, name = item.split("/", 1)
+        events.append(kubelet.Event("Normal", "Started", "Started pod sandbox and containers",
+                                    namespace=namespace, name=name))
+    for node in report.rules_synced:
+        events.append(kubelet.Event("Normal", "RulesSynced", f"kube-proxy rules synced on {node}", kind="Node",
+                                    namespace="", name=node))
+    return events
+
+
+def record_events(lab: str, events: list, now: float) -> None:
+    """Append EVENTS to the lab's event log (one JSON line each; a torn last line is skipped on read)."""
+    if not events:
+        return
+    path = names.lab_dir(lab) / EVENTS_FILE
+    lines = "".join(json.dumps({"time": now, **event.__dict__}) + "\n" for event in events)
+    with open(path, "a") as handle:
+        handle.write(lines)
+    if path.stat().st_size > 512 * 1024:
+        kept = read_events(lab)[-EVENTS_KEPT:]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(e) + "\n" for e in kept))
+        tmp.replace(path)
+
+
+def read_events(lab: str) -> list:
+    """The lab's events, oldest first."""
+    try:
+        text = (names.lab_dir(lab) / EVENTS_FILE).read_text()
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in text.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
