@@ -80,7 +80,6 @@ def control_pass(lab: str, st, probe_results=(), finished=(), terminating=frozen
     # 2. controllers and kube-proxy
     report = lab_mod.Report(lab=lab, topology=topology)
     lab_mod.reconcile(lab, st, report, wait_ready=0, ensure_network=False)
-    outcome.events += _controller_events(report)
 
     # 3. what runs outside the lock
     from netlab import runtime as process_runtime
@@ -114,18 +113,6 @@ def control_pass(lab: str, st, probe_results=(), finished=(), terminating=frozen
             outcome.due.append(due)
     record_events(lab, outcome.events, now)
     return outcome
-
-
-def _controller_events(report) -> list:
-    events = []
-    for item in report.created:
-        namespace, name = item.split("/", 1)
-        events.append(kubelet.Event("Normal", "Started", "Started pod sandbox and containers",
-                                    namespace=namespace, name=name))
-    for node in report.rules_synced:
-        events.append(kubelet.Event("Normal", "RulesSynced", f"kube-proxy rules synced on {node}", kind="Node",
-                                    namespace="", name=node))
-    return events
 
 
 def record_events(lab: str, events: list, now: float) -> None:

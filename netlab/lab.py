@@ -41,6 +41,7 @@ class Report:
     objects_changed: list = field(default_factory=list)
     rules_synced: list = field(default_factory=list)
     not_gone: list = field(default_factory=list)
+    events: list = field(default_factory=list)
 
 
 KIND_ALIASES = {
@@ -75,6 +76,41 @@ def merge_objects(stored: list, incoming: list) -> list:
 def remove_objects(stored: list, keys: set) -> tuple:
     kept = [raw for raw in stored if object_key(raw) not in keys]
     return kept, len(stored) - len(kept)
+
+
+def replicaset_objects(st) -> list:
+    """Typed ReplicaSets for those the lab's Deployments made (applied ones are among the objects)."""
+    docs = []
+    for record in st.replicasets.values():
+        if not record.get("owner"):
+            continue
+        doc = controllers.ReplicaSetRecord.from_dict(record).document()
+        doc["metadata"] = {k: doc["metadata"][k] for k in ("name", "namespace", "labels")}
+        doc.pop("status")
+        docs.append(doc)
+    return parse_stored(docs) if docs else []
+
+
+def observe_pods(lab: str, st, objects) -> dict:
+    """What kubelet reports of each pod, as the controllers read it: (ns, name) -> Observed."""
+    from netlab.kubelet import kubelet
+    sources = {(type(o).__name__, o.meta.namespace, o.meta.name): o for o in objects + replicaset_objects(st)}
+    seen = {}
+    for record in st.pods.values():
+        if not record.get("node") or record.get("phase") != RUNNING:
+            continue
+        source = sources.get(tuple(record["source"]))
+        if source is None:
+            continue
+        status = runtime.pod_status(names.pod_dir(lab, record["namespace"], record["name"], record["uid"]))
+        ready = kubelet.pod_ready(record, _pod_spec_of(source), status)
+        memory = record.get("kubelet") or {}
+        restarts = sum((c or {}).get("restart_count", 0) for c in (memory.get("containers") or {}).values())
+        seen[(record["namespace"], record["name"])] = controllers.Observed(
+            phase="Running" if status.owner_alive else "Unknown", ready=ready,
+            ready_since=memory.get("readySince") or (record.get("created") if ready else None),
+            restart_count=restarts)
+    return seen
 
 
 def parse_stored(objects: list):
@@ -185,11 +221,20 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
             record.pop("kubelet", None)      # a new sandbox: kubelet's memory of the old one is void
             report.changed = True
         existing.append(pod)
-    pods_plan = controllers.plan(objects, existing, topology, st.last_reserved, rng=rng, now=time.time(),
-                                 reserved=terminating)
-    report.warnings.extend(pods_plan.warnings)
-
     now = time.time()
+    replicasets = {k: controllers.ReplicaSetRecord.from_dict(v) for k, v in st.replicasets.items()}
+    pods_plan = controllers.plan(objects, existing, topology, st.last_reserved, rng=rng, now=now,
+                                 reserved=terminating, replicasets=replicasets, deployments=st.deployments,
+                                 observed=observe_pods(lab, st, objects))
+    report.warnings.extend(pods_plan.warnings)
+    report.events.extend(pods_plan.events)
+    st.replicasets = {k: v.to_dict() for k, v in pods_plan.replicasets.items()}
+    st.deployments = pods_plan.deployments
+    if pods_plan.deleted_objects:
+        # a bare Pod a ReplicaSet adopted and then scaled away is gone, as in the API
+        gone = set(pods_plan.deleted_objects)
+        st.objects = [raw for raw in st.objects if object_key(raw) not in gone]
+
     for pod in pods_plan.delete:
         record = st.pods[f"{pod.namespace}/{pod.name}"]
         if pod.node:
@@ -201,8 +246,10 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     if pods_plan.delete:
         lab_state.save(st)
 
-    for pod in pods_plan.keep:
-        st.pods[f"{pod.namespace}/{pod.name}"]["labels"] = dict(pod.labels)
+    for pod in pods_plan.keep:       # labels, adoption and release change a pod in place
+        record = st.pods[f"{pod.namespace}/{pod.name}"]
+        record["labels"], record["owner"] = dict(pod.labels), list(pod.owner) if pod.owner else None
+        record["owner_uid"] = pod.owner_uid
     rebuild = [p for p in pods_plan.keep if st.pods[f"{p.namespace}/{p.name}"].get("phase") != RUNNING]
     to_build = [p for p in pods_plan.create if p.node] + rebuild
     st.last_reserved = pods_plan.last_reserved
@@ -213,6 +260,7 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     if to_build:
         lab_state.save(st)          # record intent before touching the machine
 
+    objects = objects + replicaset_objects(st)
     source_of = {(type(o).__name__, o.meta.namespace, o.meta.name): o for o in objects}
     started = []
     for pod in to_build:
@@ -236,9 +284,16 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         report.not_ready = wait_until_answering([spec for _, spec in started], wait_ready)
 
     # 3. the kube-proxy role: Services and endpoints -> every node's rules
-    from netlab import manifest, proxier
+    from netlab import controlplane, manifest, proxier
     proxier.sync(lab, st, topology, manifest.lab_config(st.config), objects, report)
     lab_state.save(st)
+    for pod, _ in started:
+        report.events.append(controllers.ControllerEvent(
+            "Pod", pod.namespace, pod.name, "Scheduled", f"Successfully assigned {pod.namespace}/{pod.name} to {pod.node}"))
+    for node in report.rules_synced:
+        report.events.append(controllers.ControllerEvent("Node", "default", node, "RulesSynced",
+                                                         f"kube-proxy rules synced on {node}"))
+    controlplane.record_events(lab, report.events, time.time())
 
 
 def wait_until_answering(specs, timeout: float) -> list:
@@ -491,7 +546,8 @@ def _loaded_lab(lab: str):
 
 
 def _sources(st) -> dict:
-    return {(type(o).__name__, o.meta.namespace, o.meta.name): o for o in parse_stored(st.objects)}
+    return {(type(o).__name__, o.meta.namespace, o.meta.name): o
+            for o in parse_stored(st.objects) + replicaset_objects(st)}
 
 
 def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> list:

@@ -36,6 +36,8 @@ class LabState:
     last_reserved: dict = field(default_factory=dict)
     allocations: dict = field(default_factory=dict)  # ClusterIPs, nodePorts, LB IPs, applied rules, ...
     iptables_backend: str | None = None  # "restore" or "python-iptables" (None: the lab file's choice)
+    replicasets: dict = field(default_factory=dict)  # "ns/name" -> ReplicaSetRecord dict (applied or a Deployment's)
+    deployments: dict = field(default_factory=dict)  # "ns/name" -> uid, created, status of each Deployment
     version: int = STATE_VERSION
 
     @property

@@ -174,7 +174,7 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
         metadata["annotations"][NETNS_ANNOTATION] = names.pod_netns(lab, pod.namespace, pod.name)
     if pod.owner:
         metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": pod.owner[0], "name": pod.owner[1],
-                                        "uid": record.get("ownerUid") or "",
+                                        "uid": record.get("owner_uid") or "",
                                         "controller": True, "blockOwnerDeletion": True}]
     pod_spec = _pod_spec(source_obj)
     statuses = container_statuses(status, source_container_list(source_obj), record)

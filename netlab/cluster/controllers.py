@@ -1,13 +1,23 @@
-"""The workload controllers, as pure functions: which pods should exist, on which node, with which IP.
+"""The workload controllers, as pure functions: which pods and ReplicaSets should exist, and where.
 
-Given the applied objects (Pods, ReplicaSets, Deployments) and the pods the lab already has, plan()
-decides which pods to keep, which to create (named as Kubernetes names them, placed and addressed)
-and which to delete. Running it twice on its own result changes nothing, which is what makes
-`netlab up` re-runnable and an interrupted run finishable.
+plan() is one pass of the Deployment, ReplicaSet and garbage collector controllers plus the
+scheduler and host-local IPAM, over the applied objects, the ReplicaSets the lab keeps, and the pods
+it has (with what kubelet observed of them). The decisions themselves are upstream's, ported in
+netlab.cluster.workloads; this module turns objects into their inputs and their outputs into pods:
+
+- a Deployment owns ReplicaSets named NAME-HASH (pod-template-hash of its template), rolled by
+  RollingUpdate (maxSurge/maxUnavailable) or Recreate, with revisions for `rollout undo`;
+- a ReplicaSet (applied, or a Deployment's) adopts matching pods nobody owns, releases owned pods
+  whose labels stop matching, creates pods NAME-xxxxx and deletes the surplus in upstream's order;
+- a bare Pod is one pod of its own name (its labels change in place; a changed spec replaces it);
+- a pod whose owner is gone is deleted (the garbage collector's background cascade).
+Deleting means marking: the caller turns `delete` into Terminating pods. Running plan() again on
+its own result changes nothing, which is what makes passes re-runnable and interruptions finishable.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -15,12 +25,14 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from netlab.cluster import ipam
+from netlab.cluster import ipam, workloads
 from netlab.cluster.scheduler import Unschedulable, choose_node
 
 # k8s.io/apimachinery/pkg/util/rand: the alphabet of generated name suffixes (no vowels, no
 # look-alikes such as 0/o, 1/l, 3/e).
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
+HASH_LABEL = "pod-template-hash"
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
 @dataclass
@@ -33,11 +45,13 @@ class PodInstance:
     source: tuple                    # (kind, namespace, name) of the object it comes from
     spec_hash: str                   # the pod spec + labels it was built from
     labels: dict = field(default_factory=dict)
-    owner: tuple | None = None       # ("ReplicaSet", name) for controller-made pods
+    owner: tuple | None = None       # ("ReplicaSet", name) of the controller that owns it
+    owner_uid: str | None = None     # that ReplicaSet's uid (ownerReferences[].uid)
     node: str | None = None          # None: Pending, see `reason`
     ip: str | None = None
     reason: str | None = None
     created: float = 0.0
+    scheduling: dict = field(default_factory=dict)   # the spec's nodeName and nodeSelector
 
     @property
     def key(self) -> tuple:
@@ -60,12 +74,81 @@ class PodInstance:
 
 
 @dataclass
+class ReplicaSetRecord:
+    """A ReplicaSet the lab keeps: applied by the user, or made by a Deployment (owner set)."""
+
+    namespace: str
+    name: str
+    uid: str
+    selector: dict                   # the LabelSelector map
+    template: dict                   # the pod template map (labels include pod-template-hash)
+    replicas: int
+    created: float = 0.0
+    owner: str | None = None         # the Deployment's name
+    owner_uid: str | None = None
+    revision: int = 0
+    template_hash: str = ""
+    min_ready_seconds: int = 0
+    status: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ReplicaSetRecord":
+        return cls(**data)
+
+    def document(self) -> dict:
+        """The apps/v1 ReplicaSet as the API would show it."""
+        meta = {"name": self.name, "namespace": self.namespace, "uid": self.uid,
+                "labels": dict((self.template.get("metadata") or {}).get("labels") or {})}
+        if self.owner:
+            meta["annotations"] = {REVISION_ANNOTATION: str(self.revision)}
+            meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": self.owner,
+                                        "uid": self.owner_uid, "controller": True, "blockOwnerDeletion": True}]
+        return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta,
+                "spec": {"replicas": self.replicas, "minReadySeconds": self.min_ready_seconds,
+                         "selector": copy.deepcopy(self.selector), "template": copy.deepcopy(self.template)},
+                "status": dict(self.status)}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What kubelet reports of a pod, as the controllers read it from its status."""
+
+    phase: str = "Pending"
+    ready: bool = False
+    ready_since: float | None = None
+    restart_count: int = 0
+
+
+@dataclass
+class ControllerEvent:
+    """An Event a controller records: on a Deployment or ReplicaSet."""
+
+    kind: str
+    namespace: str
+    name: str
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+@dataclass
 class Plan:
     keep: list
     create: list
     delete: list
     last_reserved: dict              # node -> last reserved IP, host-local's memory
     warnings: list = field(default_factory=list)
+    replicasets: dict = field(default_factory=dict)   # "ns/name" -> ReplicaSetRecord, after this pass
+    deployments: dict = field(default_factory=dict)   # "ns/name" -> {"uid", "created", "status"}
+    events: list = field(default_factory=list)
+    deleted_objects: list = field(default_factory=list)  # Pod object keys a controller deleted
 
     @property
     def pods(self) -> list:
@@ -99,119 +182,238 @@ def spec_hash(spec_raw: dict, labels: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class _Want:
-    """What one source object asks for: COUNT pods from one template under one owner."""
-
-    source: tuple
-    namespace: str
-    owner: tuple | None
-    fixed_name: str | None           # bare pods keep their own name
-    generate_prefix: str | None      # "web-7d4b9c5f8-" for controller pods
-    labels: dict
-    spec: object                     # the typed PodSpec (for scheduling)
-    spec_raw: dict
-    count: int
+def _uid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128)))
 
 
-def _wants(objects) -> list:
-    """Turn Pods, ReplicaSets and Deployments into what each asks for."""
-    wants = []
-    for obj in objects:
-        kind = type(obj).__name__
-        meta = obj.meta
-        if kind == "Pod":
-            labels = dict(meta.labels or {})
-            wants.append(_Want(("Pod", meta.namespace, meta.name), meta.namespace, None, meta.name, None,
-                               labels, obj.spec, _spec_raw(obj.raw), 1))
-        elif kind in ("ReplicaSet", "Deployment"):
-            template_raw = (obj.raw.get("spec") or {}).get("template") or {}
-            labels = dict(obj.template.labels or {})
-            rs_name = meta.name
-            if kind == "Deployment":
-                rs_hash = pod_template_hash(template_raw)
-                rs_name = f"{meta.name}-{rs_hash}"
-                labels["pod-template-hash"] = rs_hash
-            wants.append(_Want((kind, meta.namespace, meta.name), meta.namespace, ("ReplicaSet", rs_name),
-                               None, f"{rs_name}-", labels, obj.template.spec,
-                               template_raw.get("spec") or {}, int(obj.replicas)))
-    return wants
+def _selector(raw: dict):
+    from netlab.manifest.model import LabelSelector
+    return LabelSelector.from_dict(raw).matches
 
 
-def _spec_raw(raw: dict) -> dict:
-    return raw.get("spec") or {}
+def _kind(obj) -> str:
+    return getattr(obj, "kind", type(obj).__name__)
+
+
+def deployment_replicasets(deploy, record: dict, replicasets: dict, pods: list, terminating: set, observed: dict,
+                           rng, now: float, events: list) -> dict:
+    """One Deployment pass: create, scale, revive or prune its ReplicaSets. Returns its new record."""
+    spec = deploy.raw.get("spec") or {}
+    template = copy.deepcopy(spec.get("template") or {})
+    template_hash = pod_template_hash(template)
+    namespace, name = deploy.meta.namespace, deploy.meta.name
+    owned = [rs for rs in replicasets.values() if rs.owner_uid == record["uid"]]
+    states = []
+    min_ready = int(spec.get("minReadySeconds") or 0)
+    for rs in owned:
+        mine = [p for p in pods if p.owner_uid == rs.uid]
+        live = [p for p in mine if p.key not in terminating]
+        ready = [p for p in live if observed.get(p.key, Observed()).ready]
+        available = [p for p in ready if _available(observed.get(p.key), min_ready, now)]
+        states.append(workloads.RSState(name=rs.name, template_hash=rs.template_hash, replicas=rs.replicas,
+                                        revision=rs.revision, created=rs.created, ready=len(ready),
+                                        available=len(available), actual=len(mine)))
+    facts = workloads.DeploymentFacts(
+        namespace=namespace, name=name, uid=record["uid"], replicas=int(deploy.replicas),
+        strategy=dict(spec.get("strategy") or {}), template_hash=template_hash, min_ready_seconds=min_ready,
+        revision_history_limit=spec.get("revisionHistoryLimit", 10),
+        progress_deadline_seconds=spec.get("progressDeadlineSeconds", 600), paused=bool(spec.get("paused")))
+    decision = workloads.decide_deployment(facts, states, now, previous_status=record.get("status"))
+    by_name = {rs.name: rs for rs in owned}
+    if decision.create_new_rs:
+        rs_name = f"{name}-{template_hash}"
+        labels = dict((template.get("metadata") or {}).get("labels") or {})
+        labels[HASH_LABEL] = template_hash
+        template.setdefault("metadata", {})["labels"] = labels
+        selector = copy.deepcopy(deploy.raw["spec"].get("selector") or {})
+        selector.setdefault("matchLabels", {})[HASH_LABEL] = template_hash
+        rs = ReplicaSetRecord(namespace=namespace, name=rs_name, uid=_uid(rng), selector=selector, template=template,
+                              replicas=decision.new_rs_replicas or 0, created=now, owner=name,
+                              owner_uid=record["uid"], revision=decision.new_revision or 1,
+                              template_hash=template_hash, min_ready_seconds=min_ready)
+        replicasets[rs.key] = rs
+        by_name[rs_name] = rs
+        events.append(ControllerEvent("Deployment", namespace, name, "ScalingReplicaSet",
+                                      f"Scaled up replica set {rs_name} from 0 to {rs.replicas}"))
+    elif decision.new_revision is not None:
+        for rs in owned:
+            if rs.template_hash == template_hash:
+                rs.revision = decision.new_revision
+    for rs_name, replicas in decision.scale.items():
+        rs = by_name.get(rs_name)
+        if rs is None or rs.replicas == replicas:
+            continue
+        verb = "up" if replicas > rs.replicas else "down"
+        events.append(ControllerEvent("Deployment", namespace, name, "ScalingReplicaSet",
+                                      f"Scaled {verb} replica set {rs_name} from {rs.replicas} to {replicas}"))
+        rs.replicas = replicas
+    for rs_name in decision.delete_rs:
+        rs = by_name.get(rs_name)
+        if rs is not None:
+            replicasets.pop(rs.key, None)
+    return {"uid": record["uid"], "created": record["created"], "status": decision.status,
+            "generation": record.get("generation", 1), "template_hash": template_hash}
+
+
+def _available(seen: Observed | None, min_ready: int, now: float) -> bool:
+    if seen is None or not seen.ready:
+        return False
+    return min_ready == 0 or (seen.ready_since is not None and now - seen.ready_since > min_ready)
 
 
 def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Random | None = None,
-         now: float = 0.0, reserved: list = ()) -> Plan:
-    """Decide the lab's pods: keep what still matches, create what is missing, delete the rest.
+         now: float = 0.0, reserved: list = (), replicasets: dict | None = None, deployments: dict | None = None,
+         observed: dict | None = None) -> Plan:
+    """One pass of the workload controllers over the objects and the lab's pods.
 
-    RESERVED pods are being deleted: not counted, but their names and IPs stay taken until gone.
+    EXISTING pods are the live ones, RESERVED those being deleted (not counted, but their names and
+    IPs stay taken until gone). REPLICASETS and DEPLOYMENTS are the records the last pass returned;
+    OBSERVED maps "ns/name" to what kubelet reports of each pod. Nothing passed in is modified.
     """
     rng = rng or random.Random()
-    wants = _wants(objects)
-    by_source: dict = {}
-    for pod in existing:
-        by_source.setdefault(pod.source, []).append(pod)
+    observed = observed or {}
+    replicasets = {k: ReplicaSetRecord.from_dict(v.to_dict()) for k, v in (replicasets or {}).items()}
+    deployments = {k: dict(v) for k, v in (deployments or {}).items()}
+    pods = [PodInstance.from_dict(p.to_dict()) for p in existing]
+    reserved_pods = [PodInstance.from_dict(p.to_dict()) for p in reserved]
+    events: list = []
+    delete, deleted_objects = [], []
+    by_kind: dict = {}
+    for obj in objects:
+        by_kind.setdefault(_kind(obj), []).append(obj)
 
-    keep, create_wants, delete = [], [], []
-    claimed = set()
-    for want in wants:
-        candidates = [p for p in by_source.get(want.source, ())
-                      if p.owner == want.owner and p.namespace == want.namespace]
-        # labels are mutable on a running pod: only a changed spec needs a new pod
-        wanted_hash = spec_hash(want.spec_raw, {})
-        if want.fixed_name:
-            candidates = [p for p in candidates if p.name == want.fixed_name]
-        matching = [p for p in candidates if p.spec_hash == wanted_hash]
-        for pod in matching:
-            pod.labels = dict(want.labels)
-        # ReplicaSet controller: when scaling down, the newest pods go first.
-        matching.sort(key=lambda p: (p.created, p.name))
-        kept = matching[: want.count]
-        keep.extend(kept)
-        claimed.update(p.key for p in kept)
-        if want.fixed_name and (want.namespace, want.fixed_name) in {p.key for p in reserved}:
-            continue            # the old pod of this name is still terminating: create it once it is gone
-        for _ in range(want.count - len(kept)):
-            create_wants.append(want)
+    # applied ReplicaSets: their records follow the objects (uid and creation kept)
+    applied_rs = set()
+    for obj in by_kind.get("ReplicaSet", ()):
+        key = f"{obj.meta.namespace}/{obj.meta.name}"
+        applied_rs.add(key)
+        old = replicasets.get(key)
+        spec = obj.raw.get("spec") or {}
+        replicasets[key] = ReplicaSetRecord(
+            namespace=obj.meta.namespace, name=obj.meta.name, uid=old.uid if old else _uid(rng),
+            selector=copy.deepcopy(spec.get("selector") or {}), template=copy.deepcopy(spec.get("template") or {}),
+            replicas=int(obj.replicas), created=old.created if old else now,
+            min_ready_seconds=int(spec.get("minReadySeconds") or 0), status=old.status if old else {})
 
-    for pod in existing:
-        if pod.key not in claimed:
+    # Deployments: their ReplicaSets
+    live_deployments = set()
+    for deploy in by_kind.get("Deployment", ()):
+        key = f"{deploy.meta.namespace}/{deploy.meta.name}"
+        live_deployments.add(key)
+        record = deployments.get(key) or {"uid": _uid(rng), "created": now, "status": {}, "generation": 1}
+        if record.get("template_hash") and record["template_hash"] != pod_template_hash(
+                (deploy.raw.get("spec") or {}).get("template") or {}):
+            record["generation"] = record.get("generation", 1) + 1
+        deployments[key] = deployment_replicasets(deploy, record, replicasets, pods + reserved_pods,
+                                                  {p.key for p in reserved_pods}, observed, rng, now, events)
+
+    # garbage collection: ReplicaSets whose owner is gone, applied ones no longer applied
+    live_uids = {deployments[k]["uid"] for k in live_deployments}
+    for key in [k for k in deployments if k not in live_deployments]:
+        deployments.pop(key)
+    for key, rs in list(replicasets.items()):
+        if (rs.owner_uid and rs.owner_uid not in live_uids) or (not rs.owner_uid and key not in applied_rs):
+            replicasets.pop(key)
+
+    # a bare Pod's labels are mutable: they change on the running pod before any controller looks
+    bare = {(o.meta.namespace, o.meta.name): o for o in by_kind.get("Pod", ())}
+    for pod in pods:
+        obj = bare.get(pod.key)
+        if obj is not None and pod.source == ("Pod",) + pod.key:
+            pod.labels = dict(obj.meta.labels or {})
+
+    # ReplicaSet controller
+    rs_uids = {rs.uid: rs for rs in replicasets.values()}
+    for pod in pods:
+        if pod.owner_uid and pod.owner_uid not in rs_uids:
+            delete.append(pod)                                  # its owner is gone
+    deleting = {p.key for p in delete}
+    create_wants = []
+    for rs in sorted(replicasets.values(), key=lambda r: (r.created, r.name)):
+        candidates = [p for p in pods if p.namespace == rs.namespace and p.key not in deleting]
+        facts = [_facts(p, observed) for p in candidates]
+        facts += [_facts(p, observed, deleting=True) for p in reserved_pods if p.namespace == rs.namespace]
+        decision = workloads.decide_replicaset(workloads.ReplicaSetFacts(
+            namespace=rs.namespace, name=rs.name, uid=rs.uid, selector=_selector(rs.selector), replicas=rs.replicas,
+            owner_uid=rs.owner_uid, created=rs.created, revision=rs.revision, template_hash=rs.template_hash,
+            min_ready_seconds=rs.min_ready_seconds), facts, now)
+        rs.status = dict(decision.status, observedGeneration=1)
+        named = {p.name: p for p in candidates}
+        for pod_name in decision.adopt:
+            named[pod_name].owner, named[pod_name].owner_uid = ("ReplicaSet", rs.name), rs.uid
+        for pod_name in decision.release:
+            named[pod_name].owner, named[pod_name].owner_uid = None, None
+        for pod_name in decision.delete:
+            pod = named[pod_name]
             delete.append(pod)
+            deleting.add(pod.key)
+            events.append(ControllerEvent("ReplicaSet", rs.namespace, rs.name, "SuccessfulDelete",
+                                          f"Deleted pod: {pod.name}"))
+            if pod.source[0] == "Pod":
+                deleted_objects.append(pod.source)
+        create_wants += [rs] * decision.create
 
-    # A pod kept while Pending gets another chance at a node, under the same name.
+    # bare Pods: one pod of the object's name; labels change in place, a new spec replaces it
+    by_key = {p.key: p for p in pods}
+    reserved_keys = {p.key for p in reserved_pods}
+    for (namespace, name), obj in bare.items():
+        if obj.key in deleted_objects:
+            continue
+        pod = by_key.get((namespace, name))
+        wanted = spec_hash(obj.raw.get("spec") or {}, {})
+        if pod is not None and pod.source == ("Pod", namespace, name) and pod.spec_hash == wanted:
+            continue
+        if pod is not None and pod.key not in deleting:
+            delete.append(pod)
+            deleting.add(pod.key)
+        if pod is None and (namespace, name) not in reserved_keys:
+            create_wants.append(obj)
+    for pod in pods:
+        if pod.source[0] == "Pod" and (pod.source[1], pod.source[2]) not in bare and pod.key not in deleting:
+            delete.append(pod)
+            deleting.add(pod.key)
+
+    keep = [p for p in pods if p.key not in deleting]
+    create, warnings, last_reserved = _place(create_wants, keep, reserved_pods + delete, topology, last_reserved,
+                                             rng, now, events)
+    return Plan(keep=[p for p in keep if p.node is not None], create=create, delete=delete,
+                last_reserved=last_reserved, warnings=warnings, replicasets=replicasets, deployments=deployments,
+                events=events, deleted_objects=deleted_objects)
+
+
+def _facts(pod: PodInstance, observed: dict, deleting: bool = False) -> "workloads.PodFacts":
+    seen = observed.get(pod.key, Observed())
+    return workloads.PodFacts(namespace=pod.namespace, name=pod.name, uid=pod.uid, labels=dict(pod.labels),
+                              owner_uid=pod.owner_uid, node=pod.node, phase=seen.phase if pod.node else "Pending",
+                              ready=seen.ready, ready_since=seen.ready_since, restart_count=seen.restart_count,
+                              created=pod.created, deleting=deleting)
+
+
+def _place(wants: list, keep: list, taken: list, topology, last_reserved: dict, rng, now: float, events: list):
+    """Name, schedule and address the pods to create (and retry the Pending ones kept)."""
     retry = [p for p in keep if p.node is None]
-    keep = [p for p in keep if p.node is not None]
-    deleted_keys = {p.key for p in delete}
-    taken_names = {p.key for p in keep} | {p.key for p in existing if p.key not in deleted_keys} | \
-        {p.key for p in reserved}
-    pods_per_node = Counter(p.node for p in keep if p.node)
-    siblings = {}
-    for pod in keep:
-        if pod.node:
-            siblings.setdefault(pod.owner or pod.source, Counter())[pod.node] += 1
-    used_ips = {p.ip for p in keep if p.ip} | {p.ip for p in reserved if p.ip} | {p.ip for p in delete if p.ip}
+    placed = [p for p in keep if p.node is not None]
+    taken_names = {p.key for p in keep} | {p.key for p in taken}
+    pods_per_node = Counter(p.node for p in placed)
+    siblings: dict = {}
+    for pod in placed:
+        siblings.setdefault(pod.owner or pod.source, Counter())[pod.node] += 1
+    used_ips = {p.ip for p in placed if p.ip} | {p.ip for p in taken if p.ip}
     last_reserved = dict(last_reserved)
     create, warnings = [], []
-    wants_by_source = {w.source: w for w in wants}
-    work = [(wants_by_source[p.source], p) for p in retry] + [(w, None) for w in create_wants]
+    work = [(None, p) for p in retry] + [(w, None) for w in wants]
     for want, pod in work:
         if pod is None:
-            if want.fixed_name:
-                name = want.fixed_name
-            else:
-                name = want.generate_prefix + random_suffix(rng)
-                while (want.namespace, name) in taken_names:
-                    name = want.generate_prefix + random_suffix(rng)
-            taken_names.add((want.namespace, name))
-            pod = PodInstance(namespace=want.namespace, name=name, uid=str(uuid.UUID(int=rng.getrandbits(128))),
-                              source=want.source, spec_hash=spec_hash(want.spec_raw, {}),
-                              labels=dict(want.labels), owner=want.owner, created=now)
-        sibling_count = siblings.setdefault(want.owner or want.source, Counter())
+            pod = _new_pod(want, taken_names, rng, now)
+            taken_names.add(pod.key)
+            if isinstance(want, ReplicaSetRecord):
+                events.append(ControllerEvent("ReplicaSet", want.namespace, want.name, "SuccessfulCreate",
+                                              f"Created pod: {pod.name}"))
+        spec = pod.scheduling
+        sibling_count = siblings.setdefault(pod.owner or pod.source, Counter())
         try:
-            node_name = choose_node(topology.nodes, getattr(want.spec, "node_name", None),
-                                    getattr(want.spec, "node_selector", None), pods_per_node, sibling_count)
+            node_name = choose_node(topology.nodes, spec.get("nodeName"), spec.get("nodeSelector"), pods_per_node,
+                                    sibling_count)
             node = topology.node(node_name)
             pod.ip = ipam.allocate(node.pod_cidr, used_ips, last_reserved.get(node_name))
         except (Unschedulable, ipam.RangeFull) as err:
@@ -219,11 +421,33 @@ def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Ran
             warnings.append(f"pod {pod.namespace}/{pod.name} stays Pending: {err}")
             create.append(pod)
             continue
-        pod.node = node_name
+        pod.node, pod.reason = node_name, None
         used_ips.add(pod.ip)
         last_reserved[node_name] = pod.ip
         pods_per_node[node_name] += 1
         sibling_count[node_name] += 1
         create.append(pod)
-    return Plan(keep=keep, create=create, delete=delete, last_reserved=last_reserved, warnings=warnings)
+    return create, warnings, last_reserved
 
+
+def _new_pod(want, taken_names: set, rng, now: float) -> PodInstance:
+    """A pod for a ReplicaSet (NAME-xxxxx) or a bare Pod object (its own name)."""
+    if isinstance(want, ReplicaSetRecord):
+        template = want.template
+        name = f"{want.name}-{random_suffix(rng)}"
+        while (want.namespace, name) in taken_names:
+            name = f"{want.name}-{random_suffix(rng)}"
+        spec_raw = template.get("spec") or {}
+        return PodInstance(namespace=want.namespace, name=name, uid=_uid(rng),
+                           source=("ReplicaSet", want.namespace, want.name), spec_hash=spec_hash(spec_raw, {}),
+                           labels=dict((template.get("metadata") or {}).get("labels") or {}),
+                           owner=("ReplicaSet", want.name), owner_uid=want.uid, created=now,
+                           scheduling=_scheduling(spec_raw))
+    spec_raw = want.raw.get("spec") or {}
+    return PodInstance(namespace=want.meta.namespace, name=want.meta.name, uid=_uid(rng),
+                       source=("Pod", want.meta.namespace, want.meta.name), spec_hash=spec_hash(spec_raw, {}),
+                       labels=dict(want.meta.labels or {}), created=now, scheduling=_scheduling(spec_raw))
+
+
+def _scheduling(spec_raw: dict) -> dict:
+    return {"nodeName": spec_raw.get("nodeName"), "nodeSelector": dict(spec_raw.get("nodeSelector") or {})}

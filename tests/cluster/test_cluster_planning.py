@@ -81,69 +81,133 @@ def _pod(name, **spec_kw):
     return Pod(meta=ObjectMeta(name), spec=_spec(**spec_kw), raw=raw)
 
 
+class Passes:
+    """The controllers' passes over one lab, with every pod ready and deletions finished at once."""
+
+    def __init__(self, topology):
+        self.topology = topology
+        self.pods, self.replicasets, self.deployments, self.last_reserved = [], {}, {}, {}
+
+    def step(self, objects, seed, now=0.0):
+        observed = {p.key: controllers.Observed("Running", True, now, 0) for p in self.pods if p.node}
+        result = controllers.plan(objects, self.pods, self.topology, self.last_reserved, rng=random.Random(seed),
+                                  now=now, replicasets=self.replicasets, deployments=self.deployments,
+                                  observed=observed)
+        self.pods, self.replicasets = result.pods, result.replicasets
+        self.deployments, self.last_reserved = result.deployments, result.last_reserved
+        return result
+
+
 def test_deployment_pods_get_kubernetes_style_names_and_spread_evenly():
     topo = _topology()
-    plan = controllers.plan([_deployment()], [], topo, {}, rng=random.Random(1))
+    plan = Passes(topo).step([_deployment()], 1)
     names_ = [p.name for p in plan.create]
     rs_hash = plan.create[0].labels["pod-template-hash"]
     assert all(n.startswith(f"web-{rs_hash}-") and len(n.split("-")[-1]) == 5 for n in names_)
     assert set("".join(n.split("-")[-1] for n in names_)) <= set(controllers._ALPHANUMS)
     assert Counter(p.node for p in plan.create) == {"node1": 2, "node2": 2}
     assert sorted(p.ip for p in plan.create) == ["10.244.1.2", "10.244.1.3", "10.244.2.2", "10.244.2.3"]
+    (rs,) = plan.replicasets.values()
+    assert rs.name == f"web-{rs_hash}" and rs.owner == "web" and rs.revision == 1
+    assert all(p.owner_uid == rs.uid for p in plan.create)
 
 
 def test_planning_again_on_its_own_result_changes_nothing():
-    topo = _topology()
+    passes = Passes(_topology())
     objects = [_deployment(), _pod("solo")]
-    first = controllers.plan(objects, [], topo, {}, rng=random.Random(2))
-    again = controllers.plan(objects, first.pods, topo, first.last_reserved, rng=random.Random(3))
+    first = passes.step(objects, 2)
+    again = passes.step(objects, 3)
     assert again.create == [] and again.delete == []
     assert {p.key for p in again.keep} == {p.key for p in first.pods}
 
 
 def test_scaling_up_adds_a_pod_and_a_deleted_pod_is_replaced_with_a_new_name_and_ip():
-    topo = _topology()
-    first = controllers.plan([_deployment(replicas=3)], [], topo, {}, rng=random.Random(4))
-    scaled = controllers.plan([_deployment(replicas=4)], first.pods, topo, first.last_reserved, rng=random.Random(5))
+    passes = Passes(_topology())
+    passes.step([_deployment(replicas=3)], 4)
+    scaled = passes.step([_deployment(replicas=4)], 5)
     assert len(scaled.keep) == 3 and len(scaled.create) == 1
-    pods = scaled.pods
-    gone = pods[0]
-    replaced = controllers.plan([_deployment(replicas=4)], pods[1:], topo, scaled.last_reserved,
-                                rng=random.Random(6))
-    (new,) = replaced.create
+    gone = passes.pods[0]
+    passes.pods = passes.pods[1:]
+    (new,) = passes.step([_deployment(replicas=4)], 6).create
     assert new.name != gone.name and new.ip != gone.ip
 
 
 def test_scaling_down_deletes_the_newest_pods_first():
-    topo = _topology()
-    first = controllers.plan([_deployment(replicas=2)], [], topo, {}, rng=random.Random(7), now=100)
-    later = controllers.plan([_deployment(replicas=3)], first.pods, topo, first.last_reserved,
-                             rng=random.Random(8), now=200)
-    down = controllers.plan([_deployment(replicas=2)], later.pods, topo, later.last_reserved, rng=random.Random(9))
+    passes = Passes(_topology())
+    passes.step([_deployment(replicas=2)], 7, now=100)
+    later = passes.step([_deployment(replicas=3)], 8, now=200)
+    down = passes.step([_deployment(replicas=2)], 9, now=300)
     assert [p.name for p in down.delete] == [later.create[0].name]
 
 
-def test_a_changed_deployment_template_replaces_its_pods_under_a_new_replicaset_hash():
-    topo = _topology()
-    first = controllers.plan([_deployment(image="nginx:1")], [], topo, {}, rng=random.Random(10))
-    rolled = controllers.plan([_deployment(image="nginx:2")], first.pods, topo, first.last_reserved,
-                              rng=random.Random(11))
-    assert len(rolled.delete) == 4 and len(rolled.create) == 4
+def test_a_changed_deployment_template_rolls_its_pods_to_a_new_replicaset_hash():
+    passes = Passes(_topology())
+    first = passes.step([_deployment(image="nginx:1")], 10)
+    rolled = passes.step([_deployment(image="nginx:2")], 11)
+    # RollingUpdate 25%/25% of 4: one new pod over the count, one old one down
+    assert len(rolled.create) == 1 and len(rolled.delete) == 1
     assert rolled.create[0].labels["pod-template-hash"] != first.create[0].labels["pod-template-hash"]
+    for seed in range(12, 30):
+        passes.step([_deployment(image="nginx:2")], seed)
+    hashes = Counter(p.labels["pod-template-hash"] for p in passes.pods)
+    assert hashes == {rolled.create[0].labels["pod-template-hash"]: 4}
+    assert sorted(rs.revision for rs in passes.replicasets.values()) == [1, 2]
 
 
 def test_an_unschedulable_pod_stays_pending_under_the_same_name():
     topo = _topology()
     pod = _pod("picky", node_selector={"disk": "ssd"}, raw_spec={"nodeSelector": {"disk": "ssd"}})
-    first = controllers.plan([pod], [], topo, {})
-    (pending,) = first.create
+    passes = Passes(topo)
+    (pending,) = passes.step([pod], 0).create
     assert pending.node is None and "didn't match" in pending.reason
-    again = controllers.plan([pod], first.pods, topo, first.last_reserved)
+    again = passes.step([pod], 1)
     assert [p.name for p in again.create] == ["picky"] and again.delete == []
 
 
 def test_removing_a_bare_pod_object_deletes_its_pod():
-    topo = _topology()
-    first = controllers.plan([_pod("a"), _pod("b")], [], topo, {})
-    second = controllers.plan([_pod("a")], first.pods, topo, first.last_reserved)
+    passes = Passes(_topology())
+    passes.step([_pod("a"), _pod("b")], 0)
+    second = passes.step([_pod("a")], 1)
     assert [p.name for p in second.delete] == ["b"]
+
+
+def _replicaset(name="front", replicas=3, labels=None):
+    from netlab.manifest.model import ReplicaSet
+    labels = labels or {"tier": "front"}
+    template_raw = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    raw = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": template_raw}}
+    template = PodTemplate(labels=labels, annotations={}, spec=_spec(), raw=template_raw)
+    return ReplicaSet(meta=ObjectMeta(name), selector=LabelSelector(labels), template=template, replicas=replicas,
+                      raw=raw)
+
+
+def _labelled_pod(name, labels):
+    raw = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+           "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    return Pod(meta=ObjectMeta(name, labels=labels), spec=_spec(), raw=raw)
+
+
+def test_a_replicaset_adopts_a_matching_pod_applied_before_it_and_releases_it_when_relabelled():
+    passes = Passes(_topology())
+    orphan = _labelled_pod("early", {"tier": "front"})
+    passes.step([orphan], 0)
+    adopted = passes.step([orphan, _replicaset()], 1)
+    assert len(adopted.create) == 2 and len(passes.pods) == 3
+    (rs,) = passes.replicasets.values()
+    early = next(p for p in passes.pods if p.name == "early")
+    assert early.owner == ("ReplicaSet", "front") and early.owner_uid == rs.uid
+
+    relabelled = _labelled_pod("early", {"tier": "none"})
+    released = passes.step([relabelled, _replicaset()], 2)
+    early = next(p for p in passes.pods if p.name == "early")
+    assert early.owner is None and early.labels == {"tier": "none"}
+    assert len(released.create) == 1 and released.delete == []
+    assert len([p for p in passes.pods if p.owner_uid == rs.uid]) == 3
+
+
+def test_a_deleted_replicaset_takes_its_pods_with_it():
+    passes = Passes(_topology())
+    passes.step([_replicaset()], 0)
+    gone = passes.step([], 1)
+    assert len(gone.delete) == 3 and gone.replicasets == {}

@@ -499,8 +499,9 @@ def test_a_deployment_replaces_a_deleted_pod_and_follows_its_replica_count(lab, 
 
     _write(folder, "web.yaml", DEPLOYMENT.replace("replicas: 3", "replicas: 2"))
     netlab_cli("apply", "-f", manifest, "--name", name)
-    fourth = _pods(name)
-    assert len(fourth) == 2 and set(fourth) <= set(third)
+    # the three taken away are Terminating until their kubelet has stopped them
+    fourth = _eventually(lambda: (lambda pods: pods if len(pods) == 2 else None)(_pods(name)), 10)
+    assert fourth and set(fourth) <= set(third)
     pod_spaces = [n for n in lab_namespaces(name) if n.startswith(f"{name}-default.")]
     assert sorted(pod_spaces) == sorted(f"{name}-default.{n}" for n in fourth)
 
