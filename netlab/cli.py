@@ -212,15 +212,15 @@ def doctor(iptables_backend):
 @click.option("-o", "--output", "fmt", type=click.Choice(["wide", "json", "yaml", "name"]))
 @name_option
 def get(resource, names_, namespace, all_namespaces, fmt, lab_name):
-    """List nodes, pods, services, endpoints or endpointslices like kubectl get.
+    """List nodes, pods, services, endpoints, endpointslices, deployments, replicasets or events like kubectl get.
 
     -o wide shows each node's and pod's network namespace (for `ip netns exec`)."""
     from netlab import lab as lab_mod
     lab = _which_lab(lab_name)
     kind = lab_mod.KIND_ALIASES.get(resource.lower())
-    if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event"):
-        raise click.UsageError(f"netlab get supports nodes, pods, services, endpoints, endpointslices and events "
-                               f"(not {resource!r})")
+    if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet"):
+        raise click.UsageError("netlab get supports nodes, pods, services, endpoints, endpointslices, deployments, "
+                               f"replicasets and events (not {resource!r})")
     objects = lab_mod.get_objects(lab, kind, None if all_namespaces else namespace, list(names_))
     if fmt in ("json", "yaml"):
         data = objects[0] if (names_ and len(objects) == 1) else output.as_list(objects)
@@ -331,6 +331,90 @@ def probe(source, dest, count, namespace, lab_name):
         word = "consistent with" if result.fit.passed else "NOT consistent with"
         output.echo(f"chi-square {result.fit.statistic:.2f}, {result.fit.dof} dof, p = {result.fit.p_value:.4f}: "
                     f"{word} kube-proxy's shares at p = {result.fit.alpha}")
+
+
+@main.command()
+@click.argument("target", metavar="deployment/NAME|replicaset/NAME")
+@click.option("--replicas", type=int, required=True, help="The number of pods wanted.")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def scale(target, replicas, namespace, lab_name):
+    """Set a Deployment's or ReplicaSet's replicas (like kubectl scale)."""
+    from netlab import rollouts
+    _require_root()
+    output.echo(rollouts.scale(_which_lab(lab_name), target, namespace, replicas))
+
+
+@main.group("set")
+def set_group():
+    """Change a field of a workload (like kubectl set)."""
+
+
+@set_group.command("image")
+@click.argument("target", metavar="deployment/NAME")
+@click.argument("assignments", nargs=-1, required=True, metavar="CONTAINER=IMAGE...")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def set_image(target, assignments, namespace, lab_name):
+    """Change containers' images; a Deployment rolls its pods to the new template."""
+    from netlab import rollouts
+    _require_root()
+    output.echo(rollouts.set_image(_which_lab(lab_name), target, namespace, list(assignments)))
+
+
+@main.group()
+def rollout():
+    """Follow and steer a Deployment's rollouts (like kubectl rollout)."""
+
+
+@rollout.command("status")
+@click.argument("target", metavar="deployment/NAME")
+@click.option("-w", "--watch", type=bool, default=True, show_default=True, help="Wait until the rollout is done.")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait.")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def rollout_status(target, watch, timeout, namespace, lab_name):
+    """Print the rollout's progress until it has finished."""
+    from netlab import rollouts
+    for line in rollouts.status_lines(_which_lab(lab_name), target, namespace, watch=watch, timeout=timeout):
+        output.echo(line)
+
+
+@rollout.command("history")
+@click.argument("target", metavar="deployment/NAME")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def rollout_history(target, namespace, lab_name):
+    """List the revisions a Deployment keeps."""
+    from netlab import rollouts
+    kind, name = rollouts.parse_target(target, ("Deployment",))
+    rows = rollouts.history(_which_lab(lab_name), target, namespace)
+    output.echo(f"{rollouts.GROUPS[kind]}/{name} ")
+    output.echo(output.table(["REVISION", "CHANGE-CAUSE"], [[r, c or "<none>"] for r, c in rows]))
+    output.echo("")
+
+
+@rollout.command("undo")
+@click.argument("target", metavar="deployment/NAME")
+@click.option("--to-revision", type=int, default=0, help="The revision to go back to (default: the previous one).")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def rollout_undo(target, to_revision, namespace, lab_name):
+    """Go back to an earlier revision's pod template."""
+    from netlab import rollouts
+    _require_root()
+    output.echo(rollouts.undo(_which_lab(lab_name), target, namespace, to_revision))
+
+
+@rollout.command("restart")
+@click.argument("target", metavar="deployment/NAME")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def rollout_restart(target, namespace, lab_name):
+    """Replace every pod of a Deployment by a rolling update."""
+    from netlab import rollouts
+    _require_root()
+    output.echo(rollouts.restart(_which_lab(lab_name), target, namespace))
 
 
 def _print_changes(report) -> None:

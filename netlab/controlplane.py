@@ -32,6 +32,8 @@ class PassOutcome:
     watch: list = field(default_factory=list)      # (pid, start) of owners and container inits
     due: list = field(default_factory=list)        # wall-clock times to run another pass
     events: list = field(default_factory=list)
+    again: bool = False                            # it changed pods: the next pass may take the next step
+    now: float = 0.0                               # the time the pass decided at
 
 
 def _spec_of(source):
@@ -43,8 +45,8 @@ def control_pass(lab: str, st, probe_results=(), finished=(), terminating=frozen
     """Run every role once over the lab's store ST (saved before returning)."""
     from netlab import lab as lab_mod
     runtime = runtime or kubelet.Runtime()
-    outcome = PassOutcome()
     now = time.time()
+    outcome = PassOutcome(now=now)
     topology = lab_mod.topology_of(lab, st.config)
     sources = lab_mod._sources(st)
 
@@ -80,6 +82,9 @@ def control_pass(lab: str, st, probe_results=(), finished=(), terminating=frozen
     # 2. controllers and kube-proxy
     report = lab_mod.Report(lab=lab, topology=topology)
     lab_mod.reconcile(lab, st, report, wait_ready=0, ensure_network=False)
+    # a rollout's next step waits on what this one did: new pods ready, old ones gone
+    outcome.again = bool(report.created or report.deleted or finished)
+    outcome.due += _min_ready_due(st, sources, now)
 
     # 3. what runs outside the lock
     from netlab import runtime as process_runtime
@@ -113,6 +118,20 @@ def control_pass(lab: str, st, probe_results=(), finished=(), terminating=frozen
             outcome.due.append(due)
     record_events(lab, outcome.events, now)
     return outcome
+
+
+def _min_ready_due(st, sources, now: float) -> list:
+    """When pods of ReplicaSets with minReadySeconds become available (a rollout's next step)."""
+    due = []
+    for rs in st.replicasets.values():
+        wait = rs.get("min_ready_seconds") or 0
+        if not wait:
+            continue
+        for record in st.pods.values():
+            since = (record.get("kubelet") or {}).get("readySince")
+            if record.get("owner_uid") == rs["uid"] and since and since + wait >= now - 1:
+                due.append(since + wait + 0.01)
+    return due
 
 
 def record_events(lab: str, events: list, now: float) -> None:

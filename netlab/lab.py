@@ -557,6 +557,8 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
     if kind == "Event":
         from netlab import controlplane
         items = views.event_objects(controlplane.read_events(lab), namespace)
+    elif kind in ("Deployment", "ReplicaSet"):
+        items = _workload_objects(st, kind, namespace)
     elif kind == "Node":
         items = [views.node_object(lab, node, st.created) for node in topology.nodes]
     elif kind in ("Service", "Endpoints", "EndpointSlice"):
@@ -582,6 +584,25 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
             raise LabError(f'{kind.lower()} "{missing[0]}" not found')
         items = [found[n] for n in wanted]
     return items
+
+
+def _workload_objects(st, kind: str, namespace: str | None) -> list:
+    """Deployments (the applied object with its controller's status) or the lab's ReplicaSets."""
+    from netlab import views
+    items = []
+    if kind == "Deployment":
+        for raw in st.objects:
+            key = object_key(raw)
+            if key[0] != "Deployment" or (namespace is not None and key[1] != namespace):
+                continue
+            record = st.deployments.get(f"{key[1]}/{key[2]}") or {}
+            items.append(views.deployment_object(raw, key[1], record))
+    else:
+        for data in st.replicasets.values():
+            record = controllers.ReplicaSetRecord.from_dict(data)
+            if namespace is None or record.namespace == namespace:
+                items.append(views.with_meta(record.document(), record.created))
+    return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
 
 
 def _service_objects(st, kind: str, namespace: str | None) -> list:
@@ -643,6 +664,29 @@ def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tu
             ports, addresses = views.slice_columns(obj)
             rows.append(namespace_col(obj) + [obj["metadata"]["name"], obj.get("addressType", "IPv4"), ports,
                                               addresses, output.age(created(obj))])
+        return headers, rows
+    if kind in ("Deployment", "ReplicaSet"):
+        if kind == "Deployment":
+            headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+        else:
+            headers = ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+        headers = (["NAMESPACE"] if all_namespaces else []) + headers
+        if wide:
+            headers += ["CONTAINERS", "IMAGES", "SELECTOR"]
+        for obj in objects:
+            spec, status = obj["spec"], obj.get("status") or {}
+            desired = spec.get("replicas", 1)
+            if kind == "Deployment":
+                row = [obj["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{desired}",
+                       status.get("updatedReplicas", 0), status.get("availableReplicas", 0)]
+            else:
+                row = [obj["metadata"]["name"], desired, status.get("replicas", 0), status.get("readyReplicas", 0)]
+            row = namespace_col(obj) + row + [output.age(created(obj))]
+            if wide:
+                containers = (spec.get("template") or {}).get("spec", {}).get("containers") or []
+                row += [",".join(c["name"] for c in containers), ",".join(c["image"] for c in containers),
+                        views.selector_text(spec.get("selector") or {})]
+            rows.append(row)
         return headers, rows
     if kind == "Event":
         headers = (["NAMESPACE"] if all_namespaces else []) + ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]

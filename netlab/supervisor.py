@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from netlab import names
 from netlab.runtime import linux
 
+DEBUG = bool(os.environ.get("NETLAB_SUPERVISOR_DEBUG"))
 RESYNC_PERIOD = 60.0        # a full pass now and then, as informers' resync does
 STATE_FILE = "supervisor.json"
 LOCK_FILE = "supervisor.lock"
@@ -74,7 +75,6 @@ def start(lab: str, wait: float = 5.0) -> int | None:
     log = open(folder / LOG_FILE, "ab")
     try:
         env = dict(os.environ)
-        env.pop("NETLAB_SUPERVISOR_STEP", None)
         proc = subprocess.Popen([sys.executable, "-m", "netlab.supervisor", lab], stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log, start_new_session=True, close_fds=True, env=env,
                                 cwd="/")
@@ -143,6 +143,7 @@ class Supervisor:
         self.stopping = False
         self.last_full = 0.0
         self.gone: set = set()               # watched processes already seen to have ended
+        self.streak = 0                      # passes in a row that changed pods
 
     # -- plumbing --
 
@@ -190,6 +191,7 @@ class Supervisor:
         sock.setblocking(False)
         self.selector.register(sock, selectors.EVENT_READ, ("sock", None))
         self.selector.register(self.wake_r, selectors.EVENT_READ, ("wake", None))
+        signal.signal(signal.SIGUSR1, lambda *_: log(self.describe()))
         signal.signal(signal.SIGTERM, lambda *_: self._stop())
         signal.signal(signal.SIGINT, lambda *_: self._stop())
         start = linux.starttime(os.getpid())
@@ -210,8 +212,13 @@ class Supervisor:
                     log("pass failed:\n" + traceback.format_exc())
                     self.timers.append(time.monotonic() + 1.0)
             now = time.monotonic()
-            self.timers = sorted(t for t in self.timers if t > now - 1e-3)
-            timeout = max(0.0, self.timers[0] - now) if self.timers else None
+            pending = sorted({t for t in self.timers if t > now})
+            if len(pending) != len(self.timers):        # a timer is due: its pass now
+                self.timers = pending
+                dirty = True
+                continue
+            self.timers = pending
+            timeout = max(0.0, pending[0] - now) if pending else None
             resync_in = max(0.0, self.last_full + RESYNC_PERIOD - now)
             timeout = resync_in if timeout is None else min(timeout, resync_in)
             events = self.selector.select(timeout)
@@ -235,10 +242,7 @@ class Supervisor:
                         self.selector.unregister(fd)
                         os.close(fd)
                 dirty = True
-            now = time.monotonic()
-            if self.timers and self.timers[0] <= now + 1e-3:
-                dirty = True
-            if now >= self.last_full + RESYNC_PERIOD:
+            if time.monotonic() >= self.last_full + RESYNC_PERIOD:
                 dirty = True
         self.probes.shutdown(wait=False, cancel_futures=True)
         try:
@@ -246,6 +250,12 @@ class Supervisor:
         except FileNotFoundError:
             pass
         log("supervisor stopped")
+
+    def describe(self) -> str:
+        """What the loop is waiting on (`kill -USR1 PID` writes it to the log)."""
+        now = time.monotonic()
+        return (f"waiting on {len(self.watched)} processes, probes in flight {sorted(self.probing)}, "
+                f"stopping {sorted(self.terminating)}, timers in {[round(t - now, 2) for t in sorted(self.timers)][:8]}")
 
     def _stop(self) -> None:
         self.stopping = True
@@ -279,15 +289,20 @@ class Supervisor:
             self.timers.append(time.monotonic() + 0.05)
             return True
         self._after(outcome)
+        if DEBUG:
+            log(f"pass: {len(results)} probe results, {len(finished)} stopped, {len(outcome.probes)} probes due, "
+                f"{len(outcome.terminate)} to stop, next timer in "
+                f"{(min(self.timers) - time.monotonic()) if self.timers else None}")
         return True
 
     def _after(self, outcome) -> None:
         """Start what runs outside the lock (probes, terminations), and arm the watches and timers."""
         now_wall, now = time.time(), time.monotonic()
         for when in outcome.due:
-            # a time already past is work this pass started (a probe in flight) or could not do
-            if when > now_wall:
-                self.timers.append(now + (when - now_wall))
+            # a time the pass itself had reached is work it started (a probe now in flight); one
+            # that came while it ran is due at once
+            if when > outcome.now:
+                self.timers.append(now + max(0.0, when - now_wall))
         for pod_key, container, probe, target in outcome.probes:
             key = (pod_key, container, probe.kind)
             if key in self.probing:
@@ -300,6 +315,12 @@ class Supervisor:
             self.terminating.add(pod_key)
             threading.Thread(target=self._terminate, args=(pod_key, state_dir, grace), daemon=True).start()
         self._watch(set(outcome.watch))
+        if outcome.again:
+            self.streak += 1
+            # one step follows another at once; a pass that changes something every time slows down
+            self.timers.append(now + (0.0 if self.streak < 50 else 1.0))
+        else:
+            self.streak = 0
 
     def _probe(self, key, pod_key, container, probe, target) -> None:
         from netlab.kubelet import probes

@@ -315,3 +315,26 @@ def event_row(event: dict, now: float | None = None) -> list:
     involved = event["involvedObject"]
     return [seen, event["type"], event["reason"], f"{involved['kind'].lower()}/{involved['name']}",
             event["message"]]
+
+
+# -- workloads ----------------------------------------------------------------------------------
+
+def deployment_object(raw: dict, namespace: str, record: dict) -> dict:
+    """An apps/v1 Deployment as applied, with uid, creation time, revision and its controller's status."""
+    obj = copy.deepcopy(raw)
+    meta = obj.setdefault("metadata", {})
+    meta["namespace"] = namespace
+    if record:
+        meta["uid"] = record.get("uid")
+        meta["generation"] = record.get("generation", 1)
+        meta["creationTimestamp"] = _timestamp(record.get("created") or 0)
+    status = dict(record.get("status") or {})
+    status["observedGeneration"] = record.get("generation", 1)
+    obj["status"] = status
+    return obj
+
+
+def selector_text(selector: dict) -> str:
+    """kubectl's SELECTOR column for a LabelSelector map."""
+    from netlab.manifest.model import LabelSelector
+    return str(LabelSelector.from_dict(selector)) or "<none>"

@@ -7,6 +7,7 @@ namespace it acts on and closed before returning; nothing here ever acts on the 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from contextlib import contextmanager
 
@@ -65,16 +66,32 @@ def _up(ipr, ifname: str) -> int:
     return index
 
 
-def _ensure_bridge(ipr, name: str) -> int:
+def _ensure_bridge(ipr, name: str, owner: str = "") -> int:
+    """A bridge with a fixed MAC address (derived from OWNER and its name).
+
+    A bridge whose MAC was never set takes the lowest MAC of its ports, so it changes whenever a
+    pod's veth comes or goes; every pod's ARP entry for the gateway is then stale and their replies
+    go nowhere for seconds (br_stp_recalculate_bridge_id). Setting it once pins it, as kubenet
+    does for cbr0.
+    """
+    mac = stable_mac(f"{owner}/{name}")
     index = _index(ipr, name)
     if index is None:
         try:
-            ipr.link("add", ifname=name, kind="bridge")
+            ipr.link("add", ifname=name, kind="bridge", address=mac)
         except NetlinkError as err:
             if err.code != EEXIST:
                 raise
         index = _index(ipr, name)
+    else:
+        ipr.link("set", index=index, address=mac)
     return index
+
+
+def stable_mac(seed: str) -> str:
+    """A locally administered unicast MAC address, the same for the same SEED."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02,) + tuple(digest[:5]))
 
 
 def ensure_underlay(topology) -> None:
@@ -83,7 +100,7 @@ def ensure_underlay(topology) -> None:
     netns.create(name)
     with rtnl(name) as ipr:
         _up(ipr, "lo")
-        bridge = _ensure_bridge(ipr, names.UNDERLAY_BRIDGE)
+        bridge = _ensure_bridge(ipr, names.UNDERLAY_BRIDGE, topology.underlay_netns)
         _ensure_addr(ipr, bridge, topology.underlay_gateway, topology.prefixlen)
         ipr.link("set", index=bridge, state="up")
 
@@ -118,7 +135,7 @@ def ensure_node(topology, node) -> None:
     """A node: eth0 on the underlay, cni0 with the pod gateway, host-gw routes, forwarding on."""
     _ensure_on_underlay(topology, node.netns, node.ip)
     with rtnl(node.netns) as ipr:
-        bridge = _ensure_bridge(ipr, names.POD_BRIDGE)
+        bridge = _ensure_bridge(ipr, names.POD_BRIDGE, node.netns)
         _ensure_addr(ipr, bridge, node.gateway, node.pod_cidr.prefixlen)
         ipr.link("set", index=bridge, state="up")
         # Real nodes have a default route; without one, node -> ClusterIP fails with ENETUNREACH

@@ -9,6 +9,7 @@ so it needs no threads and answers concurrent clients.
 from __future__ import annotations
 
 import errno
+import os
 import selectors
 import socket
 import time
@@ -125,31 +126,60 @@ def _http_response(info: dict[str, str], conn: _Conn, head: bytes) -> tuple[byte
     return headers + body, request or "-", code
 
 
+def _accept_all(listener: socket.socket, sel, conns: dict, limit: int | None = None) -> None:
+    """Take the connections queued on LISTENER (at most LIMIT), each as an open _Conn."""
+    taken = 0
+    while limit is None or taken < limit:
+        taken += 1
+        try:
+            sock, peer = listener.accept()
+        except OSError:
+            return
+        sock.setblocking(False)
+        c = _Conn(sock, _addr(peer), _addr(sock.getsockname()))
+        conns[sock.fileno()] = c
+        sel.register(sock, selectors.EVENT_READ, ("conn", c))
+
+
 def serve(
     info: dict[str, str],
     ports: list[tuple[int, str]],
     log: Callable[[str], None],
     ready: Callable[[], None] = lambda: None,
+    stop_fd: int | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Serve every port until the process is signalled; raises OSError if a port cannot be bound."""
+    """Serve every port until STOPPING() turns true (STOP_FD becomes readable then), then drain.
+
+    Draining is a graceful shutdown: connections already queued are accepted, the ports close,
+    and the server returns once every open connection has had its answer. kubelet sends SIGTERM
+    only after kube-proxy took the pod out of every node's rules, so nothing new arrives by then;
+    a connection that was on its way still gets its answer. Raises OSError if a port cannot be bound.
+    """
     sel = selectors.DefaultSelector()
+    listeners = []
     for port, proto in ports:
         if proto == "TCP":
             s = _bind(port, socket.SOCK_STREAM)
             s.listen(socket.SOMAXCONN)
             s.setblocking(False)
             sel.register(s, selectors.EVENT_READ, ("accept", port))
+            listeners.append(s)
             log(f"serving HTTP on TCP port {port}")
         elif proto == "UDP":
             s = _bind(port, socket.SOCK_DGRAM)
             s.setblocking(False)
             sel.register(s, selectors.EVENT_READ, ("udp", port))
+            listeners.append(s)
             log(f"serving echo on UDP port {port}")
         else:
             log(f"{proto} port {port}: not served (the built-in server speaks TCP and UDP only)")
+    if stop_fd is not None:
+        sel.register(stop_fd, selectors.EVENT_READ, ("stop", None))
     ready()
     conns: dict[int, _Conn] = {}
     last_sweep = time.monotonic()
+    draining_until = None
 
     def close(c: _Conn) -> None:
         conns.pop(c.sock.fileno(), None)
@@ -183,20 +213,26 @@ def serve(
         sel.modify(c.sock, selectors.EVENT_READ, ("conn", c))
 
     while True:
-        for key, _ in sel.select(timeout=1.0):
+        if draining_until is None and stopping():
+            draining_until = time.monotonic() + _DRAIN_TIMEOUT
+            for s in listeners:
+                if s.type == socket.SOCK_STREAM:
+                    _accept_all(s, sel, conns)     # closing it with these queued would reset them
+                sel.unregister(s)
+                s.close()
+            log(f"stopping: {len(conns)} connection(s) to finish")
+        if draining_until is not None and (not conns or time.monotonic() > draining_until):
+            return
+        for key, _ in sel.select(timeout=1.0 if draining_until is None else 0.1):
             kind, data = key.data
+            if kind == "stop":
+                try:
+                    os.read(key.fd, 512)
+                except OSError:
+                    pass
+                continue
             if kind == "accept":
-                for _ in range(64):
-                    try:
-                        sock, peer = key.fileobj.accept()
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError:
-                        break
-                    sock.setblocking(False)
-                    c = _Conn(sock, _addr(peer), _addr(sock.getsockname()))
-                    conns[sock.fileno()] = c
-                    sel.register(sock, selectors.EVENT_READ, ("conn", c))
+                _accept_all(key.fileobj, sel, conns, limit=64)
             elif kind == "udp":
                 for _ in range(64):
                     try:

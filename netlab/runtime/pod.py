@@ -710,15 +710,23 @@ def _main_process(
         os.write(1, f"{stamp} {msg}\n".encode())
 
     try:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, _graceful_exit)
         if c.mode == "sleep":
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, _graceful_exit)
             os.close(w)
             log("netlab: no runnable command and no ports: sleeping as a placeholder")
             while True:
                 signal.pause()
-        builtin.serve(info, c.ports, log, ready=lambda: os.close(w))
-    except _Exit:  # SIGTERM/SIGINT: a clean stop, as nginx's or pause's
+        # SIGTERM/SIGINT: a graceful stop, finishing the connections already there (nginx's SIGQUIT)
+        stop_r, stop_w = os.pipe()
+        os.set_blocking(stop_w, False)
+        signal.set_wakeup_fd(stop_w)
+        asked = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: asked.append(1))
+        builtin.serve(info, c.ports, log, ready=lambda: os.close(w), stop_fd=stop_r, stopping=lambda: bool(asked))
+        os._exit(0)
+    except _Exit:  # SIGTERM/SIGINT: a clean stop, as pause's
         os._exit(0)
     except OSError as e:
         _fail(err_w, f"built-in server: {e}", "Error", 1)
