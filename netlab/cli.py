@@ -12,20 +12,25 @@ from netlab import __version__, output
 DEFAULT_MANIFESTS = "manifests"
 
 
+# The errors a user can act on, by module: one clear line each (tracebacks only with --debug).
+USER_ERRORS = (("netlab.lab", "LabError"), ("netlab.state", "LabBusy"), ("netlab.manifest.errors", "ManifestError"),
+               ("netlab.dataplane.iptables", "RestoreError"), ("netlab.dataplane.iptc_backend", "IptcError"),
+               ("netlab.dataplane.network", "WiringError"))
+
+
+def _user_error_types() -> tuple:
+    """The classes of USER_ERRORS whose modules are loaded (an error can only come from one that is)."""
+    return tuple(getattr(sys.modules[module], name) for module, name in USER_ERRORS if module in sys.modules)
+
+
 class NetlabGroup(click.Group):
     """Turns the core's user-facing errors into one clear line (tracebacks only with --debug)."""
 
     def invoke(self, ctx):
-        from netlab.dataplane.iptables import RestoreError
-        from netlab.dataplane.iptc_backend import IptcError
-        from netlab.dataplane.network import WiringError
-        from netlab.lab import LabError
-        from netlab.manifest import ManifestError
-        from netlab.state import LabBusy
         try:
             return super().invoke(ctx)
-        except (LabError, LabBusy, ManifestError, RestoreError, IptcError, WiringError) as err:
-            if os.environ.get("NETLAB_DEBUG"):
+        except Exception as err:
+            if not isinstance(err, _user_error_types()) or os.environ.get("NETLAB_DEBUG"):
                 raise
             output.fail(str(err))
 

@@ -43,6 +43,12 @@ def _spec_of(source):
 def control_pass(lab: str, st, probe_results=(), finished=(), terminating=frozenset(),
                  runtime: kubelet.Runtime | None = None) -> PassOutcome:
     """Run every role once over the lab's store ST (saved before returning)."""
+    from netlab.runtime import pod as process_pods
+    with process_pods.status_snapshot():
+        return _control_pass(lab, st, probe_results, finished, terminating, runtime)
+
+
+def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -> PassOutcome:
     from netlab import lab as lab_mod
     runtime = runtime or kubelet.Runtime()
     now = time.time()

@@ -17,7 +17,7 @@ from netlab import names, state as lab_state
 from netlab.cluster import controllers, downward
 from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import Topology, build_topology
-from netlab.dataplane import etc, netns, network
+from netlab.dataplane import etc, netns
 from netlab import runtime
 
 BUILDING, RUNNING = "building", "running"
@@ -156,6 +156,12 @@ def _instance(record: dict) -> PodInstance:
     return PodInstance.from_dict(data)
 
 
+def _network():
+    """netlab.dataplane.network, imported when first needed (pyroute2 costs a read-only command 0.1 s)."""
+    from netlab.dataplane import network
+    return network
+
+
 def _teardown_pod(lab: str, topology: Topology, pod: PodInstance) -> None:
     pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
     runtime.stop_pod(pod_dir)
@@ -165,7 +171,7 @@ def _teardown_pod(lab: str, topology: Topology, pod: PodInstance) -> None:
             _kill(pid)
     if pod.node:
         node_ns = names.node_netns(lab, pod.node)
-        network.remove_pod_network(node_ns, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid))
+        _network().remove_pod_network(node_ns, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid))
     etc.remove(pod_ns)
     shutil.rmtree(pod_dir, ignore_errors=True)
 
@@ -201,6 +207,7 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     lab_state.save(st)
     spaces = [topology.underlay_netns] + [n.netns for n in topology.nodes] + [c.netns for c in topology.clients]
     if ensure_network or not all(netns.exists(name) for name in spaces):
+        network = _network()
         network.ensure_underlay(topology)
         for node in topology.nodes:
             network.ensure_node(topology, node)
@@ -266,7 +273,7 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     for pod in to_build:
         node = topology.node(pod.node)
         pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
-        network.ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
+        _network().ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
                                    pod.ip)
         etc.write_pod_hosts(pod_ns, pod.ip, pod.name)
         started.append((pod, runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings)))
@@ -941,7 +948,7 @@ def _destination(st, topology, dest: str, namespace: str) -> tuple:
             raise LabError(f"say which port: node/{name}:NODEPORT")
         return node.ip, int(port), _protocol_of_node_port(view, int(port)), node.name, None
     host, _, port = dest.rpartition(":")
-    if host and port.isdigit() and network.is_ipv4(host):
+    if host and port.isdigit() and _network().is_ipv4(host):
         for node in topology.nodes:
             if node.ip == host:
                 return host, int(port), _protocol_of_node_port(view, int(port)), node.name, None

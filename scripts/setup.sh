@@ -43,6 +43,8 @@ if [ ! -x .venv/bin/netlab ] || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
   touch .venv/.installed
 fi
+# Byte-compile once, so that commands start fast even where PYTHONDONTWRITEBYTECODE is set.
+.venv/bin/python -m compileall -q netlab .venv/lib/python3*/site-packages >/dev/null 2>&1 || true
 
 case "${1:-}" in
   up)   shift; exec .venv/bin/netlab up "$@" ;;

@@ -23,6 +23,7 @@ Every pid is stored with its start time from /proc/PID/stat, so a reused pid is 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -134,6 +135,8 @@ def start_pods(specs: list[PodRuntimeSpec]) -> list[int]:
     Raises RuntimeError naming every pod that failed, after the others have started.
     """
     plans = [plan_pod(spec) for spec in specs]  # every refusal comes before anything is forked
+    for spec in specs:
+        _forget(spec.state_dir)
     for spec, plan in zip(specs, plans):
         if not os.path.exists(plan.netns_path):
             raise FileNotFoundError(f"pod {spec.namespace}/{spec.name}: network namespace {plan.netns_path} does not exist")
@@ -236,6 +239,7 @@ def _pod_record(plan: PodPlan, owner: dict | None, inits: dict[str, dict]) -> di
 def stop_pod(state_dir: str | os.PathLike, grace: float | None = None) -> None:
     """Stop the pod's containers (SIGTERM, SIGKILL after the grace period) and its owner; safe to repeat."""
     state_dir = pathlib.Path(state_dir)
+    _forget(state_dir)
     pod = _read(state_dir / POD_FILE)
     if not pod:
         return
@@ -276,6 +280,7 @@ def restart_container(state_dir: str | os.PathLike, container: str) -> bool:
     output moves to NAME.previous.log, as kubelet keeps the previous container's log.
     """
     state_dir = pathlib.Path(state_dir)
+    _forget(state_dir)
     pod = _read(state_dir / POD_FILE) or {}
     owner = pod.get("owner") or {}
     fd = linux.open_process(owner.get("pid"), owner.get("start"))
@@ -301,9 +306,42 @@ def owner_of(state_dir: str | os.PathLike) -> tuple[int, int] | None:
     return (owner["pid"], owner["start"]) if owner.get("pid") else None
 
 
+_snapshot: dict | None = None   # state dir -> PodStatus, while a status_snapshot() is open
+
+
+@contextlib.contextmanager
+def status_snapshot():
+    """Within it, pod_status reads each pod's files once: one consistent view for a control pass.
+
+    Starting, restarting or stopping a pod forgets its entry, so the pass sees what it changed.
+    """
+    global _snapshot
+    outer = _snapshot
+    if outer is None:
+        _snapshot = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _snapshot = None
+
+
+def _forget(state_dir) -> None:
+    if _snapshot is not None:
+        _snapshot.pop(str(pathlib.Path(state_dir)), None)
+
+
 def pod_status(state_dir: str | os.PathLike) -> PodStatus:
     """The owner's liveness and every container's state, read from the state directory."""
-    state_dir = pathlib.Path(state_dir)
+    if _snapshot is not None:
+        key = str(pathlib.Path(state_dir))
+        if key not in _snapshot:
+            _snapshot[key] = _read_pod_status(pathlib.Path(state_dir))
+        return _snapshot[key]
+    return _read_pod_status(pathlib.Path(state_dir))
+
+
+def _read_pod_status(state_dir: pathlib.Path) -> PodStatus:
     pod = _read(state_dir / POD_FILE) or {}
     owner = pod.get("owner") or {}
     owner_alive = linux.is_alive(owner.get("pid"), owner.get("start"))

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from netlab.dataplane import traffic
 from tests.conftest import lab_namespaces, netlab_cli, unique_lab
 
 pytestmark = pytest.mark.root
@@ -146,6 +147,9 @@ def test_up_starts_a_supervisor_that_status_reports(lab):
 
 def test_a_killed_container_restarts_in_the_same_pod_with_its_ip_and_previous_log(lab):
     before = _pods(lab)["steady"]
+    # a request the first run logs, so that its log differs from the next run's
+    (reply,) = traffic.send(f"{lab}-default.client", before["status"]["podIP"], 80, "TCP", 1)
+    assert reply.ok, reply.error
     old_pid = _container_pid(lab, "default", "steady", "web")
     os.kill(old_pid, signal.SIGKILL)
 
@@ -164,7 +168,8 @@ def test_a_killed_container_restarts_in_the_same_pod_with_its_ip_and_previous_lo
     assert re.match(r"^1 \(\d+s ago\)$", _rows(lab)["steady"][3])
     previous = netlab_cli("logs", "steady", "--previous", "--name", lab).stdout
     current = netlab_cli("logs", "steady", "--name", lab).stdout
-    assert previous and current and previous != current     # each run wrote its own start-up lines
+    assert '"GET / HTTP/1.1" 200' in previous and "serving HTTP on TCP port 80" in previous
+    assert "serving HTTP on TCP port 80" in current and "GET" not in current
 
 
 CRASHER = textwrap.dedent("""\
