@@ -215,8 +215,10 @@ def doctor(iptables_backend):
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-A", "--all-namespaces", is_flag=True)
 @click.option("-o", "--output", "fmt", type=click.Choice(["wide", "json", "yaml", "name"]))
+@click.option("-w", "--watch", is_flag=True, help="After the list, print each object again when it changes "
+                                                  "(each new event), until interrupted.")
 @name_option
-def get(resource, names_, namespace, all_namespaces, fmt, lab_name):
+def get(resource, names_, namespace, all_namespaces, fmt, watch, lab_name):
     """List nodes, pods, services, endpoints, endpointslices, deployments, replicasets or events like kubectl get.
 
     -o wide shows each node's and pod's network namespace (for `ip netns exec`)."""
@@ -241,6 +243,39 @@ def get(resource, names_, namespace, all_namespaces, fmt, lab_name):
         return
     headers, rows = lab_mod.table_rows(kind, objects, wide=(fmt == "wide"), all_namespaces=all_namespaces)
     output.echo(output.table(headers, rows))
+    if watch:
+        _watch(lab, kind, None if all_namespaces else namespace, list(names_), fmt == "wide", all_namespaces,
+               headers, rows)
+
+
+def _watch(lab, kind, namespace, names_, wide, all_namespaces, headers, rows) -> None:
+    """kubectl get -w: a row again for every object whose row changed, in the first list's columns."""
+    import time
+    from netlab import lab as lab_mod
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h)) for i, h in enumerate(headers)]
+    first = 1 if all_namespaces else 0
+
+    def identity(row):
+        # an event is its type, reason, object and message; anything else is named in its first columns
+        return repr(row[first + 1:]) if kind == "Event" else repr(row[:first + 1])
+
+    def state(row):
+        # what a change is: an event's count ("(x3 over 2m)"); for the rest every column but AGE
+        return str(row[first]).partition("(x")[2].split(" ")[0] if kind == "Event" else repr(row[first + 1:-1])
+
+    seen = {identity(r): state(r) for r in rows}
+    try:
+        while True:
+            time.sleep(0.5)
+            objects = lab_mod.get_objects(lab, kind, namespace, names_)
+            _, now = lab_mod.table_rows(kind, objects, wide=wide, all_namespaces=all_namespaces)
+            for row in now:
+                if seen.get(identity(row)) == state(row):
+                    continue
+                seen[identity(row)] = state(row)
+                output.echo("   ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -428,8 +463,6 @@ def _print_changes(report) -> None:
         output.warn(warning)
     for item in report.objects_changed:
         output.echo(item)
-    for item in report.deleted:
-        output.echo(f'pod "{item.split("/", 1)[1]}" deleted')
     for item in report.not_gone:
         output.warn(f"pod {item} is still terminating")
     for item in report.pending:

@@ -395,8 +395,15 @@ def _resolve_lab_name(lab_name: str | None, loaded) -> str:
     return name
 
 
+API_GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "EndpointSlice": "discovery.k8s.io"}
+
+
 def _describe_change(verb: str, raw: dict) -> str:
-    return f"{raw.get('kind', '?').lower()}/{(raw.get('metadata') or {}).get('name')} {verb}"
+    """kubectl's line: `deployment.apps/web created`, `service/web configured`, `pod "curl" deleted`."""
+    kind = raw.get("kind", "?")
+    resource = kind.lower() + (f".{API_GROUPS[kind]}" if kind in API_GROUPS else "")
+    name = (raw.get("metadata") or {}).get("name")
+    return f'{resource} "{name}" {verb}' if verb == "deleted" else f"{resource}/{name} {verb}"
 
 
 def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: float = 5.0,
@@ -501,6 +508,7 @@ def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
             elif key[0] == "Pod" and f"{key[1]}/{key[2]}" in st.pods:
                 # a controller's pod: delete it and let its ReplicaSet replace it, as in a cluster
                 record = st.pods[f"{key[1]}/{key[2]}"]
+                report.objects_changed.append(f'pod "{key[2]}" deleted')
                 if record.get("node"):
                     record.setdefault("deletionTimestamp", time.time())
                 else:

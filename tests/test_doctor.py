@@ -11,6 +11,7 @@ import time
 import pytest
 
 from netlab import doctor
+from netlab.dataplane import variant
 from netlab.doctor import (
     BACKEND_FEATURE,
     Check,
@@ -125,7 +126,7 @@ def test_pick_restore():
 
 def test_restore_command_rejects_unknown_variant():
     with pytest.raises(FileNotFoundError, match="apt-get install iptables"):
-        doctor.restore_command(None)
+        variant.restore_command(None)
 
 
 def _chains_and_jumps(text):
@@ -375,9 +376,9 @@ def test_run_checks_on_this_machine_passes_and_changes_nothing():
 
 @pytest.mark.root
 def test_iptables_variant_and_restore_command_here():
-    assert doctor.iptables_variant() == "nft"
-    assert doctor.restore_command("nft") == ["iptables-nft-restore"]
-    assert doctor.restore_command("legacy") == ["iptables-legacy-restore"]
+    assert variant.iptables_variant() == "nft"
+    assert variant.restore_command("nft") == ["iptables-nft-restore"]
+    assert variant.restore_command("legacy") == ["iptables-legacy-restore"]
 
 
 @pytest.mark.root

@@ -22,12 +22,12 @@ class RestoreError(Exception):
 
 def variant() -> str:
     """'nft' or 'legacy': what the plain `iptables` command uses on this machine."""
-    from netlab.doctor import iptables_variant
+    from netlab.dataplane.variant import iptables_variant
     return iptables_variant() or "nft"
 
 
 def restore_argv(which: str) -> list:
-    from netlab.doctor import restore_command
+    from netlab.dataplane.variant import restore_command
     try:
         return list(restore_command(which)) + ["-w", "5"]
     except FileNotFoundError as err:
