@@ -15,10 +15,8 @@ and `ip netns list` are never touched; a child refuses to run if its namespace i
 the probe runs, it decides; the config explains. One trace outside namespaces: a legacy restore
 (python-iptables backend) creates /run/xtables.lock, as every iptables-legacy command does.
 
-Two helpers are shared with the data plane:
-- `iptables_variant()` -> "nft" | "legacy" | None: the backend the plain `iptables` command uses, so
-  `ip netns exec NODE iptables -t nat -S` shows what netlab wrote.
-- `restore_command(variant)` -> e.g. ["iptables-nft-restore"]: the restore binary for that backend.
+Which iptables variant the machine uses and which restore command writes it live in the data plane
+(netlab.dataplane.variant); the doctor reports them.
 """
 
 from __future__ import annotations
@@ -251,10 +249,6 @@ def config_verdict(config: Optional[dict], items, has_module: Callable[[str], bo
     else:
         detail = ", ".join(([f"CONFIG_{s}=y" for s in built]) + notes)
     return True, detail, None
-
-
-# --------------------------------------------------------------------------------------------------
-# iptables variant and restore command (shared with the data plane)
 
 
 # --------------------------------------------------------------------------------------------------

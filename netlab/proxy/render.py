@@ -3,7 +3,7 @@
 A port of `syncProxyRules` (kubernetes pkg/proxy/iptables/proxier.go at 531be812), with
 `CategorizeEndpoints` (pkg/proxy/topology.go), the endpoint-map building of
 pkg/proxy/endpointslicecache.go and the --nodeport-addresses and local-traffic-detector
-helpers of pkg/proxy/util. Section numbers (§) refer to ../shared/kube-proxy-iptables.md.
+helpers of pkg/proxy/util. Section numbers (§) refer to docs/kube-proxy-iptables.md (from the repository's root).
 
 kube-proxy walks its service map in Go map order (random); this renderer walks service
 ports sorted by ``namespace/name``, port name and protocol, which is the order proxier_test.go
