@@ -62,8 +62,6 @@ _GOTO = ("-g", "--goto")
 _FRAGMENT = ("-f", "--fragment")
 _COUNTERS = ("-c", "--set-counters")
 _OPTION = re.compile(r"^--?[A-Za-z]")
-_LINE_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]\s+")
-_DECLARE = re.compile(r"^:(\S+)\s+(\S+)(?:\s+\[\d+:\d+\])?$")
 
 
 class IptcError(Exception):
@@ -110,45 +108,18 @@ class Step:
 
 def parse_text(text: str) -> List[TableText]:
     """Tables of an iptables-restore text, in order; raise IptcError naming a bad line."""
-    tables: Dict[str, TableText] = {}
-    table: Optional[TableText] = None
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if table is None:
-            if not line.startswith("*") or len(line) < 2:
-                raise IptcError(f"line {number}: expected a table (*filter), got {line!r}")
-            table = tables.setdefault(line[1:], TableText(line[1:]))
-            continue
-        if line == "COMMIT":
-            table = None
-            continue
-        line = _LINE_COUNTERS.sub("", line)
-        if line.startswith(":"):
-            m = _DECLARE.match(line)
-            if not m:
-                raise IptcError(f"line {number}: bad chain declaration {line!r}")
-            name, policy = m.groups()
-            if policy != "-":
-                table.policies[name] = policy
-            elif name not in table.chains:
-                table.chains.append(name)
-        elif line.startswith("-A "):
-            parts = line.split(None, 2)
-            if len(parts) < 2:
-                raise IptcError(f"line {number}: -A without a chain")
-            table.rules.append(RuleLine(number, parts[1], parts[2] if len(parts) > 2 else ""))
-        elif line.startswith("-X "):
-            # Whole-tables semantics: a deleted chain is simply not declared any more.
-            gone = line[3:].strip()
-            if gone in table.chains:
-                table.chains.remove(gone)
-        else:
-            raise IptcError(f"line {number}: unsupported line {line!r} (only :CHAIN, -A and -X)")
-    if table is not None:
-        raise IptcError(f"table {table.name!r} has no COMMIT line")
-    return list(tables.values())
+    from netlab.proxy.ruleset import RestoreTextError, parse_sections
+    try:
+        sections = parse_sections(text)
+    except RestoreTextError as err:
+        raise IptcError(str(err)) from None
+    tables = []
+    for section in sections:
+        # Whole-tables semantics: a deleted chain is simply not declared any more.
+        chains = [c for c in section.chains if c not in section.deleted]
+        tables.append(TableText(section.name, dict(section.policies), chains,
+                                [RuleLine(number, chain, args) for number, chain, args in section.rules]))
+    return tables
 
 
 def tokenize(args: str) -> List[Tuple[str, bool]]:

@@ -161,7 +161,7 @@ class Ruleset:
         return check_jumps(self.to_restore_text())
 
 
-_DECLARE = re.compile(r"^:(\S+) (\S+) \[(\d+):(\d+)\]$")
+_DECLARE = re.compile(r"^:(\S+)\s+(\S+)(?:\s+\[\d+:\d+\])?$")
 _COUNTERS = re.compile(r"^\[\d+:\d+\]\s+")
 
 
@@ -169,18 +169,35 @@ class RestoreTextError(ValueError):
     """Text that is not iptables-restore/iptables-save syntax; says which line."""
 
 
-def parse_restore_text(text: str, family: str = "IPv4") -> Ruleset:
-    """Read iptables-restore input or iptables-save output into a Ruleset (rules kept verbatim)."""
-    tables: Dict[str, Table] = {}
-    table: Optional[Table] = None
+@dataclass
+class Section:
+    """One `*table` … `COMMIT` section of iptables-save output or iptables-restore input, as written."""
+
+    name: str
+    policies: Dict[str, str] = field(default_factory=dict)    # built-in chain -> policy
+    chains: List[str] = field(default_factory=list)            # user chains, in declaration order
+    rules: List[Tuple[int, str, str]] = field(default_factory=list)   # (line number, chain, args)
+    deleted: List[str] = field(default_factory=list)           # -X CHAIN lines
+    deleted_at: Optional[int] = None                            # how many rules came before the first -X
+
+
+def parse_sections(text: str) -> List[Section]:
+    """The tables of iptables-save/restore text, in order: the one parser every reader uses.
+
+    Accepts what iptables-restore accepts of kube-proxy's subset: comments, `:CHAIN POLICY` with or
+    without `[packets:bytes]`, `[packets:bytes]` before a rule (iptables-save -c), `-A`, `-X`.
+    Raises RestoreTextError naming the line.
+    """
+    tables: Dict[str, Section] = {}
+    table: Optional[Section] = None
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if table is None:
-            if not line.startswith("*"):
+            if not line.startswith("*") or len(line) < 2:
                 raise RestoreTextError(f"line {lineno}: expected a table (*filter), got {line!r}")
-            table = tables.setdefault(line[1:], Table(line[1:]))
+            table = tables.setdefault(line[1:], Section(line[1:]))
             continue
         if line == "COMMIT":
             table = None
@@ -196,16 +213,32 @@ def parse_restore_text(text: str, family: str = "IPv4") -> Ruleset:
             elif name not in table.chains:
                 table.chains.append(name)
         elif line.startswith("-A "):
-            parts = line.split(" ", 2)
-            table.rules.append((parts[1], parts[2] if len(parts) > 2 else ""))
+            parts = line.split(None, 2)
+            if len(parts) < 2:
+                raise RestoreTextError(f"line {lineno}: -A without a chain")
+            table.rules.append((lineno, parts[1], parts[2] if len(parts) > 2 else ""))
         elif line.startswith("-X "):
             if table.deleted_at is None:
                 table.deleted_at = len(table.rules)
             table.deleted.append(line[3:].strip())
         else:
-            raise RestoreTextError(f"line {lineno}: unsupported line {line!r}")
+            raise RestoreTextError(f"line {lineno}: unsupported line {line!r} (only :CHAIN, -A and -X)")
     if table is not None:
         raise RestoreTextError(f"table {table.name!r} has no COMMIT line")
+    return list(tables.values())
+
+
+def parse_restore_text(text: str, family: str = "IPv4") -> Ruleset:
+    """Read iptables-restore input or iptables-save output into a Ruleset (rules kept verbatim)."""
+    tables: Dict[str, Table] = {}
+    for section in parse_sections(text):
+        table = tables.setdefault(section.name, Table(section.name))
+        if section.deleted_at is not None and table.deleted_at is None:
+            table.deleted_at = len(table.rules) + section.deleted_at
+        table.policies.update(section.policies)
+        table.chains.extend(c for c in section.chains if c not in table.chains)
+        table.rules.extend((chain, args) for _, chain, args in section.rules)
+        table.deleted.extend(section.deleted)
     for name in ("filter", "nat"):
         tables.setdefault(name, Table(name))
     return Ruleset(tables=tables, family=family, implied_jumps=False)

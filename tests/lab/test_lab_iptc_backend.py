@@ -5,6 +5,7 @@ import re
 import pytest
 
 from netlab.dataplane import traffic
+from netlab.proxy.ruleset import parse_sections
 from netlab.runtime import parse_builtin_reply
 from tests.conftest import lab_namespaces, netlab_cli, unique_lab
 
@@ -12,14 +13,11 @@ pytestmark = pytest.mark.root
 
 
 def _tables(text):
-    """table -> its rule and chain lines in order (no counters, comments or COMMIT)."""
-    tables, current = {}, None
-    for line in text.splitlines():
-        if line.startswith("*"):
-            current = tables.setdefault(line[1:], [])
-        elif current is not None and line and not line.startswith(("#", "COMMIT")):
-            current.append(re.sub(r"\[\d+:\d+\]", "", line))
-    return tables
+    """table -> its chain declarations and rules in order (no counters, comments or COMMIT)."""
+    return {section.name: [f":{chain} {policy}" for chain, policy in section.policies.items()] +
+            [f":{chain} -" for chain in section.chains] +
+            [f"-A {chain} {args}".rstrip() for _, chain, args in section.rules]
+            for section in parse_sections(text)}
 
 
 @pytest.fixture(scope="module")
