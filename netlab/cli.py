@@ -461,7 +461,7 @@ def _print_changes(report) -> None:
     """kubectl's object lines, then what happened to pods and rules."""
     for warning in report.warnings:
         output.warn(warning)
-    for item in report.objects_changed:
+    for item in report.objects_changed + report.objects_unchanged:
         output.echo(item)
     for item in report.not_gone:
         output.warn(f"pod {item} is still terminating")

@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from netlab import names, state as lab_state
+from netlab import names, state as lab_state, store
 from netlab.cluster import controllers, downward
 from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import Topology, build_topology
@@ -41,6 +41,7 @@ class Report:
     objects_changed: list = field(default_factory=list)
     rules_synced: list = field(default_factory=list)
     not_gone: list = field(default_factory=list)
+    objects_unchanged: list = field(default_factory=list)
     events: list = field(default_factory=list)
 
 
@@ -59,23 +60,8 @@ KIND_ALIASES = {
 # -- objects ------------------------------------------------------------------------------------
 
 def object_key(raw: dict) -> tuple:
-    meta = raw.get("metadata") or {}
-    kind = raw.get("kind")
-    namespace = None if kind in ("Namespace", "Node") else (meta.get("namespace") or "default")
-    return (kind, namespace, meta.get("name"))
-
-
-def merge_objects(stored: list, incoming: list) -> list:
-    """kubectl apply: incoming objects replace stored ones of the same kind/namespace/name."""
-    merged = {object_key(raw): raw for raw in stored}
-    for raw in incoming:
-        merged[object_key(raw)] = raw
-    return list(merged.values())
-
-
-def remove_objects(stored: list, keys: set) -> tuple:
-    kept = [raw for raw in stored if object_key(raw) not in keys]
-    return kept, len(stored) - len(kept)
+    """(kind, namespace, name) of an object as the store keys it."""
+    return store.key_of(raw)
 
 
 def replicaset_objects(st) -> list:
@@ -239,8 +225,10 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     st.deployments = pods_plan.deployments
     if pods_plan.deleted_objects:
         # a bare Pod a ReplicaSet adopted and then scaled away is gone, as in the API
-        gone = set(pods_plan.deleted_objects)
-        st.objects = [raw for raw in st.objects if object_key(raw) not in gone]
+        api = store.EmbeddedStore(st, now)
+        for key in pods_plan.deleted_objects:
+            if api.get(*key) is not None:
+                api.delete(*key)
 
     for pod in pods_plan.delete:
         record = st.pods[f"{pod.namespace}/{pod.name}"]
@@ -430,16 +418,13 @@ def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: floa
                            "first to rebuild it with the new ones")
         topology = topology_of(lab, st.config)
         incoming = [obj.raw for obj in loaded.objects if type(obj).__name__ != "LabConfig"]
-        before = {object_key(raw): raw for raw in st.objects}
         report = Report(lab=lab, topology=topology)
+        api = store.EmbeddedStore(st, time.time(), rng)
         for raw in incoming:
-            old = before.get(object_key(raw))
-            if old is None:
-                report.objects_changed.append(_describe_change("created", raw))
-            elif old != raw:
-                report.objects_changed.append(_describe_change("configured", raw))
-        st.objects = merge_objects(st.objects, incoming)
-        check_services(st, topology)        # refuse a clash before anything changes
+            _, verb = api.apply(raw)
+            (report.objects_changed if verb != "unchanged" else report.objects_unchanged).append(
+                _describe_change(verb, raw))
+        check_services(st, topology)        # refuse a clash before anything changes (nothing is saved yet)
         reconcile(lab, st, report, rng=rng, wait_ready=wait_ready, ensure_network=create)
     _wake_supervisor(lab)
     report.seconds = time.monotonic() - started
@@ -501,10 +486,11 @@ def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
             raise LabError(f"lab {lab!r} is not up")
         topology = topology_of(lab, st.config)
         report = Report(lab=lab, topology=topology)
-        present = {object_key(raw): raw for raw in st.objects}
+        api = store.EmbeddedStore(st, time.time(), rng)
         for key in sorted(keys, key=str):
-            if key in present:
-                report.objects_changed.append(_describe_change("deleted", present[key]))
+            stored = api.get(*key)
+            if stored is not None:
+                report.objects_changed.append(_describe_change("deleted", stored))
             elif key[0] == "Pod" and f"{key[1]}/{key[2]}" in st.pods:
                 # a controller's pod: delete it and let its ReplicaSet replace it, as in a cluster
                 record = st.pods[f"{key[1]}/{key[2]}"]
@@ -526,7 +512,9 @@ def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
             if key[1] in doomed and key not in keys:
                 keys.add(key)
                 report.objects_changed.append(_describe_change("deleted", raw))
-        st.objects, _ = remove_objects(st.objects, keys)
+        for key in keys:
+            if api.get(*key) is not None:
+                api.delete(*key)
         reconcile(lab, st, report, rng=rng, ensure_network=False)
         graces = [30.0] + [float(_pod_spec_of(o).termination_grace_period_seconds)
                            for o in parse_stored(st.objects) if type(o).__name__ in ("Pod", "ReplicaSet", "Deployment")]

@@ -11,7 +11,7 @@ import copy
 import datetime
 import time
 
-from netlab import state as lab_state
+from netlab import state as lab_state, store
 from netlab.cluster import controllers, workloads
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -54,8 +54,7 @@ def _change(lab: str, kind: str, namespace: str, name: str, edit) -> str:
         manifest.parse_objects([changed], source=f"{GROUPS[kind]}/{name}", validate="ignore")
         unchanged = changed == raw
         if not unchanged:
-            raw.clear()
-            raw.update(changed)
+            store.EmbeddedStore(st, time.time()).update(changed)
             report = lab_mod.Report(lab=lab, topology=lab_mod.topology_of(lab, st.config))
             lab_mod.reconcile(lab, st, report, wait_ready=0, ensure_network=False)
     lab_mod._wake_supervisor(lab)
@@ -167,11 +166,9 @@ def status_lines(lab: str, target: str, namespace: str, watch: bool = True, time
         record = st.deployments.get(f"{namespace}/{name}") or {}
         replicas = int((raw.get("spec") or {}).get("replicas", 1))
         status = dict(record.get("status") or {})
-        if record.get("template_hash") != controllers.pod_template_hash((raw.get("spec") or {}).get("template") or {}):
-            status["observedGeneration"] = 0            # the controller has not seen this template yet
-            generation = 1
-        else:
-            generation = 0
+        # the controller has not seen the latest spec until its observedGeneration reaches it
+        status["observedGeneration"] = record.get("generation", 0)
+        generation = (raw.get("metadata") or {}).get("generation", 1)
         try:
             line = workloads.rollout_status_message(name, replicas, status, generation)
         except workloads.ProgressDeadlineExceeded as err:

@@ -31,13 +31,15 @@ class LabState:
     lab: str
     created: float = field(default_factory=time.time)
     config: dict | None = None       # the Cluster document as applied (None: all defaults)
-    objects: list = field(default_factory=list)   # applied Kubernetes objects, raw, in apply order
+    objects: list = field(default_factory=list)   # the store's objects (netlab.store), in creation order
     pods: dict = field(default_factory=dict)      # "ns/name" -> PodInstance dict + "phase", "host_veth"
     last_reserved: dict = field(default_factory=dict)
     allocations: dict = field(default_factory=dict)  # ClusterIPs, nodePorts, LB IPs, applied rules, ...
     iptables_backend: str | None = None  # "restore" or "python-iptables" (None: the lab file's choice)
     replicasets: dict = field(default_factory=dict)  # "ns/name" -> ReplicaSetRecord dict (applied or a Deployment's)
     deployments: dict = field(default_factory=dict)  # "ns/name" -> uid, created, status of each Deployment
+    resource_version: int = 0        # the store's counter (netlab.store)
+    changes: list = field(default_factory=list)   # the store's recent writes, for watch
     version: int = STATE_VERSION
 
     @property

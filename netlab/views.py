@@ -325,9 +325,8 @@ def deployment_object(raw: dict, namespace: str, record: dict) -> dict:
     meta = obj.setdefault("metadata", {})
     meta["namespace"] = namespace
     if record:
-        meta["uid"] = record.get("uid")
-        meta["generation"] = record.get("generation", 1)
-        meta["creationTimestamp"] = _timestamp(record.get("created") or 0)
+        meta.setdefault("uid", record.get("uid"))
+        meta.setdefault("creationTimestamp", _timestamp(record.get("created") or 0))
     status = dict(record.get("status") or {})
     status["observedGeneration"] = record.get("generation", 1)
     obj["status"] = status

@@ -290,7 +290,8 @@ def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Ran
         old = replicasets.get(key)
         spec = obj.raw.get("spec") or {}
         replicasets[key] = ReplicaSetRecord(
-            namespace=obj.meta.namespace, name=obj.meta.name, uid=old.uid if old else _uid(rng),
+            namespace=obj.meta.namespace, name=obj.meta.name,
+            uid=old.uid if old else ((obj.raw.get("metadata") or {}).get("uid") or _uid(rng)),
             selector=copy.deepcopy(spec.get("selector") or {}), template=copy.deepcopy(spec.get("template") or {}),
             replicas=int(obj.replicas), created=old.created if old else now,
             min_ready_seconds=int(spec.get("minReadySeconds") or 0), status=old.status if old else {})
@@ -300,10 +301,9 @@ def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Ran
     for deploy in by_kind.get("Deployment", ()):
         key = f"{deploy.meta.namespace}/{deploy.meta.name}"
         live_deployments.add(key)
-        record = deployments.get(key) or {"uid": _uid(rng), "created": now, "status": {}, "generation": 1}
-        if record.get("template_hash") and record["template_hash"] != pod_template_hash(
-                (deploy.raw.get("spec") or {}).get("template") or {}):
-            record["generation"] = record.get("generation", 1) + 1
+        meta = deploy.raw.get("metadata") or {}
+        record = deployments.get(key) or {"uid": meta.get("uid") or _uid(rng), "created": now, "status": {}}
+        record["generation"] = meta.get("generation", 1)       # the generation this pass observed
         deployments[key] = deployment_replicasets(deploy, record, replicasets, pods + reserved_pods,
                                                   {p.key for p in reserved_pods}, observed, rng, now, events)
 
