@@ -473,6 +473,10 @@ def _print_changes(report) -> None:
         output.echo(f"{len(report.created)} pod(s) started")
     if report.rules_synced:
         output.echo(f"kube-proxy rules loaded on {', '.join(report.rules_synced)}")
+    if report.rules_deferred_until is not None:
+        import time
+        wait = max(0.0, report.rules_deferred_until - time.time())
+        output.echo(f"kube-proxy rules follow within {wait:.1f}s (kube-proxy syncs at most once per minSyncPeriod)")
     if not report.changed and not report.objects_changed and not report.rules_synced:
         output.echo("nothing to change")
 

@@ -88,6 +88,9 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
     # 2. controllers and kube-proxy
     report = lab_mod.Report(lab=lab, topology=topology)
     lab_mod.reconcile(lab, st, report, wait_ready=0, ensure_network=False)
+    rules_pending = report.rules_deferred_until is not None
+    if rules_pending:
+        outcome.due.append(report.rules_deferred_until)
     # a rollout's next step waits on what this one did: new pods ready, old ones gone
     outcome.again = bool(report.created or report.deleted or finished)
     outcome.due += _min_ready_due(st, sources, now)
@@ -100,7 +103,8 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
             continue
         directory = state_dir(record)
         if record.get("deletionTimestamp"):
-            if key not in terminating:
+            # stopped only once kube-proxy has taken it out of every node's rules
+            if key not in terminating and not rules_pending:
                 grace = float(_spec_of(source).termination_grace_period_seconds) if source else 30.0
                 outcome.terminate.append((key, directory, grace))
                 outcome.events.append(kubelet.Event("Normal", "Killing", "Stopping container "

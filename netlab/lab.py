@@ -42,6 +42,8 @@ class Report:
     rules_synced: list = field(default_factory=list)
     not_gone: list = field(default_factory=list)
     objects_unchanged: list = field(default_factory=list)
+    rule_stats: dict = field(default_factory=dict)      # node -> (rule lines restored, seconds)
+    rules_deferred_until: float | None = None         # kube-proxy's rate limit held a sync back
     events: list = field(default_factory=list)
 
 
@@ -286,8 +288,10 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         report.events.append(controllers.ControllerEvent(
             "Pod", pod.namespace, pod.name, "Scheduled", f"Successfully assigned {pod.namespace}/{pod.name} to {pod.node}"))
     for node in report.rules_synced:
-        report.events.append(controllers.ControllerEvent("Node", "default", node, "RulesSynced",
-                                                         f"kube-proxy rules synced on {node}"))
+        count, took = report.rule_stats.get(node, (0, 0.0))
+        report.events.append(controllers.ControllerEvent(
+            "Node", "default", node, "RulesSynced",
+            f"kube-proxy rules synced on {node}: {count} rules restored in {took * 1000:.0f} ms"))
     controlplane.record_events(lab, report.events, time.time())
 
 

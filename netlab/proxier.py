@@ -12,10 +12,13 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 
 from netlab import runtime
 from netlab.cluster import services as service_ctl
 from netlab.kubelet import kubelet
+
+FULL_SYNC_PERIOD = 3600.0   # pkg/proxy/util FullSyncPeriod: whole tables at least this often
 from netlab.dataplane import iptables, netns, nfnetlink
 
 
@@ -189,6 +192,7 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
     A node seen for the first time (or whose namespace was re-created) gets whole tables; after
     that only the chains that changed are restored (--noflush). All nodes restore in parallel.
     """
+    now = time.time()
     allocated = allocate(objects, st, topology)
     pods = pod_endpoint_inputs(lab, st, objects)
     slices = endpoint_slices(allocated, pods, objects)
@@ -202,7 +206,9 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
     for node in topology.nodes:
         record = applied.get(node.name) or {}
         netns_id = _netns_id(node.netns)
-        fresh = record.get("netns") != netns_id
+        # a new namespace, or an hour since the last whole-tables sync (kube-proxy's FullSyncPeriod,
+        # which repairs rules someone changed by hand): whole tables; otherwise the changed chains
+        fresh = record.get("netns") != netns_id or now - record.get("full", 0) > FULL_SYNC_PERIOD
         nfacct = prepare_node(node) if fresh else record.get("nfacct", False)
         ruleset, warnings = renderer.render(node, nfacct)
         for warning in warnings:
@@ -214,7 +220,7 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
             # libiptc rewrites whole tables (one commit per table), so there is no partial sync
             if fresh or digests != _load_digests(lab, node.name):
                 jobs.append((node.netns, ruleset.to_restore_text(include_builtin_jumps=True), None))
-                done.append((node, digests, {"netns": netns_id, "nfacct": nfacct}))
+                done.append((node, digests, {"netns": netns_id, "nfacct": nfacct, "full": now}))
             continue
         if fresh:
             jobs.append((node.netns, ruleset.to_restore_text(include_builtin_jumps=True), False))
@@ -223,7 +229,11 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
             if not text:
                 continue
             jobs.append((node.netns, text, True))
-        done.append((node, digests, {"netns": netns_id, "nfacct": nfacct}))
+        done.append((node, digests, {"netns": netns_id, "nfacct": nfacct,
+                                     "full": now if fresh else record.get("full", now)}))
+    if jobs and not take_sync_token(st, lab_config.kube_proxy.min_sync_period, now, report):
+        return                      # kube-proxy's syncRunner: this change waits for its turn
+    started = time.perf_counter()
     if jobs:
         try:
             if backend == "python-iptables":
@@ -236,13 +246,37 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
             for node, _, _ in done:   # unknown which went in: the next sync writes whole tables
                 applied.pop(node.name, None)
             raise
+    took = time.perf_counter() - started
+    rules_in = {namespace: sum(1 for line in text.splitlines() if line.startswith("-A "))
+                for namespace, text, _ in jobs}
     for node, digests, record in done:
         _save_digests(lab, node.name, digests)
         applied[node.name] = record
         report.rules_synced.append(node.name)
+        report.rule_stats[node.name] = (rules_in.get(node.netns, 0), took)
     clear_stale_udp(st, topology, allocated, slices)
     route_external_addresses(topology, allocated, slices)
     serve_health_checks(lab, topology, allocated, slices)
+
+
+SYNC_BURST = 2     # proxier.go: NewBoundedFrequencyRunner(..., minSyncPeriod, time.Hour, burstSyncs=2)
+
+
+def take_sync_token(st, min_sync_period: float, now: float, report) -> bool:
+    """kube-proxy's BoundedFrequencyRunner: a burst of 2 syncs, then one per minSyncPeriod.
+
+    False when this sync must wait; REPORT.rules_deferred_until then says until when.
+    """
+    if min_sync_period <= 0:
+        return True
+    bucket = st.allocations.get("sync_runner") or {"tokens": float(SYNC_BURST), "at": now}
+    tokens = min(float(SYNC_BURST), bucket["tokens"] + max(0.0, now - bucket["at"]) / min_sync_period)
+    if tokens < 1.0:
+        st.allocations["sync_runner"] = {"tokens": tokens, "at": now}
+        report.rules_deferred_until = now + (1.0 - tokens) * min_sync_period
+        return False
+    st.allocations["sync_runner"] = {"tokens": tokens - 1.0, "at": now}
+    return True
 
 
 def health_check_tables(topology, allocated: list, slices: list) -> dict:

@@ -15,12 +15,13 @@ Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kin
       clients: [{name: client, ip: 172.18.0.100}]
       loadBalancerPool: 172.18.255.200-172.18.255.250
       iptablesBackend: restore            # or python-iptables
-      kubeProxy: {masqueradeAll: false, masqueradeBit: 14, detectLocalMode: ClusterCIDR}
+      kubeProxy: {masqueradeAll: false, masqueradeBit: 14, detectLocalMode: ClusterCIDR, minSyncPeriod: 1s}
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from netlab.manifest import checks, schema
@@ -48,7 +49,8 @@ TYPES = {
     }},
     "NetlabNode": {"f": {"name": "str", "labels": "{str}"}, "r": ["name"]},
     "NetlabClient": {"f": {"name": "str", "ip": "str"}, "r": ["name"]},
-    "NetlabKubeProxy": {"f": {"masqueradeAll": "bool", "masqueradeBit": "int", "detectLocalMode": "str"}},
+    "NetlabKubeProxy": {"f": {"masqueradeAll": "bool", "masqueradeBit": "int", "detectLocalMode": "str",
+                              "minSyncPeriod": "str"}},
 }
 schema.register(TYPES)
 
@@ -306,8 +308,31 @@ def _kube_proxy(spec: dict, f: Findings) -> KubeProxyConfig:
     mode = raw.get("detectLocalMode")
     if not isinstance(mode, str) or not checks.enum(mode, DETECT_LOCAL_MODES, path + ("detectLocalMode",), f):
         mode = default.detect_local_mode
+    period = raw.get("minSyncPeriod")
+    seconds = default.min_sync_period
+    if isinstance(period, str):
+        parsed = parse_duration(period)
+        if parsed is None:
+            f.error(path + ("minSyncPeriod",), f'invalid value "{period}": a duration such as 1s, 500ms or 0s')
+        else:
+            seconds = parsed
     return KubeProxyConfig(
         masquerade_all=masquerade_all if isinstance(masquerade_all, bool) else default.masquerade_all,
         masquerade_bit=bit,
         detect_local_mode=mode,
+        min_sync_period=seconds,
     )
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+
+
+def parse_duration(text: str) -> Optional[float]:
+    """Seconds in a Go duration string ("1s", "500ms", "1m30s", "0"), None if it is not one."""
+    if text == "0":
+        return 0.0
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[u] for n, u in parts)

@@ -340,6 +340,7 @@ class KubeProxyConfig:
     masquerade_all: bool = False
     masquerade_bit: int = 14
     detect_local_mode: str = "ClusterCIDR"
+    min_sync_period: float = 1.0    # seconds (--iptables-min-sync-period): syncs at most this often, after a burst of 2
 
 
 def default_nodes(count: int = 2, underlay: ipaddress.IPv4Network = _UNDERLAY) -> Tuple[NodeConfig, ...]:

@@ -159,3 +159,10 @@ def test_the_cluster_document_is_not_a_kubernetes_object():
     manifests = loads(HEAD + "spec: {nodes: 1}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n")
     assert [type(o).__name__ for o in manifests.objects] == ["Namespace"]
     assert len(manifests.lab.nodes) == 1
+
+
+def test_kube_proxy_min_sync_period_is_a_go_duration():
+    assert problems("spec: {kubeProxy: {minSyncPeriod: 2 seconds}}\n") == [
+        'lab.yaml:3: spec.kubeProxy.minSyncPeriod: invalid value "2 seconds": a duration such as 1s, 500ms or 0s']
+    lab = loads(HEAD + "spec: {kubeProxy: {minSyncPeriod: 500ms}}\n", "lab.yaml").lab
+    assert lab.kube_proxy.min_sync_period == 0.5
