@@ -197,3 +197,19 @@ def test_a_replicaset_adopts_a_pod_applied_before_it_and_replaces_it_once_releas
     assert pods["early"]["status"]["phase"] == "Running"
     front = [n for n, p in pods.items() if p["metadata"]["labels"].get("tier") == "front"]
     assert len(front) == 3 and "early" not in front
+
+
+def test_a_deleted_pod_is_replaced_while_a_client_on_the_cluster_ip_loses_nothing(lab):
+    name, _ = lab
+    pods = _web_pods(name)
+    victim = sorted(pods)[0]
+    (svc,) = _get(name, "services")
+    cluster_ip = svc["spec"]["clusterIP"]
+    with Loop(name) as loop:
+        netlab_cli("delete", "pod", victim, "--name", name)
+    assert loop.failures == [] and loop.answers > 0
+    after = _web_pods(name)
+    assert victim not in after and len(after) == 4
+    (replacement,) = set(after) - set(pods)
+    assert after[replacement]["status"]["podIP"] not in {p["status"]["podIP"] for p in pods.values()}
+    assert _get(name, "services")[0]["spec"]["clusterIP"] == cluster_ip
