@@ -278,6 +278,42 @@ def _watch(lab, kind, namespace, names_, wide, all_namespaces, headers, rows) ->
         pass
 
 
+@main.command()
+@click.argument("resource", metavar="pod|deployment|replicaset|service")
+@click.argument("names_", nargs=-1, metavar="[NAME]...")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def describe(resource, names_, namespace, lab_name):
+    """Show an object in detail, with its events, like kubectl describe (TYPE NAME or TYPE/NAME).
+
+    Without a NAME, every object of that type in the namespace."""
+    import time
+    from netlab import describe as describe_mod
+    from netlab import lab as lab_mod
+    lab = _which_lab(lab_name)
+    if "/" in resource and not names_:
+        resource, _, name = resource.partition("/")
+        names_ = (name,)
+    kind = lab_mod.KIND_ALIASES.get(resource.lower())
+    if kind not in ("Pod", "Deployment", "ReplicaSet", "Service"):
+        raise click.UsageError(f"netlab describes pods, deployments, replicasets and services (not {resource!r})")
+    objects = lab_mod.get_objects(lab, kind, namespace, list(names_))
+    events = lab_mod.get_objects(lab, "Event", namespace, [])
+    related = {}
+    if kind == "Deployment":
+        related["replicasets"] = lab_mod.get_objects(lab, "ReplicaSet", namespace, [])
+    elif kind == "ReplicaSet":
+        related["pods"] = lab_mod.get_objects(lab, "Pod", namespace, [])
+    elif kind == "Service":
+        related["endpointslices"] = lab_mod.get_objects(lab, "EndpointSlice", namespace, [])
+    if not objects:
+        click.echo(f"No resources found in {namespace} namespace.", err=True)
+        return
+    now = time.time()
+    texts = [describe_mod.describe(kind, obj, related, events, now) for obj in objects]
+    click.echo("\n\n".join(texts), nl=False)
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("target")
 @click.option("-c", "--container", help="Container of the pod (default: the first).")

@@ -146,7 +146,7 @@ def describe_deployment(deploy: dict, replicasets: list, events: list, now: floa
     annotations = dict(meta.get("annotations") or {})
     revision = _revision(([new] if new else []) + old)
     if REVISION_ANNOTATION not in annotations and revision:
-        # the Deployment controller copies the new ReplicaSet's revision onto the Deployment
+        # the Deployment controller keeps its newest ReplicaSet's revision on the Deployment too
         annotations[REVISION_ANNOTATION] = str(revision)
     strategy = spec.get("strategy") or {}
     kind = strategy.get("type") or "RollingUpdate"
@@ -874,16 +874,20 @@ def deployment_replicasets(deploy: dict, replicasets: list) -> tuple:
     and its selector matches, oldest first; new is the oldest whose template equals the Deployment's
     (ignoring pod-template-hash), or None; old is all the others, scaled-down ones included."""
     meta, spec, _ = _parts(deploy)
-    selector = LabelSelector.from_dict(spec.get("selector"))
     owned = [rs for rs in replicasets or []
              if _namespace(rs.get("metadata") or {}) == _namespace(meta)
              and _controlled_by(rs, "Deployment", meta)
-             and not selector.is_empty() and selector.matches((rs.get("metadata") or {}).get("labels"))]
-    owned.sort(key=lambda rs: (_seconds(rs["metadata"].get("creationTimestamp")) or 0.0,
-                               rs["metadata"].get("name", "")))
+             and _selects(spec.get("selector"), (rs.get("metadata") or {}).get("labels"))]
+    owned.sort(key=lambda rs: (_seconds((rs.get("metadata") or {}).get("creationTimestamp")) or 0.0,
+                               (rs.get("metadata") or {}).get("name", "")))
     wanted = _template_key(spec.get("template"))
     new = next((rs for rs in owned if _template_key((rs.get("spec") or {}).get("template")) == wanted), None)
     return [rs for rs in owned if rs is not new], new
+
+
+def _selects(selector: dict | None, labels: dict | None) -> bool:
+    """LabelSelectorAsSelector(...).Matches: no selector matches nothing, an empty one everything."""
+    return selector is not None and LabelSelector.from_dict(selector).matches(labels)
 
 
 def _revision(replicasets: list) -> int:
@@ -905,13 +909,12 @@ def _replicasets_line(replicasets: list) -> str:
 def pods_status(rs: dict, pods: list) -> dict:
     """Phase counts of the pods the ReplicaSet's selector matches and it controls (getPodStatusForController)."""
     meta, spec, _ = _parts(rs)
-    selector = LabelSelector.from_dict(spec.get("selector"))
     counts = {"Running": 0, "Pending": 0, "Succeeded": 0, "Failed": 0}
     for pod in pods or []:
         pod_meta = pod.get("metadata") or {}
         if _namespace(pod_meta) != _namespace(meta) or not _controlled_by(pod, "ReplicaSet", meta):
             continue
-        if selector.is_empty() or not selector.matches(pod_meta.get("labels")):
+        if not _selects(spec.get("selector"), pod_meta.get("labels")):
             continue
         phase = (pod.get("status") or {}).get("phase")
         if phase in counts:

@@ -284,15 +284,24 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     from netlab import controlplane, manifest, proxier
     proxier.sync(lab, st, topology, manifest.lab_config(st.config), objects, report)
     lab_state.save(st)
-    for pod, _ in started:
+    for pod, spec in started:
         report.events.append(controllers.ControllerEvent(
             "Pod", pod.namespace, pod.name, "Scheduled", f"Successfully assigned {pod.namespace}/{pod.name} to {pod.node}"))
+        for container in spec.containers:
+            report.events += container_start_events(pod.namespace, pod.name, container.name, container.image)
     for node in report.rules_synced:
         count, took = report.rule_stats.get(node, (0, 0.0))
         report.events.append(controllers.ControllerEvent(
             "Node", "default", node, "RulesSynced",
             f"kube-proxy rules synced on {node}: {count} rules restored in {took * 1000:.0f} ms"))
     controlplane.record_events(lab, report.events, time.time())
+
+
+def container_start_events(namespace: str, pod: str, container: str, image: str) -> list:
+    """kubelet's events for a container it starts: Pulled, Created, Started."""
+    return [controllers.ControllerEvent("Pod", namespace, pod, reason, message) for reason, message in (
+        ("Pulled", f'Container image "{image}" already present on machine'),
+        ("Created", f"Created container: {container}"), ("Started", f"Started container {container}"))]
 
 
 def wait_until_answering(specs, timeout: float) -> list:

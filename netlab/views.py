@@ -295,7 +295,7 @@ def event_objects(records: list, namespace: str | None) -> list:
             "involvedObject": {"kind": rec["kind"], "name": rec["name"],
                                **({"namespace": where} if rec["kind"] != "Node" else {})},
             "type": rec["type"], "reason": rec["reason"], "message": rec["message"],
-            "source": {"component": "kubelet" if rec["kind"] == "Pod" else "netlab"},
+            "source": {"component": _event_source(rec)},
             "count": 1, "firstTimestamp": _timestamp(rec["time"]), "lastTimestamp": _timestamp(rec["time"]),
         }
     return sorted(folded.values(), key=lambda e: e["lastTimestamp"])
@@ -303,6 +303,16 @@ def event_objects(records: list, namespace: str | None) -> list:
 
 def _seconds(stamp: str) -> float:
     return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+_SOURCES = {"Deployment": "deployment-controller", "ReplicaSet": "replicaset-controller", "Node": "kube-proxy"}
+
+
+def _event_source(rec: dict) -> str:
+    """The component that reports such an event in a cluster."""
+    if rec["kind"] == "Pod":
+        return "default-scheduler" if rec["reason"] == "Scheduled" else "kubelet"
+    return _SOURCES.get(rec["kind"], "netlab")
 
 
 def event_row(event: dict, now: float | None = None) -> list:

@@ -205,8 +205,11 @@ def sync_pod(record: dict, spec, status, runtime: Runtime, state_dir, now: float
         if action == lifecycle.RESTART:
             if runtime.restart_container(state_dir, container.name):
                 updated = lifecycle.restarted(updated, now)
-                result.events.append(Event("Normal", "Started", f"Started container {container.name}",
-                                           namespace=record["namespace"], name=record["name"]))
+                for reason, message in (("Pulled", f'Container image "{container.image}" already present on machine'),
+                                        ("Created", f"Created container: {container.name}"),
+                                        ("Started", f"Started container {container.name}")):
+                    result.events.append(Event("Normal", reason, message, namespace=record["namespace"],
+                                               name=record["name"]))
             result.changed = True
         elif action == lifecycle.WAIT:
             if updated.restart_at is not None:

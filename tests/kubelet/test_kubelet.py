@@ -56,7 +56,7 @@ def test_an_exited_container_is_restarted_and_counted():
     synced = kubelet.sync_pod(rec, pod_spec([WEB]), status, runtime, "/x", now=101.5)
     assert runtime.restarted == ["web"]
     assert kubelet.container_record(rec, "web").restart_count == 1
-    assert [e.reason for e in synced.events] == ["Started"]
+    assert [e.reason for e in synced.events] == ["Pulled", "Created", "Started"]
     assert kubelet.container_record(rec, "web").last_state["exitCode"] == 1
 
 

@@ -168,6 +168,11 @@ def test_a_killed_container_restarts_in_the_same_pod_with_its_ip_and_previous_lo
     assert re.match(r"^1 \(\d+s ago\)$", _rows(lab)["steady"][3])
     previous = netlab_cli("logs", "steady", "--previous", "--name", lab).stdout
     current = netlab_cli("logs", "steady", "--name", lab).stdout
+    described = netlab_cli("describe", "pod", "steady", "--name", lab).stdout
+    assert re.search(r"^    Restart Count:  1$", described, re.M) and re.search(r"^    Last State:     Terminated$",
+                                                                                  described, re.M)
+    assert re.search(r"^      Exit Code:    137$", described, re.M)
+    assert re.search(r"^  Normal\s+Started\s+.*kubelet\s+Started container web$", described, re.M)
     assert '"GET / HTTP/1.1" 200' in previous and "serving HTTP on TCP port 80" in previous
     assert "serving HTTP on TCP port 80" in current and "GET" not in current
 
