@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from netlab import lab as lab_mod, manifest, state, supervisor  # noqa: E402
+from netlab import inspect, lab as lab_mod, manifest, state, supervisor  # noqa: E402
 from netlab.dataplane import iptables  # noqa: E402
 
 NETLAB = [sys.executable, "-m", "netlab"]
@@ -97,7 +97,7 @@ def _restore_floor(lab: str) -> float:
 
 
 def _pods(lab: str) -> list:
-    return lab_mod.get_objects(lab, "Pod", "default", [])
+    return inspect.get_objects(lab, "Pod", "default", [])
 
 
 def replacement_in_rules(lab: str) -> float:
@@ -127,7 +127,7 @@ def readiness_out_of_rules(lab: str, folder: Path) -> float:
         if time.monotonic() > deadline:
             raise RuntimeError("the gated pod never became ready")
         time.sleep(0.05)
-    argv = lab_mod.exec_argv(lab, "gated", "default", None, ["rm", "/tmp/ready"])
+    argv = inspect.exec_argv(lab, "gated", "default", None, ["rm", "/tmp/ready"])
     started = time.perf_counter()
     subprocess.run(argv, check=True)
     while any(ip in t for t in _nat_targets(lab)):

@@ -184,6 +184,7 @@ def down(lab_name, all_labs):
 def status(lab_name, fmt):
     """Show the labs on this machine, or one lab's nodes, pods and supervisor."""
     import json
+    from netlab import inspect
     from netlab import lab as lab_mod
     labs = lab_mod.labs_up()
     if not labs and not lab_name:
@@ -191,11 +192,11 @@ def status(lab_name, fmt):
         return
     chosen = [lab_name] if lab_name else labs
     if fmt == "json":
-        data = [lab_mod.status_data(lab) for lab in chosen]
+        data = [inspect.status_data(lab) for lab in chosen]
         output.echo(json.dumps(data[0] if lab_name else data, indent=2, sort_keys=True))
         return
     for lab in chosen:
-        output.echo(lab_mod.describe(lab))
+        output.echo(inspect.summary(lab))
 
 
 @main.command()
@@ -222,13 +223,14 @@ def get(resource, names_, namespace, all_namespaces, fmt, watch, lab_name):
     """List nodes, pods, services, endpoints, endpointslices, deployments, replicasets or events like kubectl get.
 
     -o wide shows each node's and pod's network namespace (for `ip netns exec`)."""
+    from netlab import inspect, printers
     from netlab import lab as lab_mod
     lab = _which_lab(lab_name)
     kind = lab_mod.KIND_ALIASES.get(resource.lower())
     if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet"):
         raise click.UsageError("netlab get supports nodes, pods, services, endpoints, endpointslices, deployments, "
                                f"replicasets and events (not {resource!r})")
-    objects = lab_mod.get_objects(lab, kind, None if all_namespaces else namespace, list(names_))
+    objects = inspect.get_objects(lab, kind, None if all_namespaces else namespace, list(names_))
     if fmt in ("json", "yaml"):
         data = objects[0] if (names_ and len(objects) == 1) else output.as_list(objects)
         output.echo(output.dump(data, fmt))
@@ -241,7 +243,7 @@ def get(resource, names_, namespace, all_namespaces, fmt, watch, lab_name):
         where = "" if kind == "Node" or all_namespaces else f" in {namespace} namespace"
         click.echo(f"No resources found{where}.", err=True)
         return
-    headers, rows = lab_mod.table_rows(kind, objects, wide=(fmt == "wide"), all_namespaces=all_namespaces)
+    headers, rows = printers.table_rows(kind, objects, wide=(fmt == "wide"), all_namespaces=all_namespaces)
     output.echo(output.table(headers, rows))
     if watch:
         _watch(lab, kind, None if all_namespaces else namespace, list(names_), fmt == "wide", all_namespaces,
@@ -251,7 +253,7 @@ def get(resource, names_, namespace, all_namespaces, fmt, watch, lab_name):
 def _watch(lab, kind, namespace, names_, wide, all_namespaces, headers, rows) -> None:
     """kubectl get -w: a row again for every object whose row changed, in the first list's columns."""
     import time
-    from netlab import lab as lab_mod
+    from netlab import inspect, printers
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h)) for i, h in enumerate(headers)]
     first = 1 if all_namespaces else 0
 
@@ -267,8 +269,8 @@ def _watch(lab, kind, namespace, names_, wide, all_namespaces, headers, rows) ->
     try:
         while True:
             time.sleep(0.5)
-            objects = lab_mod.get_objects(lab, kind, namespace, names_)
-            _, now = lab_mod.table_rows(kind, objects, wide=wide, all_namespaces=all_namespaces)
+            objects = inspect.get_objects(lab, kind, namespace, names_)
+            _, now = printers.table_rows(kind, objects, wide=wide, all_namespaces=all_namespaces)
             for row in now:
                 if seen.get(identity(row)) == state(row):
                     continue
@@ -289,6 +291,7 @@ def describe(resource, names_, namespace, lab_name):
     Without a NAME, every object of that type in the namespace."""
     import time
     from netlab import describe as describe_mod
+    from netlab import inspect
     from netlab import lab as lab_mod
     lab = _which_lab(lab_name)
     if "/" in resource and not names_:
@@ -297,15 +300,15 @@ def describe(resource, names_, namespace, lab_name):
     kind = lab_mod.KIND_ALIASES.get(resource.lower())
     if kind not in ("Pod", "Deployment", "ReplicaSet", "Service"):
         raise click.UsageError(f"netlab describes pods, deployments, replicasets and services (not {resource!r})")
-    objects = lab_mod.get_objects(lab, kind, namespace, list(names_))
-    events = lab_mod.get_objects(lab, "Event", namespace, [])
+    objects = inspect.get_objects(lab, kind, namespace, list(names_))
+    events = inspect.get_objects(lab, "Event", namespace, [])
     related = {}
     if kind == "Deployment":
-        related["replicasets"] = lab_mod.get_objects(lab, "ReplicaSet", namespace, [])
+        related["replicasets"] = inspect.get_objects(lab, "ReplicaSet", namespace, [])
     elif kind == "ReplicaSet":
-        related["pods"] = lab_mod.get_objects(lab, "Pod", namespace, [])
+        related["pods"] = inspect.get_objects(lab, "Pod", namespace, [])
     elif kind == "Service":
-        related["endpointslices"] = lab_mod.get_objects(lab, "EndpointSlice", namespace, [])
+        related["endpointslices"] = inspect.get_objects(lab, "EndpointSlice", namespace, [])
     if not objects:
         click.echo(f"No resources found in {namespace} namespace.", err=True)
         return
@@ -329,9 +332,9 @@ def exec(target, container, namespace, lab_name, command):
       netlab exec node/node1 -- iptables -t nat -S
       netlab exec client/client -- curl -s 172.18.0.2:30080
     """
-    from netlab import lab as lab_mod
+    from netlab import inspect
     _require_root()
-    argv = lab_mod.exec_argv(_which_lab(lab_name), target, namespace, container, list(command))
+    argv = inspect.exec_argv(_which_lab(lab_name), target, namespace, container, list(command))
     os.execvp(argv[0], argv)
 
 
@@ -344,6 +347,7 @@ def exec(target, container, namespace, lab_name, command):
 @name_option
 def logs(pod, container, namespace, previous, system, lab_name):
     """Print a container's output (kept after it exits and across restarts, with --previous)."""
+    from netlab import inspect
     from netlab import lab as lab_mod
     if system:
         from netlab import supervisor
@@ -355,7 +359,7 @@ def logs(pod, container, namespace, previous, system, lab_name):
         return
     if pod is None:
         raise click.UsageError("say which pod: netlab logs POD (or --system for the supervisor's log)")
-    text = lab_mod.logs(_which_lab(lab_name), pod, namespace, container, previous=previous)
+    text = inspect.logs(_which_lab(lab_name), pod, namespace, container, previous=previous)
     click.echo(text, nl=False)
 
 
@@ -365,9 +369,9 @@ def logs(pod, container, namespace, previous, system, lab_name):
 @name_option
 def rules(node, table, lab_name):
     """Print a node's live iptables rules (iptables-save inside its namespace)."""
-    from netlab import lab as lab_mod
+    from netlab import inspect
     _require_root()
-    click.echo(lab_mod.rules(_which_lab(lab_name), node, table), nl=False)
+    click.echo(inspect.rules(_which_lab(lab_name), node, table), nl=False)
 
 
 @main.command()
@@ -386,9 +390,9 @@ def probe(source, dest, count, namespace, lab_name):
       netlab probe --from client/client node/node2:30080 --count 200
     The verdict is a chi-square test of the hits against the shares at p = 0.001.
     """
-    from netlab import lab as lab_mod
+    from netlab import probe as probe_mod
     _require_root()
-    result = lab_mod.probe(_which_lab(lab_name), source, dest, count, namespace)
+    result = probe_mod.probe(_which_lab(lab_name), source, dest, count, namespace)
     output.echo(f"{count} requests from {result.source} to {result.destination} (enters at {result.ingress_node})")
     rows = []
     keys = list(result.expected) + [k for k in result.hits if k not in result.expected]
@@ -518,13 +522,13 @@ def _print_changes(report) -> None:
 
 
 def _print_up_report(report) -> None:
-    from netlab import lab as lab_mod
+    from netlab import inspect
     _print_changes(report)
     output.echo("")
-    output.echo(lab_mod.describe(report.lab))
+    output.echo(inspect.summary(report.lab))
     output.echo("")
     output.echo(f"lab {report.lab!r} is up ({report.seconds:.2f}s). Try:")
-    for line in lab_mod.next_steps(report.lab):
+    for line in inspect.next_steps(report.lab):
         output.echo(f"  {line}")
 
 

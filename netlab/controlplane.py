@@ -37,7 +37,7 @@ class PassOutcome:
 
 
 def _spec_of(source):
-    return source.spec if type(source).__name__ == "Pod" else source.template.spec
+    return source.pod_spec
 
 
 def control_pass(lab: str, st, probe_results=(), finished=(), terminating=frozenset(),

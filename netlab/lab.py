@@ -1,8 +1,11 @@
-"""Reconcile a lab: compute what it should have (netlab.cluster), change only the difference.
+"""A lab's life: up, apply, delete, down, and reconcile, the controllers' and kube-proxy's pass.
 
-`up`, `apply` and `delete` all end in reconcile(): load the applied objects, plan the pods, then
-build what is missing and remove what is no longer wanted, recording each step in the state first
-so that an interrupted run is finished by the next one and `down` can always remove everything.
+`up`, `apply` and `delete` write the store (netlab.store) under the lab's lock and end in
+reconcile(): the workload controllers decide (netlab.cluster.controllers), then what is missing
+is built and what is no longer wanted is marked for deletion, each step recorded in the state
+first, so that an interrupted run is finished by the next one and `down` can always remove
+everything; kube-proxy's rules follow (netlab.proxier). The supervisor (netlab.supervisor) runs
+the same pass, with the kubelet's, whenever something happens. Reading a lab is netlab.inspect.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def replicaset_objects(st) -> list:
 def observe_pods(lab: str, st, objects) -> dict:
     """What kubelet reports of each pod, as the controllers read it: (ns, name) -> Observed."""
     from netlab.kubelet import kubelet
-    sources = {(type(o).__name__, o.meta.namespace, o.meta.name): o for o in objects + replicaset_objects(st)}
+    sources = {o.key: o for o in objects + replicaset_objects(st)}
     seen = {}
     for record in st.pods.values():
         if not record.get("node") or record.get("phase") != RUNNING:
@@ -91,7 +94,7 @@ def observe_pods(lab: str, st, objects) -> dict:
         if source is None:
             continue
         status = runtime.pod_status(names.pod_dir(lab, record["namespace"], record["name"], record["uid"]))
-        ready = kubelet.pod_ready(record, _pod_spec_of(source), status)
+        ready = kubelet.pod_ready(record, source.pod_spec, status)
         memory = record.get("kubelet") or {}
         restarts = sum((c or {}).get("restart_count", 0) for c in (memory.get("containers") or {}).values())
         seen[(record["namespace"], record["name"])] = controllers.Observed(
@@ -110,13 +113,9 @@ def parse_stored(objects: list):
 
 # -- pods ---------------------------------------------------------------------------------------
 
-def _pod_spec_of(obj):
-    return obj.spec if type(obj).__name__ == "Pod" else obj.template.spec
-
-
 def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, warnings: list):
     """The runtime's view of one pod: its namespace, addresses and resolved containers."""
-    spec = _pod_spec_of(source_obj)
+    spec = source_obj.pod_spec
     node = topology.node(pod.node)
     containers = []
     for container in spec.containers:
@@ -258,7 +257,7 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         lab_state.save(st)          # record intent before touching the machine
 
     objects = objects + replicaset_objects(st)
-    source_of = {(type(o).__name__, o.meta.namespace, o.meta.name): o for o in objects}
+    source_of = {o.key: o for o in objects}
     started = []
     for pod in to_build:
         node = topology.node(pod.node)
@@ -430,7 +429,7 @@ def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: floa
             raise LabError(f"lab {lab!r} is up with other cluster settings; run `netlab down --name {lab}` "
                            "first to rebuild it with the new ones")
         topology = topology_of(lab, st.config)
-        incoming = [obj.raw for obj in loaded.objects if type(obj).__name__ != "LabConfig"]
+        incoming = [obj.raw for obj in loaded.objects if getattr(obj, "kind", None)]   # not the lab file
         report = Report(lab=lab, topology=topology)
         api = store.EmbeddedStore(st, time.time(), rng)
         for raw in incoming:
@@ -529,8 +528,8 @@ def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
             if api.get(*key) is not None:
                 api.delete(*key)
         reconcile(lab, st, report, rng=rng, ensure_network=False)
-        graces = [30.0] + [float(_pod_spec_of(o).termination_grace_period_seconds)
-                           for o in parse_stored(st.objects) if type(o).__name__ in ("Pod", "ReplicaSet", "Deployment")]
+        graces = [30.0] + [float(o.pod_spec.termination_grace_period_seconds)
+                           for o in parse_stored(st.objects) if o.kind in ("Pod", "ReplicaSet", "Deployment")]
     _wake_supervisor(lab)
     if wait:
         report.not_gone = wait_pods_gone(lab, report.deleted, max(graces) + 5.0)
@@ -562,486 +561,10 @@ def _loaded_lab(lab: str):
 
 
 def _sources(st) -> dict:
-    return {(type(o).__name__, o.meta.namespace, o.meta.name): o
+    return {o.key: o
             for o in parse_stored(st.objects) + replicaset_objects(st)}
-
-
-def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> list:
-    """Kubernetes-shaped objects of KIND in a lab (namespace None: all namespaces)."""
-    from netlab import views
-    st, topology = _loaded_lab(lab)
-    if kind == "Event":
-        from netlab import controlplane
-        items = views.event_objects(controlplane.read_events(lab), namespace)
-    elif kind in ("Deployment", "ReplicaSet"):
-        items = _workload_objects(st, kind, namespace)
-    elif kind == "Node":
-        items = [views.node_object(lab, node, st.created) for node in topology.nodes]
-    elif kind in ("Service", "Endpoints", "EndpointSlice"):
-        items = _service_objects(st, kind, namespace)
-    else:
-        sources = _sources(st)
-        items = []
-        for record in st.pods.values():
-            pod = _instance(record)
-            if namespace is not None and pod.namespace != namespace:
-                continue
-            source = sources.get(pod.source)
-            if source is None:
-                continue
-            status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid)) if pod.node else None
-            host_ip = topology.node(pod.node).ip if pod.node else None
-            items.append(views.pod_object(lab, pod, source, host_ip, status, record))
-        items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
-    if wanted:
-        found = {o["metadata"]["name"]: o for o in items}
-        missing = [n for n in wanted if n not in found]
-        if missing:
-            raise LabError(f'{kind.lower()} "{missing[0]}" not found')
-        items = [found[n] for n in wanted]
-    return items
-
-
-def _workload_objects(st, kind: str, namespace: str | None) -> list:
-    """Deployments (the applied object with its controller's status) or the lab's ReplicaSets."""
-    from netlab import views
-    items = []
-    if kind == "Deployment":
-        for raw in st.objects:
-            key = object_key(raw)
-            if key[0] != "Deployment" or (namespace is not None and key[1] != namespace):
-                continue
-            record = st.deployments.get(f"{key[1]}/{key[2]}") or {}
-            items.append(views.deployment_object(raw, key[1], record))
-    else:
-        for data in st.replicasets.values():
-            record = controllers.ReplicaSetRecord.from_dict(data)
-            if namespace is None or record.namespace == namespace:
-                items.append(views.with_meta(record.document(), record.created))
-    return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
-
-
-def _service_objects(st, kind: str, namespace: str | None) -> list:
-    from netlab import views
-    from netlab.cluster import services as service_ctl
-    view = st.allocations.get("view") or {"services": [], "slices": []}
-    services_ = [s for s in view["services"] if namespace is None or s["metadata"]["namespace"] == namespace]
-    slices = [s for s in view["slices"] if namespace is None or s["metadata"]["namespace"] == namespace]
-    if kind == "Service":
-        items = services_
-    elif kind == "EndpointSlice":
-        items = slices
-    else:
-        items = []
-        for service in services_:
-            if service["spec"].get("type") == "ExternalName":
-                continue
-            mine = [s for s in slices if s["metadata"]["namespace"] == service["metadata"]["namespace"] and
-                    (s["metadata"].get("labels") or {}).get(service_ctl.SERVICE_NAME_LABEL) ==
-                    service["metadata"]["name"]]
-            items.append(service_ctl.endpoints_view(service, mine))
-    items = [views.with_meta(item, st.created) for item in items]
-    return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
-
-
-def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tuple:
-    """kubectl's columns for nodes and pods (plus NETNS with -o wide)."""
-    from netlab import output, views
-    from datetime import datetime
-    def created(obj):
-        stamp = obj["metadata"].get("creationTimestamp")
-        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=__import__("datetime").timezone.utc).timestamp()
-    rows = []
-    namespace_col = (lambda obj: [obj["metadata"]["namespace"]]) if all_namespaces else (lambda obj: [])
-    if kind == "Service":
-        headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP",
-                                                                "PORT(S)", "AGE"]
-        if wide:
-            headers.append("SELECTOR")
-        for obj in objects:
-            spec = obj["spec"]
-            row = namespace_col(obj) + [obj["metadata"]["name"], spec.get("type", "ClusterIP"),
-                                        spec.get("clusterIP") or "<none>", views.external_ip_column(obj),
-                                        views.service_ports_column(spec), output.age(created(obj))]
-            if wide:
-                selector = spec.get("selector") or {}
-                row.append(",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>")
-            rows.append(row)
-        return headers, rows
-    if kind == "Endpoints":
-        headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "ENDPOINTS", "AGE"]
-        for obj in objects:
-            rows.append(namespace_col(obj) + [obj["metadata"]["name"], views.endpoints_column(obj),
-                                              output.age(created(obj))])
-        return headers, rows
-    if kind == "EndpointSlice":
-        headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
-        for obj in objects:
-            ports, addresses = views.slice_columns(obj)
-            rows.append(namespace_col(obj) + [obj["metadata"]["name"], obj.get("addressType", "IPv4"), ports,
-                                              addresses, output.age(created(obj))])
-        return headers, rows
-    if kind in ("Deployment", "ReplicaSet"):
-        if kind == "Deployment":
-            headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-        else:
-            headers = ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
-        headers = (["NAMESPACE"] if all_namespaces else []) + headers
-        if wide:
-            headers += ["CONTAINERS", "IMAGES", "SELECTOR"]
-        for obj in objects:
-            spec, status = obj["spec"], obj.get("status") or {}
-            desired = spec.get("replicas", 1)
-            if kind == "Deployment":
-                row = [obj["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{desired}",
-                       status.get("updatedReplicas", 0), status.get("availableReplicas", 0)]
-            else:
-                row = [obj["metadata"]["name"], desired, status.get("replicas", 0), status.get("readyReplicas", 0)]
-            row = namespace_col(obj) + row + [output.age(created(obj))]
-            if wide:
-                containers = (spec.get("template") or {}).get("spec", {}).get("containers") or []
-                row += [",".join(c["name"] for c in containers), ",".join(c["image"] for c in containers),
-                        views.selector_text(spec.get("selector") or {})]
-            rows.append(row)
-        return headers, rows
-    if kind == "Event":
-        headers = (["NAMESPACE"] if all_namespaces else []) + ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
-        for obj in objects:
-            rows.append(namespace_col(obj) + views.event_row(obj))
-        return headers, rows
-    if kind == "Node":
-        headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
-        if wide:
-            headers += ["INTERNAL-IP", "EXTERNAL-IP", "POD-CIDR", "KERNEL-VERSION", "NETNS"]
-        for obj in objects:
-            row = [obj["metadata"]["name"], "Ready", "<none>", output.age(created(obj)), "netlab"]
-            if wide:
-                row += [obj["status"]["addresses"][0]["address"], "<none>", obj["spec"]["podCIDR"],
-                        obj["status"]["nodeInfo"]["kernelVersion"], obj["metadata"]["annotations"][views.NETNS_ANNOTATION]]
-            rows.append(row)
-        return headers, rows
-    headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    if wide:
-        headers += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES", "NETNS"]
-    for obj in objects:
-        statuses = obj["status"].get("containerStatuses") or []
-        total = len(obj["spec"].get("containers") or [])
-        ready = sum(1 for s in statuses if s["ready"])
-        _, shown = views.pod_phase(_PodView(obj), statuses, obj["status"]["phase"] != "Unknown",
-                                   obj["spec"].get("restartPolicy", "Always"),
-                                   bool(obj["metadata"].get("deletionTimestamp")))
-        row = ([obj["metadata"]["namespace"]] if all_namespaces else []) + [
-            obj["metadata"]["name"], f"{ready}/{total}", shown, views.restarts_column(statuses),
-            output.age(created(obj))]
-        if wide:
-            row += [obj["status"].get("podIP") or "<none>", obj["spec"].get("nodeName") or "<none>", "<none>", "<none>",
-                    obj["metadata"]["annotations"].get(views.NETNS_ANNOTATION) if obj["spec"].get("nodeName") else "<none>"]
-        rows.append(row)
-    return headers, rows
-
-
-class _PodView:
-    """Just enough of a PodInstance to reuse views.pod_phase on a rendered Pod object."""
-
-    def __init__(self, obj):
-        self.node = obj["spec"].get("nodeName")
-
-
-def describe(lab: str) -> str:
-    """A short summary of one lab: nodes with their namespaces, pods per node, clients."""
-    st = lab_state.load(lab)
-    if st is None:
-        spaces = owned_namespaces(lab, None)
-        return f"lab {lab}: no state, {len(spaces)} leftover namespaces (remove with `netlab down --name {lab}`)"
-    topology = topology_of(lab, st.config)
-    from netlab import supervisor
-    boss = supervisor.info(lab)
-    lines = [f"lab {lab}: {len(topology.nodes)} nodes, {len(st.pods)} pods, underlay {topology.underlay} "
-             f"(netns {topology.underlay_netns})",
-             f"  supervisor {boss['state']}" + (f" (pid {boss['pid']})" if boss["pid"] else
-                                                f": pods keep running; `netlab up --name {lab}` restarts it")]
-    for node in topology.nodes:
-        pods = sorted(f"{r['name']} {r['ip']}" for r in st.pods.values() if r.get("node") == node.name)
-        lines.append(f"  node {node.name:<8} {node.ip:<14} pods {str(node.pod_cidr):<15} netns {node.netns}")
-        for pod in pods:
-            lines.append(f"      {pod}")
-    for client in topology.clients:
-        lines.append(f"  client {client.name:<6} {client.ip:<14} netns {client.netns}")
-    pending = [f"{r['namespace']}/{r['name']}" for r in st.pods.values() if not r.get("node")]
-    if pending:
-        lines.append(f"  pending: {', '.join(sorted(pending))}")
-    return "\n".join(lines)
-
-
-def status_data(lab: str) -> dict:
-    """`netlab status -o json`: the lab, its supervisor, nodes and pods."""
-    from netlab import supervisor
-    st = lab_state.load(lab)
-    data = {"name": lab, "supervisor": supervisor.info(lab), "state": "up" if st else "absent"}
-    if st is None:
-        data["leftoverNamespaces"] = owned_namespaces(lab, None)
-        return data
-    topology = topology_of(lab, st.config)
-    data["nodes"] = [{"name": n.name, "ip": n.ip, "podCIDR": str(n.pod_cidr), "netns": n.netns}
-                     for n in topology.nodes]
-    data["pods"] = sorted(({"namespace": r["namespace"], "name": r["name"], "node": r.get("node"), "ip": r.get("ip"),
-                            "terminating": bool(r.get("deletionTimestamp"))} for r in st.pods.values()),
-                          key=lambda p: (p["namespace"], p["name"]))
-    return data
-
-
-def next_steps(lab: str) -> list:
-    """A few commands worth trying on this lab, with its real names, addresses and ports in them."""
-    st, topology = _loaded_lab(lab)
-    flag = "" if lab == names.DEFAULT_LAB else f" --name {lab}"
-    sources = _sources(st)
-    running = sorted((r for r in st.pods.values() if r.get("node")), key=lambda r: r["name"])
-    steps = [f"netlab get pods -o wide{flag}", f"netlab get svc,endpoints{flag}".replace(",endpoints", "")]
-
-    def first_port(record):
-        source = sources.get(tuple(record["source"]))
-        spec = None if source is None else (source.spec if type(source).__name__ == "Pod" else source.template.spec)
-        for container in (spec.containers if spec else ()):
-            for port in container.ports or ():
-                if port.protocol == "TCP":
-                    return port.container_port
-        return None
-
-    servers = [r for r in running if first_port(r)]
-    if running and servers:
-        src = running[0]
-        dst = next((r for r in servers if r["node"] != src["node"]), servers[-1])
-        steps.append(f"netlab exec{flag} {src['name']} -- curl -s {dst['ip']}:{first_port(dst)}"
-                     f"   # pod on {src['node']} -> pod on {dst['node']}, no NAT")
-    view = st.allocations.get("view") or {"services": []}
-    services_ = [s for s in view["services"] if s["spec"].get("clusterIP") not in (None, "None")]
-    if services_ and running:
-        svc = services_[0]
-        steps.append(f"netlab probe{flag} --from {running[0]['name']} {svc['metadata']['name']} --count 1000"
-                     "   # spread over the endpoints")
-    node_ports = [(s, p["nodePort"]) for s in view["services"] for p in s["spec"].get("ports") or []
-                  if p.get("nodePort")]
-    if node_ports and topology.clients:
-        svc, port = node_ports[0]
-        steps.append(f"netlab exec{flag} client/{topology.clients[0].name} -- curl -s {topology.nodes[-1].ip}:{port}"
-                     f"   # NodePort {svc['metadata']['name']} from outside")
-    node = topology.nodes[0]
-    steps.append(f"ip netns exec {node.netns} iptables -t nat -S     # kube-proxy's rules on {node.name}")
-    steps.append(f"ip netns exec {node.netns} ip route")
-    steps.append(f"netlab down{flag}")
-    return steps
-
-
-def _find_pod(st, namespace: str, name: str) -> PodInstance:
-    record = st.pods.get(f"{namespace}/{name}")
-    if record is None:
-        raise LabError(f'pod "{name}" not found in namespace "{namespace}"')
-    return _instance(record)
-
-
-def exec_argv(lab: str, target: str, namespace: str, container: str | None, command: list) -> list:
-    """The argv that runs COMMAND in a pod's container (its namespaces), a node or a client."""
-    st, topology = _loaded_lab(lab)
-    kind, _, name = target.rpartition("/")
-    kind = kind or "pod"
-    if kind in ("node", "no"):
-        try:
-            return ["ip", "netns", "exec", topology.node(name).netns] + command
-        except KeyError:
-            raise LabError(f'node "{name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
-    if kind == "client":
-        for client in topology.clients:
-            if client.name == name:
-                return ["ip", "netns", "exec", client.netns] + command
-        raise LabError(f'client "{name}" not found (clients: {", ".join(c.name for c in topology.clients)})')
-    if kind not in ("pod", "po", "pods"):
-        raise LabError(f"cannot exec into {target!r}: use a pod name, pod/NAME, node/NAME or client/NAME")
-    pod = _find_pod(st, namespace, name)
-    if not pod.node:
-        raise LabError(f'pod "{name}" is Pending: {pod.reason}')
-    status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
-    chosen = _choose_container(status, container, name)
-    if chosen is None or chosen.state != "running" or not chosen.pid:
-        what = f'container "{chosen.name}"' if chosen else "the pod's container"
-        raise LabError(f"{what} of pod {name!r} is not running (see `netlab logs {name}`)")
-    uid, gid = _process_ids(chosen.pid)
-    # kubectl exec runs as the container's user (runAsUser), in its namespaces
-    return ["nsenter", "--target", str(chosen.pid), "--net", "--mount", "--uts", "--pid",
-            f"--setuid={uid}", f"--setgid={gid}"] + command
-
-
-def _process_ids(pid: int) -> tuple:
-    """(uid, gid) a process runs as, from /proc/PID/status."""
-    uid = gid = 0
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("Uid:"):
-                    uid = int(line.split()[1])
-                elif line.startswith("Gid:"):
-                    gid = int(line.split()[1])
-    except FileNotFoundError:
-        pass
-    return uid, gid
-
-
-def _choose_container(status, container: str | None, pod_name: str):
-    containers = list(status.containers) if status else []
-    if container is None:
-        return containers[0] if containers else None
-    for entry in containers:
-        if entry.name == container:
-            return entry
-    raise LabError(f'container "{container}" is not in pod "{pod_name}" '
-                   f"(containers: {', '.join(c.name for c in containers)})")
-
-
-def logs(lab: str, name: str, namespace: str, container: str | None, previous: bool = False) -> str:
-    st, _ = _loaded_lab(lab)
-    pod = _find_pod(st, namespace, name.split("/", 1)[-1])
-    pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
-    status = runtime.pod_status(pod_dir)
-    chosen = _choose_container(status, container, pod.name)
-    if chosen is None:
-        raise LabError(f'pod "{pod.name}" has no containers running yet')
-    try:
-        return runtime.read_logs(pod_dir, chosen.name, previous=previous)
-    except LookupError as err:
-        raise LabError(str(err)) from None
-
-
-# -- looking at traffic -------------------------------------------------------------------------
-
-@dataclass
-class ProbeResult:
-    source: str
-    destination: str
-    protocol: str
-    ingress_node: str
-    hits: dict                  # endpoint "ip:port" (or "(no answer: ...)") -> count
-    expected: dict              # endpoint "ip:port" -> kube-proxy's share
-    pod_names: dict             # endpoint ip -> pod name
-    verdict: str | None         # DROP/REJECT from kube-proxy's filter chains, if any
-    affinity: bool
-    fit: object = None
-
-
-def _source_of(st, topology, lab: str, target: str, namespace: str) -> tuple:
-    """(network namespace, source IP, node it enters the cluster at or None) for --from TARGET."""
-    kind, _, name = target.rpartition("/")
-    kind = kind or "pod"
-    if kind in ("node", "no"):
-        node = topology.node(name)
-        return node.netns, node.ip, node.name
-    if kind == "client":
-        for client in topology.clients:
-            if client.name == name:
-                return client.netns, client.ip, None
-        raise LabError(f'client "{name}" not found')
-    pod = _find_pod(st, namespace, name)
-    if not pod.node:
-        raise LabError(f'pod "{name}" is Pending')
-    return names.pod_netns(lab, pod.namespace, pod.name), pod.ip, pod.node
-
-
-def _destination(st, topology, dest: str, namespace: str) -> tuple:
-    """(ip, port, protocol, node that receives it or None, service dict or None) for a DEST."""
-    view = st.allocations.get("view") or {"services": []}
-    if dest.startswith("node/"):
-        name, _, port = dest[5:].partition(":")
-        try:
-            node = topology.node(name)
-        except KeyError:
-            raise LabError(f'node "{name}" not found') from None
-        if not port.isdigit():
-            raise LabError(f"say which port: node/{name}:NODEPORT")
-        return node.ip, int(port), _protocol_of_node_port(view, int(port)), node.name, None
-    host, _, port = dest.rpartition(":")
-    if host and port.isdigit() and _network().is_ipv4(host):
-        for node in topology.nodes:
-            if node.ip == host:
-                return host, int(port), _protocol_of_node_port(view, int(port)), node.name, None
-        return host, int(port), _protocol_of_ip(view, host, int(port)), None, None
-    svc_name, _, port_ref = dest.partition(":")
-    for service in view["services"]:
-        meta, spec = service["metadata"], service["spec"]
-        if meta["name"] == svc_name and meta["namespace"] == namespace:
-            ports = spec.get("ports") or []
-            chosen = ports[0] if ports and not port_ref else next(
-                (p for p in ports if str(p["port"]) == port_ref or p.get("name") == port_ref), None)
-            if chosen is None or not spec.get("clusterIP") or spec["clusterIP"] == "None":
-                raise LabError(f'service "{svc_name}" has no cluster IP port {port_ref or ""}'.rstrip())
-            return spec["clusterIP"], chosen["port"], chosen.get("protocol", "TCP"), None, service
-    raise LabError(f'service "{svc_name}" not found in namespace "{namespace}" (or give IP:PORT or node/NAME:PORT)')
-
-
-def _protocol_of_node_port(view, port: int) -> str:
-    for service in view["services"]:
-        for entry in service["spec"].get("ports") or []:
-            if entry.get("nodePort") == port:
-                return entry.get("protocol", "TCP")
-    return "TCP"
-
-
-def _protocol_of_ip(view, ip: str, port: int) -> str:
-    for service in view["services"]:
-        spec = service["spec"]
-        for entry in spec.get("ports") or []:
-            if spec.get("clusterIP") == ip and entry["port"] == port:
-                return entry.get("protocol", "TCP")
-    return "TCP"
-
-
-def probe(lab: str, source: str, dest: str, count: int, namespace: str = "default") -> ProbeResult:
-    """Send COUNT requests from SOURCE to DEST; count hits per endpoint beside kube-proxy's share."""
-    from netlab import proxy, stats
-    from netlab.dataplane import traffic
-    st, topology = _loaded_lab(lab)
-    src_netns, src_ip, src_node = _source_of(st, topology, lab, source, namespace)
-    ip, port, protocol, dest_node, service = _destination(st, topology, dest, namespace)
-    ingress = dest_node or src_node
-    if ingress is None:
-        raise LabError(f"{dest} is not reachable from {source}: a client reaches the cluster through a node "
-                       "(use node/NAME:NODEPORT)")
-    node = topology.node(ingress)
-    live = proxy.parse_restore_text(rules(lab, node.name, None))
-    traced = proxy.trace(live, src_ip, protocol, ip, port, local_ips=(node.ip, node.gateway, "127.0.0.1"))
-    endpoints = traced.endpoints
-    expected = {ep: 1.0 / len(endpoints) for ep in endpoints} if endpoints else {}
-    pod_names = {r["ip"]: r["name"] for r in st.pods.values() if r.get("ip")}
-    hits: dict = {}
-    for reply in traffic.send(src_netns, ip, port, protocol, count):
-        if reply.ok:
-            answer = runtime.parse_builtin_reply(reply.text)
-            server = answer.get("server") or ""
-            pod_ip = answer.get("pod_ip") or server.rpartition(":")[0]
-            server_port = server.rpartition(":")[2]
-            key = f"{pod_ip}:{server_port}" if pod_ip else "(answered, not by netlab's server)"
-        else:
-            key = f"(no answer: {reply.error})"
-        hits[key] = hits.get(key, 0) + 1
-    affinity = bool(service and service["spec"].get("sessionAffinity") == "ClientIP")
-    fit = stats.goodness_of_fit(hits, expected) if expected and not affinity else None
-    return ProbeResult(source=source, destination=f"{ip}:{port}/{protocol}", protocol=protocol,
-                       ingress_node=ingress, hits=hits, expected=expected, pod_names=pod_names,
-                       verdict=traced.verdict, affinity=affinity, fit=fit)
 
 
 def manifest_lab_config(config_raw):
     from netlab import manifest
     return manifest.lab_config(config_raw)
-
-
-def rules(lab: str, node_name: str, table: str | None) -> str:
-    """A node's live rules, as iptables-save prints them (of the variant the lab writes)."""
-    from netlab.dataplane import iptables
-    st, topology = _loaded_lab(lab)
-    backend = st.iptables_backend or manifest_lab_config(st.config).iptables_backend
-    try:
-        node = topology.node(node_name.split("/", 1)[-1])
-    except KeyError:
-        raise LabError(f'node "{node_name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
-    if backend == "python-iptables":
-        from netlab.dataplane import iptc_backend
-        return iptc_backend.save(node.netns, table)
-    return iptables.save(node.netns, table)

@@ -23,14 +23,14 @@ from netlab.dataplane import iptables, netns, nfnetlink
 
 
 def service_objects(objects) -> list:
-    return [o.raw for o in objects if type(o).__name__ == "Service"]
+    return [o.raw for o in objects if o.kind == "Service"]
 
 
 def user_slices(objects) -> list:
     """EndpointSlices applied by hand (for Services without a selector), passed through as written."""
     result = []
     for obj in objects:
-        if type(obj).__name__ == "EndpointSlice":
+        if obj.kind == "EndpointSlice":
             raw = dict(obj.raw)
             raw.setdefault("metadata", {}).setdefault("namespace", obj.meta.namespace or "default")
             result.append(raw)
@@ -50,7 +50,7 @@ def pod_endpoint_inputs(lab: str, st, objects) -> list:
     """What the EndpointSlice controller needs to know of each placed pod."""
     from netlab import names
     from netlab.cluster.controllers import PodInstance
-    sources = {(type(o).__name__, o.meta.namespace, o.meta.name): o for o in objects}
+    sources = {o.key: o for o in objects}
     result = []
     for record in st.pods.values():
         if not record.get("node") or not record.get("ip"):
@@ -59,7 +59,7 @@ def pod_endpoint_inputs(lab: str, st, objects) -> list:
         source = sources.get(pod.source)
         if source is None:
             continue
-        spec = source.spec if type(source).__name__ == "Pod" else source.template.spec
+        spec = source.pod_spec
         status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
         terminating = bool(record.get("deletionTimestamp"))
         if terminating:

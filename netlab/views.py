@@ -154,8 +154,7 @@ def restarts_column(statuses: list, now: float | None = None) -> str:
 def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: dict | None = None) -> dict:
     """A Pod as `kubectl get pod -o yaml` shows it: the manifest's spec plus placement and status."""
     record = record or {}
-    template = source_obj.raw if type(source_obj).__name__ == "Pod" else \
-        ((source_obj.raw.get("spec") or {}).get("template") or {})
+    template = source_obj.pod_template_raw
     spec = copy.deepcopy(template.get("spec") or {})
     if pod.node:
         spec["nodeName"] = pod.node
@@ -169,14 +168,14 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
     }
     if record.get("deletionTimestamp"):
         metadata["deletionTimestamp"] = _timestamp(record["deletionTimestamp"])
-        metadata["deletionGracePeriodSeconds"] = int(_pod_spec(source_obj).termination_grace_period_seconds)
+        metadata["deletionGracePeriodSeconds"] = int(source_obj.pod_spec.termination_grace_period_seconds)
     if pod.node:        # a Pending pod has no sandbox, so no namespace yet
         metadata["annotations"][NETNS_ANNOTATION] = names.pod_netns(lab, pod.namespace, pod.name)
     if pod.owner:
         metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": pod.owner[0], "name": pod.owner[1],
                                         "uid": record.get("owner_uid") or "",
                                         "controller": True, "blockOwnerDeletion": True}]
-    pod_spec = _pod_spec(source_obj)
+    pod_spec = source_obj.pod_spec
     statuses = container_statuses(status, source_container_list(source_obj), record)
     phase, _ = pod_phase(pod, statuses, bool(status and status.owner_alive), pod_spec.restart_policy,
                          bool(record.get("deletionTimestamp")))
@@ -211,12 +210,8 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": pod_status}
 
 
-def _pod_spec(source_obj):
-    return source_obj.spec if type(source_obj).__name__ == "Pod" else source_obj.template.spec
-
-
 def source_container_list(source_obj) -> list:
-    spec = source_obj.spec if type(source_obj).__name__ == "Pod" else source_obj.template.spec
+    spec = source_obj.pod_spec
     return list(spec.containers)
 
 

@@ -192,7 +192,7 @@ def _selector(raw: dict):
 
 
 def _kind(obj) -> str:
-    return getattr(obj, "kind", type(obj).__name__)
+    return obj.kind
 
 
 def deployment_replicasets(deploy, record: dict, replicasets: dict, pods: list, terminating: set, observed: dict,

@@ -200,6 +200,16 @@ class Pod(_Object):
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     source: Optional[Source] = field(default=None, compare=False)
 
+    @property
+    def pod_spec(self) -> PodSpec:
+        """The spec its pod runs (a workload's is its template's)."""
+        return self.spec
+
+    @property
+    def pod_template_raw(self) -> Dict[str, Any]:
+        """The manifest map a pod of it is made from (metadata and spec)."""
+        return self.raw
+
 
 @dataclass(frozen=True)
 class PodTemplate:
@@ -224,6 +234,16 @@ class ReplicaSet(_Object):
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     source: Optional[Source] = field(default=None, compare=False)
 
+    @property
+    def pod_spec(self) -> PodSpec:
+        """The spec its pods run: its template's."""
+        return self.template.spec
+
+    @property
+    def pod_template_raw(self) -> Dict[str, Any]:
+        """Its pod template map, as written."""
+        return (self.raw.get("spec") or {}).get("template") or {}
+
 
 @dataclass(frozen=True)
 class Deployment(_Object):
@@ -238,6 +258,16 @@ class Deployment(_Object):
     strategy: Dict[str, Any] = field(default_factory=dict)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     source: Optional[Source] = field(default=None, compare=False)
+
+    @property
+    def pod_spec(self) -> PodSpec:
+        """The spec its pods run: its template's."""
+        return self.template.spec
+
+    @property
+    def pod_template_raw(self) -> Dict[str, Any]:
+        """Its pod template map, as written."""
+        return (self.raw.get("spec") or {}).get("template") or {}
 
 
 # -------------------------------------------------------------------------------------- services

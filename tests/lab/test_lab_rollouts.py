@@ -96,9 +96,9 @@ class Loop:
     """A client looping on the ClusterIP from its pod, and a watcher of the ready endpoints, until stopped."""
 
     def __init__(self, lab):
-        from netlab import lab as lab_mod
-        self.lab_mod, self.lab = lab_mod, lab
-        (svc,) = lab_mod.get_objects(lab, "Service", "default", ["web"])
+        from netlab import inspect
+        self.inspect, self.lab = inspect, lab
+        (svc,) = inspect.get_objects(lab, "Service", "default", ["web"])
         self.ip = svc["spec"]["clusterIP"]
         self.netns = f"{lab}-default.client"
         self.stop = threading.Event()
@@ -115,7 +115,7 @@ class Loop:
 
     def _endpoints(self):
         while not self.stop.is_set():
-            (ep,) = self.lab_mod.get_objects(self.lab, "Endpoints", "default", ["web"])
+            (ep,) = self.inspect.get_objects(self.lab, "Endpoints", "default", ["web"])
             ready = sum(len(s.get("addresses") or []) for s in ep.get("subsets") or [])
             self.fewest_ready = ready if self.fewest_ready is None else min(self.fewest_ready, ready)
 

@@ -1,0 +1,269 @@
+"""Looking at a lab: its objects as the API shows them, a summary, exec, logs, a node's live rules.
+
+Everything here reads the lab's store and the machine; nothing changes either (netlab.lab does).
+"""
+
+from __future__ import annotations
+
+from netlab import names, runtime
+from netlab import state as lab_state
+from netlab.cluster import controllers
+from netlab.cluster.controllers import PodInstance
+from netlab.lab import (LabError, _instance, _loaded_lab, _sources, manifest_lab_config, object_key,
+                        owned_namespaces, topology_of)
+
+
+def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> list:
+    """Kubernetes-shaped objects of KIND in a lab (namespace None: all namespaces)."""
+    from netlab import views
+    st, topology = _loaded_lab(lab)
+    if kind == "Event":
+        from netlab import controlplane
+        items = views.event_objects(controlplane.read_events(lab), namespace)
+    elif kind in ("Deployment", "ReplicaSet"):
+        items = _workload_objects(st, kind, namespace)
+    elif kind == "Node":
+        items = [views.node_object(lab, node, st.created) for node in topology.nodes]
+    elif kind in ("Service", "Endpoints", "EndpointSlice"):
+        items = _service_objects(st, kind, namespace)
+    else:
+        sources = _sources(st)
+        items = []
+        for record in st.pods.values():
+            pod = _instance(record)
+            if namespace is not None and pod.namespace != namespace:
+                continue
+            source = sources.get(pod.source)
+            if source is None:
+                continue
+            status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid)) if pod.node else None
+            host_ip = topology.node(pod.node).ip if pod.node else None
+            items.append(views.pod_object(lab, pod, source, host_ip, status, record))
+        items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+    if wanted:
+        found = {o["metadata"]["name"]: o for o in items}
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise LabError(f'{kind.lower()} "{missing[0]}" not found')
+        items = [found[n] for n in wanted]
+    return items
+
+
+def _workload_objects(st, kind: str, namespace: str | None) -> list:
+    """Deployments (the applied object with its controller's status) or the lab's ReplicaSets."""
+    from netlab import views
+    items = []
+    if kind == "Deployment":
+        for raw in st.objects:
+            key = object_key(raw)
+            if key[0] != "Deployment" or (namespace is not None and key[1] != namespace):
+                continue
+            record = st.deployments.get(f"{key[1]}/{key[2]}") or {}
+            items.append(views.deployment_object(raw, key[1], record))
+    else:
+        for data in st.replicasets.values():
+            record = controllers.ReplicaSetRecord.from_dict(data)
+            if namespace is None or record.namespace == namespace:
+                items.append(views.with_meta(record.document(), record.created))
+    return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+
+
+def _service_objects(st, kind: str, namespace: str | None) -> list:
+    from netlab import views
+    from netlab.cluster import services as service_ctl
+    view = st.allocations.get("view") or {"services": [], "slices": []}
+    services_ = [s for s in view["services"] if namespace is None or s["metadata"]["namespace"] == namespace]
+    slices = [s for s in view["slices"] if namespace is None or s["metadata"]["namespace"] == namespace]
+    if kind == "Service":
+        items = services_
+    elif kind == "EndpointSlice":
+        items = slices
+    else:
+        items = []
+        for service in services_:
+            if service["spec"].get("type") == "ExternalName":
+                continue
+            mine = [s for s in slices if s["metadata"]["namespace"] == service["metadata"]["namespace"] and
+                    (s["metadata"].get("labels") or {}).get(service_ctl.SERVICE_NAME_LABEL) ==
+                    service["metadata"]["name"]]
+            items.append(service_ctl.endpoints_view(service, mine))
+    items = [views.with_meta(item, st.created) for item in items]
+    return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+
+
+def summary(lab: str) -> str:
+    """A short summary of one lab: nodes with their namespaces, pods per node, clients."""
+    st = lab_state.load(lab)
+    if st is None:
+        spaces = owned_namespaces(lab, None)
+        return f"lab {lab}: no state, {len(spaces)} leftover namespaces (remove with `netlab down --name {lab}`)"
+    topology = topology_of(lab, st.config)
+    from netlab import supervisor
+    boss = supervisor.info(lab)
+    lines = [f"lab {lab}: {len(topology.nodes)} nodes, {len(st.pods)} pods, underlay {topology.underlay} "
+             f"(netns {topology.underlay_netns})",
+             f"  supervisor {boss['state']}" + (f" (pid {boss['pid']})" if boss["pid"] else
+                                                f": pods keep running; `netlab up --name {lab}` restarts it")]
+    for node in topology.nodes:
+        pods = sorted(f"{r['name']} {r['ip']}" for r in st.pods.values() if r.get("node") == node.name)
+        lines.append(f"  node {node.name:<8} {node.ip:<14} pods {str(node.pod_cidr):<15} netns {node.netns}")
+        for pod in pods:
+            lines.append(f"      {pod}")
+    for client in topology.clients:
+        lines.append(f"  client {client.name:<6} {client.ip:<14} netns {client.netns}")
+    pending = [f"{r['namespace']}/{r['name']}" for r in st.pods.values() if not r.get("node")]
+    if pending:
+        lines.append(f"  pending: {', '.join(sorted(pending))}")
+    return "\n".join(lines)
+
+
+def status_data(lab: str) -> dict:
+    """`netlab status -o json`: the lab, its supervisor, nodes and pods."""
+    from netlab import supervisor
+    st = lab_state.load(lab)
+    data = {"name": lab, "supervisor": supervisor.info(lab), "state": "up" if st else "absent"}
+    if st is None:
+        data["leftoverNamespaces"] = owned_namespaces(lab, None)
+        return data
+    topology = topology_of(lab, st.config)
+    data["nodes"] = [{"name": n.name, "ip": n.ip, "podCIDR": str(n.pod_cidr), "netns": n.netns}
+                     for n in topology.nodes]
+    data["pods"] = sorted(({"namespace": r["namespace"], "name": r["name"], "node": r.get("node"), "ip": r.get("ip"),
+                            "terminating": bool(r.get("deletionTimestamp"))} for r in st.pods.values()),
+                          key=lambda p: (p["namespace"], p["name"]))
+    return data
+
+
+def next_steps(lab: str) -> list:
+    """A few commands worth trying on this lab, with its real names, addresses and ports in them."""
+    st, topology = _loaded_lab(lab)
+    flag = "" if lab == names.DEFAULT_LAB else f" --name {lab}"
+    sources = _sources(st)
+    running = sorted((r for r in st.pods.values() if r.get("node")), key=lambda r: r["name"])
+    steps = [f"netlab get pods -o wide{flag}", f"netlab get svc,endpoints{flag}".replace(",endpoints", "")]
+
+    def first_port(record):
+        source = sources.get(tuple(record["source"]))
+        spec = None if source is None else source.pod_spec
+        for container in (spec.containers if spec else ()):
+            for port in container.ports or ():
+                if port.protocol == "TCP":
+                    return port.container_port
+        return None
+
+    servers = [r for r in running if first_port(r)]
+    if running and servers:
+        src = running[0]
+        dst = next((r for r in servers if r["node"] != src["node"]), servers[-1])
+        steps.append(f"netlab exec{flag} {src['name']} -- curl -s {dst['ip']}:{first_port(dst)}"
+                     f"   # pod on {src['node']} -> pod on {dst['node']}, no NAT")
+    view = st.allocations.get("view") or {"services": []}
+    services_ = [s for s in view["services"] if s["spec"].get("clusterIP") not in (None, "None")]
+    if services_ and running:
+        svc = services_[0]
+        steps.append(f"netlab probe{flag} --from {running[0]['name']} {svc['metadata']['name']} --count 1000"
+                     "   # spread over the endpoints")
+    node_ports = [(s, p["nodePort"]) for s in view["services"] for p in s["spec"].get("ports") or []
+                  if p.get("nodePort")]
+    if node_ports and topology.clients:
+        svc, port = node_ports[0]
+        steps.append(f"netlab exec{flag} client/{topology.clients[0].name} -- curl -s {topology.nodes[-1].ip}:{port}"
+                     f"   # NodePort {svc['metadata']['name']} from outside")
+    node = topology.nodes[0]
+    steps.append(f"ip netns exec {node.netns} iptables -t nat -S     # kube-proxy's rules on {node.name}")
+    steps.append(f"ip netns exec {node.netns} ip route")
+    steps.append(f"netlab down{flag}")
+    return steps
+
+
+def _find_pod(st, namespace: str, name: str) -> PodInstance:
+    record = st.pods.get(f"{namespace}/{name}")
+    if record is None:
+        raise LabError(f'pod "{name}" not found in namespace "{namespace}"')
+    return _instance(record)
+
+
+def exec_argv(lab: str, target: str, namespace: str, container: str | None, command: list) -> list:
+    """The argv that runs COMMAND in a pod's container (its namespaces), a node or a client."""
+    st, topology = _loaded_lab(lab)
+    kind, _, name = target.rpartition("/")
+    kind = kind or "pod"
+    if kind in ("node", "no"):
+        try:
+            return ["ip", "netns", "exec", topology.node(name).netns] + command
+        except KeyError:
+            raise LabError(f'node "{name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
+    if kind == "client":
+        for client in topology.clients:
+            if client.name == name:
+                return ["ip", "netns", "exec", client.netns] + command
+        raise LabError(f'client "{name}" not found (clients: {", ".join(c.name for c in topology.clients)})')
+    if kind not in ("pod", "po", "pods"):
+        raise LabError(f"cannot exec into {target!r}: use a pod name, pod/NAME, node/NAME or client/NAME")
+    pod = _find_pod(st, namespace, name)
+    if not pod.node:
+        raise LabError(f'pod "{name}" is Pending: {pod.reason}')
+    status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
+    chosen = _choose_container(status, container, name)
+    if chosen is None or chosen.state != "running" or not chosen.pid:
+        what = f'container "{chosen.name}"' if chosen else "the pod's container"
+        raise LabError(f"{what} of pod {name!r} is not running (see `netlab logs {name}`)")
+    uid, gid = _process_ids(chosen.pid)
+    # kubectl exec runs as the container's user (runAsUser), in its namespaces
+    return ["nsenter", "--target", str(chosen.pid), "--net", "--mount", "--uts", "--pid",
+            f"--setuid={uid}", f"--setgid={gid}"] + command
+
+
+def _process_ids(pid: int) -> tuple:
+    """(uid, gid) a process runs as, from /proc/PID/status."""
+    uid = gid = 0
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("Uid:"):
+                    uid = int(line.split()[1])
+                elif line.startswith("Gid:"):
+                    gid = int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return uid, gid
+
+
+def _choose_container(status, container: str | None, pod_name: str):
+    containers = list(status.containers) if status else []
+    if container is None:
+        return containers[0] if containers else None
+    for entry in containers:
+        if entry.name == container:
+            return entry
+    raise LabError(f'container "{container}" is not in pod "{pod_name}" '
+                   f"(containers: {', '.join(c.name for c in containers)})")
+
+
+def logs(lab: str, name: str, namespace: str, container: str | None, previous: bool = False) -> str:
+    st, _ = _loaded_lab(lab)
+    pod = _find_pod(st, namespace, name.split("/", 1)[-1])
+    pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
+    status = runtime.pod_status(pod_dir)
+    chosen = _choose_container(status, container, pod.name)
+    if chosen is None:
+        raise LabError(f'pod "{pod.name}" has no containers running yet')
+    try:
+        return runtime.read_logs(pod_dir, chosen.name, previous=previous)
+    except LookupError as err:
+        raise LabError(str(err)) from None
+
+
+def rules(lab: str, node_name: str, table: str | None) -> str:
+    """A node's live rules, as iptables-save prints them (of the variant the lab writes)."""
+    from netlab.dataplane import iptables
+    st, topology = _loaded_lab(lab)
+    backend = st.iptables_backend or manifest_lab_config(st.config).iptables_backend
+    try:
+        node = topology.node(node_name.split("/", 1)[-1])
+    except KeyError:
+        raise LabError(f'node "{node_name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
+    if backend == "python-iptables":
+        from netlab.dataplane import iptc_backend
+        return iptc_backend.save(node.netns, table)
+    return iptables.save(node.netns, table)

@@ -1,0 +1,128 @@
+"""`netlab probe`: many requests from a pod, node or client, and how they spread over the endpoints.
+
+The expected shares come from the live rules of the node the traffic enters at (traced by
+netlab.proxy's tracer); the hits from the answers of netlab's built-in server, which names itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netlab import names, runtime
+from netlab.inspect import _find_pod, rules
+from netlab.lab import LabError, _loaded_lab, _network
+
+
+@dataclass
+class ProbeResult:
+    source: str
+    destination: str
+    protocol: str
+    ingress_node: str
+    hits: dict                  # endpoint "ip:port" (or "(no answer: ...)") -> count
+    expected: dict              # endpoint "ip:port" -> kube-proxy's share
+    pod_names: dict             # endpoint ip -> pod name
+    verdict: str | None         # DROP/REJECT from kube-proxy's filter chains, if any
+    affinity: bool
+    fit: object = None
+
+
+def _source_of(st, topology, lab: str, target: str, namespace: str) -> tuple:
+    """(network namespace, source IP, node it enters the cluster at or None) for --from TARGET."""
+    kind, _, name = target.rpartition("/")
+    kind = kind or "pod"
+    if kind in ("node", "no"):
+        node = topology.node(name)
+        return node.netns, node.ip, node.name
+    if kind == "client":
+        for client in topology.clients:
+            if client.name == name:
+                return client.netns, client.ip, None
+        raise LabError(f'client "{name}" not found')
+    pod = _find_pod(st, namespace, name)
+    if not pod.node:
+        raise LabError(f'pod "{name}" is Pending')
+    return names.pod_netns(lab, pod.namespace, pod.name), pod.ip, pod.node
+
+
+def _destination(st, topology, dest: str, namespace: str) -> tuple:
+    """(ip, port, protocol, node that receives it or None, service dict or None) for a DEST."""
+    view = st.allocations.get("view") or {"services": []}
+    if dest.startswith("node/"):
+        name, _, port = dest[5:].partition(":")
+        try:
+            node = topology.node(name)
+        except KeyError:
+            raise LabError(f'node "{name}" not found') from None
+        if not port.isdigit():
+            raise LabError(f"say which port: node/{name}:NODEPORT")
+        return node.ip, int(port), _protocol_of_node_port(view, int(port)), node.name, None
+    host, _, port = dest.rpartition(":")
+    if host and port.isdigit() and _network().is_ipv4(host):
+        for node in topology.nodes:
+            if node.ip == host:
+                return host, int(port), _protocol_of_node_port(view, int(port)), node.name, None
+        return host, int(port), _protocol_of_ip(view, host, int(port)), None, None
+    svc_name, _, port_ref = dest.partition(":")
+    for service in view["services"]:
+        meta, spec = service["metadata"], service["spec"]
+        if meta["name"] == svc_name and meta["namespace"] == namespace:
+            ports = spec.get("ports") or []
+            chosen = ports[0] if ports and not port_ref else next(
+                (p for p in ports if str(p["port"]) == port_ref or p.get("name") == port_ref), None)
+            if chosen is None or not spec.get("clusterIP") or spec["clusterIP"] == "None":
+                raise LabError(f'service "{svc_name}" has no cluster IP port {port_ref or ""}'.rstrip())
+            return spec["clusterIP"], chosen["port"], chosen.get("protocol", "TCP"), None, service
+    raise LabError(f'service "{svc_name}" not found in namespace "{namespace}" (or give IP:PORT or node/NAME:PORT)')
+
+
+def _protocol_of_node_port(view, port: int) -> str:
+    for service in view["services"]:
+        for entry in service["spec"].get("ports") or []:
+            if entry.get("nodePort") == port:
+                return entry.get("protocol", "TCP")
+    return "TCP"
+
+
+def _protocol_of_ip(view, ip: str, port: int) -> str:
+    for service in view["services"]:
+        spec = service["spec"]
+        for entry in spec.get("ports") or []:
+            if spec.get("clusterIP") == ip and entry["port"] == port:
+                return entry.get("protocol", "TCP")
+    return "TCP"
+
+
+def probe(lab: str, source: str, dest: str, count: int, namespace: str = "default") -> ProbeResult:
+    """Send COUNT requests from SOURCE to DEST; count hits per endpoint beside kube-proxy's share."""
+    from netlab import proxy, stats
+    from netlab.dataplane import traffic
+    st, topology = _loaded_lab(lab)
+    src_netns, src_ip, src_node = _source_of(st, topology, lab, source, namespace)
+    ip, port, protocol, dest_node, service = _destination(st, topology, dest, namespace)
+    ingress = dest_node or src_node
+    if ingress is None:
+        raise LabError(f"{dest} is not reachable from {source}: a client reaches the cluster through a node "
+                       "(use node/NAME:NODEPORT)")
+    node = topology.node(ingress)
+    live = proxy.parse_restore_text(rules(lab, node.name, None))
+    traced = proxy.trace(live, src_ip, protocol, ip, port, local_ips=(node.ip, node.gateway, "127.0.0.1"))
+    endpoints = traced.endpoints
+    expected = {ep: 1.0 / len(endpoints) for ep in endpoints} if endpoints else {}
+    pod_names = {r["ip"]: r["name"] for r in st.pods.values() if r.get("ip")}
+    hits: dict = {}
+    for reply in traffic.send(src_netns, ip, port, protocol, count):
+        if reply.ok:
+            answer = runtime.parse_builtin_reply(reply.text)
+            server = answer.get("server") or ""
+            pod_ip = answer.get("pod_ip") or server.rpartition(":")[0]
+            server_port = server.rpartition(":")[2]
+            key = f"{pod_ip}:{server_port}" if pod_ip else "(answered, not by netlab's server)"
+        else:
+            key = f"(no answer: {reply.error})"
+        hits[key] = hits.get(key, 0) + 1
+    affinity = bool(service and service["spec"].get("sessionAffinity") == "ClientIP")
+    fit = stats.goodness_of_fit(hits, expected) if expected and not affinity else None
+    return ProbeResult(source=source, destination=f"{ip}:{port}/{protocol}", protocol=protocol,
+                       ingress_node=ingress, hits=hits, expected=expected, pod_names=pod_names,
+                       verdict=traced.verdict, affinity=affinity, fit=fit)
