@@ -221,8 +221,25 @@ class PodTemplate:
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
+class _Workload(_Object):
+    """What a ReplicaSet and a Deployment share: a pod template."""
+
+    template: PodTemplate
+    raw: Dict[str, Any]
+
+    @property
+    def pod_spec(self) -> PodSpec:
+        """The spec its pods run: its template's."""
+        return self.template.spec
+
+    @property
+    def pod_template_raw(self) -> Dict[str, Any]:
+        """Its pod template map, as written."""
+        return (self.raw.get("spec") or {}).get("template") or {}
+
+
 @dataclass(frozen=True)
-class ReplicaSet(_Object):
+class ReplicaSet(_Workload):
     """An apps/v1 ReplicaSet; replicas defaults to 1."""
 
     kind: ClassVar[str] = "ReplicaSet"
@@ -234,19 +251,9 @@ class ReplicaSet(_Object):
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     source: Optional[Source] = field(default=None, compare=False)
 
-    @property
-    def pod_spec(self) -> PodSpec:
-        """The spec its pods run: its template's."""
-        return self.template.spec
-
-    @property
-    def pod_template_raw(self) -> Dict[str, Any]:
-        """Its pod template map, as written."""
-        return (self.raw.get("spec") or {}).get("template") or {}
-
 
 @dataclass(frozen=True)
-class Deployment(_Object):
+class Deployment(_Workload):
     """An apps/v1 Deployment; strategy is the API-defaulted strategy map (RollingUpdate 25%/25%)."""
 
     kind: ClassVar[str] = "Deployment"
@@ -258,16 +265,6 @@ class Deployment(_Object):
     strategy: Dict[str, Any] = field(default_factory=dict)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     source: Optional[Source] = field(default=None, compare=False)
-
-    @property
-    def pod_spec(self) -> PodSpec:
-        """The spec its pods run: its template's."""
-        return self.template.spec
-
-    @property
-    def pod_template_raw(self) -> Dict[str, Any]:
-        """Its pod template map, as written."""
-        return (self.raw.get("spec") or {}).get("template") or {}
 
 
 # -------------------------------------------------------------------------------------- services
