@@ -46,8 +46,9 @@ def allocate(objects, st, topology) -> list:
     return allocated
 
 
-def pod_endpoint_inputs(lab: str, st, objects) -> list:
+def pod_endpoint_inputs(lab: str, st, objects, pod_status=None) -> list:
     """What the EndpointSlice controller needs to know of each placed pod."""
+    pod_status = pod_status or runtime.pod_status
     from netlab import names
     from netlab.cluster.controllers import PodInstance
     sources = {o.key: o for o in objects}
@@ -60,7 +61,7 @@ def pod_endpoint_inputs(lab: str, st, objects) -> list:
         if source is None:
             continue
         spec = source.pod_spec
-        status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
+        status = pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
         terminating = bool(record.get("deletionTimestamp"))
         if terminating:
             # its containers still run until kubelet stops them; "serving" is what they last showed
@@ -166,6 +167,53 @@ def prepare_node(node) -> bool:
     return nfnetlink.ensure_counters(node.netns)
 
 
+class NodeDataplane:
+    """What the lab's kube-proxy does to the machine, node by node; the real one acts in each node's
+    namespace. Unit tests give sync() an in-memory one."""
+
+    def netns_id(self, node) -> int:
+        """Identifies the node's namespace: a new one (re-created) gets whole tables."""
+        return _netns_id(node.netns)
+
+    def prepare(self, node) -> bool:
+        """kube-proxy's start-up on a node; True if nfacct counters are available."""
+        return prepare_node(node)
+
+    def restore(self, backend: str, jobs: list) -> None:
+        """Load (namespace, text, noflush) jobs: iptables-restore in parallel, or python-iptables."""
+        if backend == "python-iptables":
+            from netlab.dataplane import iptc_backend
+            for namespace, text, _ in jobs:
+                iptc_backend.apply_text(namespace, text)
+        else:
+            iptables.restore_many(jobs)
+
+    def delete_udp_conntrack(self, node, filters: list) -> None:
+        """conntrack -D -p udp FILTER... in the node's namespace."""
+        subprocess.run(["nsenter", f"--net={netns.path(node.netns)}", "conntrack", "-D", "-p", "udp"] + filters,
+                       capture_output=True)
+
+    def route_client(self, client, routes: dict) -> None:
+        """The client's routes to LoadBalancer and external IPs (address -> node IPs)."""
+        from netlab.dataplane import network
+        network.set_host_routes(client.netns, routes)
+
+    def serve_health(self, lab: str, node, table: dict) -> None:
+        """Keep the node's health check server answering from TABLE (none needed while empty)."""
+        from netlab import names
+        from netlab.dataplane import healthcheck
+        folder = names.lab_dir(lab) / "healthcheck"
+        table_path = folder / f"{node.name}.json"
+        if not table and not table_path.exists():
+            return
+        healthcheck.write_table(table_path, table)
+        healthcheck.ensure_server(node.netns, table_path, folder / f"{node.name}.pid")
+
+    def pod_status(self, state_dir):
+        """What the runtime reports of a pod (EndpointSlices follow readiness)."""
+        return runtime.pod_status(state_dir)
+
+
 def _digest_path(lab: str, node_name: str):
     from netlab import names
     return names.lab_dir(lab) / "rules" / f"{node_name}.json"
@@ -186,15 +234,16 @@ def _save_digests(lab: str, node_name: str, digests: dict) -> None:
     os.replace(tmp, path)
 
 
-def sync(lab: str, st, topology, lab_config, objects, report) -> None:
+def sync(lab: str, st, topology, lab_config, objects, report, dataplane: NodeDataplane | None = None) -> None:
     """Bring every node's rules in line with the Services and the running pods.
 
     A node seen for the first time (or whose namespace was re-created) gets whole tables; after
     that only the chains that changed are restored (--noflush). All nodes restore in parallel.
     """
+    dataplane = dataplane or NodeDataplane()
     now = time.time()
     allocated = allocate(objects, st, topology)
-    pods = pod_endpoint_inputs(lab, st, objects)
+    pods = pod_endpoint_inputs(lab, st, objects, dataplane.pod_status)
     slices = endpoint_slices(allocated, pods, objects)
     st.allocations["view"] = {"services": allocated, "slices": slices}
     docs = allocated + slices
@@ -205,11 +254,11 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
     renderer = NodeRenderer(docs, topology, lab_config)
     for node in topology.nodes:
         record = applied.get(node.name) or {}
-        netns_id = _netns_id(node.netns)
+        netns_id = dataplane.netns_id(node)
         # a new namespace, or an hour since the last whole-tables sync (kube-proxy's FullSyncPeriod,
         # which repairs rules someone changed by hand): whole tables; otherwise the changed chains
         fresh = record.get("netns") != netns_id or now - record.get("full", 0) > FULL_SYNC_PERIOD
-        nfacct = prepare_node(node) if fresh else record.get("nfacct", False)
+        nfacct = dataplane.prepare(node) if fresh else record.get("nfacct", False)
         ruleset, warnings = renderer.render(node, nfacct)
         for warning in warnings:
             if warning not in warned:
@@ -236,12 +285,7 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
     started = time.perf_counter()
     if jobs:
         try:
-            if backend == "python-iptables":
-                from netlab.dataplane import iptc_backend
-                for namespace, text, _ in jobs:
-                    iptc_backend.apply_text(namespace, text)
-            else:
-                iptables.restore_many(jobs)
+            dataplane.restore(backend, jobs)
         except Exception:
             for node, _, _ in done:   # unknown which went in: the next sync writes whole tables
                 applied.pop(node.name, None)
@@ -254,9 +298,9 @@ def sync(lab: str, st, topology, lab_config, objects, report) -> None:
         applied[node.name] = record
         report.rules_synced.append(node.name)
         report.rule_stats[node.name] = (rules_in.get(node.netns, 0), took)
-    clear_stale_udp(st, topology, allocated, slices)
-    route_external_addresses(topology, allocated, slices)
-    serve_health_checks(lab, topology, allocated, slices)
+    clear_stale_udp(st, topology, allocated, slices, dataplane)
+    route_external_addresses(topology, allocated, slices, dataplane)
+    serve_health_checks(lab, topology, allocated, slices, dataplane)
 
 
 SYNC_BURST = 2     # proxier.go: NewBoundedFrequencyRunner(..., minSyncPeriod, time.Hour, burstSyncs=2)
@@ -298,18 +342,11 @@ def health_check_tables(topology, allocated: list, slices: list) -> dict:
     return tables
 
 
-def serve_health_checks(lab: str, topology, allocated: list, slices: list) -> None:
+def serve_health_checks(lab: str, topology, allocated: list, slices: list, dataplane: NodeDataplane) -> None:
     """Keep each node's health server answering for its LoadBalancer + Local Services."""
-    from netlab import names
-    from netlab.dataplane import healthcheck
     tables = health_check_tables(topology, allocated, slices)
-    folder = names.lab_dir(lab) / "healthcheck"
     for node in topology.nodes:
-        table_path = folder / f"{node.name}.json"
-        if not tables[node.name] and not table_path.exists():
-            continue
-        healthcheck.write_table(table_path, tables[node.name])
-        healthcheck.ensure_server(node.netns, table_path, folder / f"{node.name}.pid")
+        dataplane.serve_health(lab, node, tables[node.name])
 
 
 def external_routes(topology, allocated: list, slices: list) -> dict:
@@ -339,11 +376,11 @@ def external_routes(topology, allocated: list, slices: list) -> dict:
     return routes
 
 
-def route_external_addresses(topology, allocated: list, slices: list) -> None:
-    from netlab.dataplane import network
+def route_external_addresses(topology, allocated: list, slices: list, dataplane: NodeDataplane) -> None:
+    """Each client's routes to the LoadBalancer and external IPs, towards the nodes that take them."""
     routes = external_routes(topology, allocated, slices)
     for client in topology.clients:
-        network.set_host_routes(client.netns, routes)
+        dataplane.route_client(client, routes)
 
 
 def _udp_targets(allocated: list, slices: list) -> dict:
@@ -366,7 +403,7 @@ def _udp_targets(allocated: list, slices: list) -> dict:
     return targets
 
 
-def clear_stale_udp(st, topology, allocated: list, slices: list) -> None:
+def clear_stale_udp(st, topology, allocated: list, slices: list, dataplane: NodeDataplane) -> None:
     """Delete UDP conntrack entries whose backend is gone (pkg/proxy/conntrack/cleanup.go).
 
     A UDP "connection" is refreshed by every packet, so a client that keeps its source port would
@@ -388,6 +425,5 @@ def clear_stale_udp(st, topology, allocated: list, slices: list) -> None:
             filters += [["--dport", str(target["nodePort"]), "--reply-src", old] for old in gone]
         for node in topology.nodes:
             for extra in filters:
-                subprocess.run(["nsenter", f"--net={netns.path(node.netns)}", "conntrack", "-D", "-p", "udp"] + extra,
-                               capture_output=True)
+                dataplane.delete_udp_conntrack(node, extra)
     st.allocations["udp"] = current

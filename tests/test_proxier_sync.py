@@ -1,0 +1,123 @@
+"""The lab's kube-proxy loop without root: an in-memory data plane records what each sync restores.
+
+A node's first sync writes whole tables, a sync with nothing new writes nothing, a pod that stops
+being ready rewrites only the chains that changed, and a burst of changes waits for minSyncPeriod.
+"""
+
+import pytest
+
+from netlab import manifest, names, proxier, state
+from netlab.cluster.topology import build_topology
+from netlab.lab import Report
+from netlab.manifest.model import KubeProxyConfig, LabConfig
+from netlab.runtime.spec import ContainerStatus, PodStatus
+
+OBJECTS = [
+    {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web", "namespace": "default"},
+     "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+              "template": {"metadata": {"labels": {"app": "web"}},
+                           "spec": {"containers": [{"name": "web", "image": "nginx",
+                                                    "ports": [{"containerPort": 80}]}]}}}},
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+     "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}},
+]
+
+
+class FakeDataplane(proxier.NodeDataplane):
+    """Records restores; every pod runs unless told otherwise."""
+
+    def __init__(self):
+        self.restores = []            # [(namespace, text, noflush)] per sync that wrote something
+        self.stopped = set()          # pod state dirs whose container has exited
+
+    def netns_id(self, node):
+        return hash(node.netns) & 0xFFFF
+
+    def prepare(self, node):
+        return False
+
+    def restore(self, backend, jobs):
+        self.restores.append(list(jobs))
+
+    def delete_udp_conntrack(self, node, filters):
+        pass
+
+    def route_client(self, client, routes):
+        pass
+
+    def serve_health(self, lab, node, table):
+        pass
+
+    def pod_status(self, state_dir):
+        if str(state_dir) in self.stopped:
+            return PodStatus(1, True, [ContainerStatus("web", "terminated", exit_code=1, finished_at=5.0)])
+        return PodStatus(1, True, [ContainerStatus("web", "running", pid=10, started_at=1.0)])
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    monkeypatch.setattr(names, "RUN_DIR", tmp_path)
+    st = state.LabState(lab="t", objects=[dict(o) for o in OBJECTS])
+    topology = build_topology("t", LabConfig())
+    for k, (node, ip) in enumerate([("node1", "10.244.1.2"), ("node2", "10.244.2.2"), ("node1", "10.244.1.3")]):
+        st.pods[f"default/web-{k}"] = {"namespace": "default", "name": f"web-{k}", "uid": f"u{k}",
+                                       "source": ["ReplicaSet", "default", "web"], "spec_hash": "x",
+                                       "labels": {"app": "web"}, "owner": ["ReplicaSet", "web"], "node": node,
+                                       "ip": ip, "phase": "running"}
+    return st, topology, FakeDataplane()
+
+
+def sync(world, min_sync_period=0.0):
+    st, topology, plane = world
+    config = LabConfig(kube_proxy=KubeProxyConfig(min_sync_period=min_sync_period))
+    report = Report(lab="t", topology=topology)
+    proxier.sync("t", st, topology, config, manifest.parse_objects(st.objects, validate="ignore"), report, plane)
+    return report
+
+
+def test_the_first_sync_writes_whole_tables_on_every_node_with_kube_proxys_spread(world):
+    report = sync(world)
+    (jobs,) = world[2].restores
+    assert [(ns, noflush) for ns, _, noflush in jobs] == [("t-node1", False), ("t-node2", False)]
+    text = jobs[0][1]
+    assert text.count("-m statistic --mode random --probability 0.3333333333") == 1
+    assert text.count("-m statistic --mode random --probability 0.5000000000") == 1
+    assert report.rules_synced == ["node1", "node2"]
+    assert report.rule_stats["node1"][0] == sum(1 for line in text.splitlines() if line.startswith("-A "))
+
+
+def test_a_sync_with_nothing_new_writes_nothing(world):
+    sync(world)
+    report = sync(world)
+    assert len(world[2].restores) == 1 and report.rules_synced == []
+
+
+def test_a_pod_that_stops_rewrites_only_the_chains_that_changed(world):
+    st, _, plane = world
+    sync(world)
+    plane.stopped.add(str(names.pod_dir("t", "default", "web-1", "u1")))
+    sync(world)
+    jobs = plane.restores[-1]
+    assert all(noflush for _, _, noflush in jobs)
+    text = jobs[0][1]
+    assert "-A KUBE-SERVICES" not in text                       # untouched chains are not rewritten
+    assert text.count("-X KUBE-SEP-") == 1                        # the stopped pod's endpoint chain goes
+    assert "10.244.2.2" not in text and "--probability 0.5000000000" in text
+    slices = st.allocations["view"]["slices"]
+    ready = {e["addresses"][0]: e["conditions"]["ready"] for s in slices for e in s["endpoints"]}
+    assert ready == {"10.244.1.2": True, "10.244.2.2": False, "10.244.1.3": True}
+
+
+def test_a_burst_of_changes_waits_for_min_sync_period(world):
+    st, _, plane = world
+    sync(world, min_sync_period=1.0)
+    plane.stopped.add(str(names.pod_dir("t", "default", "web-1", "u1")))
+    sync(world, min_sync_period=1.0)
+    plane.stopped.add(str(names.pod_dir("t", "default", "web-2", "u2")))
+    report = sync(world, min_sync_period=1.0)
+    assert len(plane.restores) == 2 and report.rules_synced == []
+    assert report.rules_deferred_until is not None
+    # the endpoints moved on at once; only the rules wait
+    ready = {e["addresses"][0]: e["conditions"]["ready"] for s in st.allocations["view"]["slices"]
+             for e in s["endpoints"]}
+    assert ready["10.244.1.3"] is False
