@@ -82,8 +82,9 @@ def replicaset_objects(st) -> list:
     return parse_stored(docs) if docs else []
 
 
-def observe_pods(lab: str, st, objects) -> dict:
+def observe_pods(lab: str, st, objects, pod_status=None) -> dict:
     """What kubelet reports of each pod, as the controllers read it: (ns, name) -> Observed."""
+    pod_status = pod_status or runtime.pod_status
     from netlab.kubelet import kubelet
     sources = {o.key: o for o in objects + replicaset_objects(st)}
     seen = {}
@@ -93,7 +94,7 @@ def observe_pods(lab: str, st, objects) -> dict:
         source = sources.get(tuple(record["source"]))
         if source is None:
             continue
-        status = runtime.pod_status(names.pod_dir(lab, record["namespace"], record["name"], record["uid"]))
+        status = pod_status(names.pod_dir(lab, record["namespace"], record["name"], record["uid"]))
         ready = kubelet.pod_ready(record, source.pod_spec, status)
         memory = record.get("kubelet") or {}
         restarts = sum((c or {}).get("restart_count", 0) for c in (memory.get("containers") or {}).values())
@@ -177,6 +178,50 @@ def _pod_alive(lab: str, pod: PodInstance) -> bool:
     return bool(status.owner_alive)
 
 
+class Machine:
+    """What reconcile does to the machine: namespaces and links, pod sandboxes, processes, and
+    kube-proxy's rules (`proxy`). The real one acts for real; unit tests use an in-memory one."""
+
+    def __init__(self):
+        from netlab import proxier
+        self.proxy = proxier.NodeDataplane()
+
+    def namespaces_exist(self, spaces: list) -> bool:
+        return all(netns.exists(name) for name in spaces)
+
+    def ensure_network(self, topology: Topology) -> None:
+        """The underlay, every node and every client (idempotent: it repairs a half-built lab)."""
+        network = _network()
+        network.ensure_underlay(topology)
+        for node in topology.nodes:
+            network.ensure_node(topology, node)
+        for client in topology.clients:
+            network.ensure_client(topology, client)
+
+    def pod_alive(self, lab: str, pod: PodInstance) -> bool:
+        return _pod_alive(lab, pod)
+
+    def teardown_pod(self, lab: str, topology: Topology, pod: PodInstance) -> None:
+        _teardown_pod(lab, topology, pod)
+
+    def wire_pod(self, lab: str, topology: Topology, pod: PodInstance) -> None:
+        """The pod's network namespace, its eth0 on the node's cni0, its address and /etc/hosts."""
+        node = topology.node(pod.node)
+        pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
+        _network().ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
+                                      pod.ip)
+        etc.write_pod_hosts(pod_ns, pod.ip, pod.name)
+
+    def start_pods(self, specs: list) -> None:
+        runtime.start_pods(specs)
+
+    def pod_status(self, state_dir):
+        return runtime.pod_status(state_dir)
+
+    def wait_answering(self, specs: list, timeout: float) -> list:
+        return wait_until_answering(specs, timeout)
+
+
 # -- the lab ------------------------------------------------------------------------------------
 
 def topology_of(lab: str, config_raw: dict | None) -> Topology:
@@ -185,21 +230,17 @@ def topology_of(lab: str, config_raw: dict | None) -> Topology:
 
 
 def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_ready: float = 3.0,
-              ensure_network: bool = True) -> None:
+              ensure_network: bool = True, machine: Machine | None = None) -> None:
     """Make the machine match ST: network, nodes, clients, pods. Saves ST as it goes."""
+    machine = machine or Machine()
     topology = report.topology
     objects = parse_stored(st.objects)
     # 1. the fixed network: idempotent, and it repairs a half-built lab. `apply` on a lab that is
     # up skips it unless a node's namespace is missing (netlink round trips add up on big labs).
     lab_state.save(st)
     spaces = [topology.underlay_netns] + [n.netns for n in topology.nodes] + [c.netns for c in topology.clients]
-    if ensure_network or not all(netns.exists(name) for name in spaces):
-        network = _network()
-        network.ensure_underlay(topology)
-        for node in topology.nodes:
-            network.ensure_node(topology, node)
-        for client in topology.clients:
-            network.ensure_client(topology, client)
+    if ensure_network or not machine.namespaces_exist(spaces):
+        machine.ensure_network(topology)
 
     # 2. pods: half-built or dead sandboxes are rebuilt, then the controllers decide the rest. A pod
     # being deleted (deletionTimestamp) is left to the kubelet, which stops it within its grace period.
@@ -209,8 +250,8 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         if record.get("deletionTimestamp"):
             terminating.append(pod)
             continue
-        if pod.node and (record.get("phase") != RUNNING or not _pod_alive(lab, pod)):
-            _teardown_pod(lab, topology, pod)
+        if pod.node and (record.get("phase") != RUNNING or not machine.pod_alive(lab, pod)):
+            machine.teardown_pod(lab, topology, pod)
             record["phase"] = BUILDING
             record.pop("kubelet", None)      # a new sandbox: kubelet's memory of the old one is void
             report.changed = True
@@ -219,7 +260,7 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     replicasets = {k: controllers.ReplicaSetRecord.from_dict(v) for k, v in st.replicasets.items()}
     pods_plan = controllers.plan(objects, existing, topology, st.last_reserved, rng=rng, now=now,
                                  reserved=terminating, replicasets=replicasets, deployments=st.deployments,
-                                 observed=observe_pods(lab, st, objects))
+                                 observed=observe_pods(lab, st, objects, machine.pod_status))
     report.warnings.extend(pods_plan.warnings)
     report.events.extend(pods_plan.events)
     st.replicasets = {k: v.to_dict() for k, v in pods_plan.replicasets.items()}
@@ -260,15 +301,11 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     source_of = {o.key: o for o in objects}
     started = []
     for pod in to_build:
-        node = topology.node(pod.node)
-        pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
-        _network().ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
-                                   pod.ip)
-        etc.write_pod_hosts(pod_ns, pod.ip, pod.name)
+        machine.wire_pod(lab, topology, pod)
         started.append((pod, runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings)))
     if started:
         # all pods' processes are forked before any is waited for: they start in parallel
-        runtime.start_pods([spec for _, spec in started])
+        machine.start_pods([spec for _, spec in started])
     for pod, _ in started:
         report.created.append(f"{pod.namespace}/{pod.name}")
         report.changed = True
@@ -277,11 +314,11 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     if started:
         lab_state.save(st)
     if wait_ready and started:
-        report.not_ready = wait_until_answering([spec for _, spec in started], wait_ready)
+        report.not_ready = machine.wait_answering([spec for _, spec in started], wait_ready)
 
     # 3. the kube-proxy role: Services and endpoints -> every node's rules
     from netlab import controlplane, manifest, proxier
-    proxier.sync(lab, st, topology, manifest.lab_config(st.config), objects, report)
+    proxier.sync(lab, st, topology, manifest.lab_config(st.config), objects, report, machine.proxy)
     lab_state.save(st)
     for pod, spec in started:
         report.events.append(controllers.ControllerEvent(

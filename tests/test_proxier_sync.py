@@ -10,7 +10,7 @@ from netlab import manifest, names, proxier, state
 from netlab.cluster.topology import build_topology
 from netlab.lab import Report
 from netlab.manifest.model import KubeProxyConfig, LabConfig
-from netlab.runtime.spec import ContainerStatus, PodStatus
+from tests.fakes import FakeDataplane
 
 OBJECTS = [
     {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web", "namespace": "default"},
@@ -21,37 +21,6 @@ OBJECTS = [
     {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
      "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}},
 ]
-
-
-class FakeDataplane(proxier.NodeDataplane):
-    """Records restores; every pod runs unless told otherwise."""
-
-    def __init__(self):
-        self.restores = []            # [(namespace, text, noflush)] per sync that wrote something
-        self.stopped = set()          # pod state dirs whose container has exited
-
-    def netns_id(self, node):
-        return hash(node.netns) & 0xFFFF
-
-    def prepare(self, node):
-        return False
-
-    def restore(self, backend, jobs):
-        self.restores.append(list(jobs))
-
-    def delete_udp_conntrack(self, node, filters):
-        pass
-
-    def route_client(self, client, routes):
-        pass
-
-    def serve_health(self, lab, node, table):
-        pass
-
-    def pod_status(self, state_dir):
-        if str(state_dir) in self.stopped:
-            return PodStatus(1, True, [ContainerStatus("web", "terminated", exit_code=1, finished_at=5.0)])
-        return PodStatus(1, True, [ContainerStatus("web", "running", pid=10, started_at=1.0)])
 
 
 @pytest.fixture

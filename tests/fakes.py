@@ -1,0 +1,76 @@
+"""In-memory stand-ins for what touches the machine, so the control loops run without root."""
+
+from netlab import lab as lab_mod
+from netlab import names, proxier
+from netlab.runtime.spec import ContainerStatus, PodStatus
+
+
+class FakeDataplane(proxier.NodeDataplane):
+    """Records restores; every pod runs unless told otherwise."""
+
+    def __init__(self):
+        self.restores = []            # [(namespace, text, noflush)] per sync that wrote something
+        self.stopped = set()          # pod state dirs whose container has exited
+
+    def netns_id(self, node):
+        return hash(node.netns) & 0xFFFF
+
+    def prepare(self, node):
+        return False
+
+    def restore(self, backend, jobs):
+        self.restores.append(list(jobs))
+
+    def delete_udp_conntrack(self, node, filters):
+        pass
+
+    def route_client(self, client, routes):
+        pass
+
+    def serve_health(self, lab, node, table):
+        pass
+
+    def pod_status(self, state_dir):
+        if str(state_dir) in self.stopped:
+            return PodStatus(1, True, [ContainerStatus("web", "terminated", exit_code=1, finished_at=5.0)])
+        return PodStatus(1, True, [ContainerStatus("web", "running", pid=10, started_at=1.0)])
+
+
+class FakeMachine(lab_mod.Machine):
+    """Namespaces that always exist, pods that start at once and run until told otherwise."""
+
+    def __init__(self, lab: str):
+        self.lab = lab
+        self.proxy = FakeDataplane()
+        self.network_built = 0
+        self.wired, self.started, self.torn_down = [], [], []
+        self.dead = set()                     # pod names whose sandbox has died
+
+    def namespaces_exist(self, spaces):
+        return self.network_built > 0
+
+    def ensure_network(self, topology):
+        self.network_built += 1
+
+    def pod_alive(self, lab, pod):
+        return pod.name not in self.dead
+
+    def teardown_pod(self, lab, topology, pod):
+        self.torn_down.append(pod.name)
+        self.dead.discard(pod.name)
+
+    def wire_pod(self, lab, topology, pod):
+        self.wired.append((pod.name, pod.node, pod.ip))
+
+    def start_pods(self, specs):
+        self.started += [spec.name for spec in specs]
+
+    def pod_status(self, state_dir):
+        return self.proxy.pod_status(state_dir)
+
+    def wait_answering(self, specs, timeout):
+        return []
+
+
+def pod_dir_of(lab: str, record: dict) -> str:
+    return str(names.pod_dir(lab, record["namespace"], record["name"], record["uid"]))
