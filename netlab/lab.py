@@ -105,11 +105,28 @@ def observe_pods(lab: str, st, objects, pod_status=None) -> dict:
     return seen
 
 
+_PARSED: dict = {}       # the object's JSON -> the typed object: the same content is parsed once
+_PARSED_KEPT = 20000
+
+
 def parse_stored(objects: list):
-    """Typed objects from the raw ones recorded in the state (validated when first applied)."""
+    """Typed objects from the raw ones recorded in the state (validated when first applied).
+
+    Parsing is cached by content, so a long-lived supervisor does not re-validate every manifest on
+    every pass (writing an object's JSON costs a fraction of checking it).
+    """
+    import json
     from netlab import manifest
-    # validated when applied (perhaps with --validate=warn): unknown fields are not news any more
-    return manifest.parse_objects(objects, source="<lab state>", validate="ignore")
+    keys = [json.dumps(raw, sort_keys=True, separators=(",", ":")) for raw in objects]
+    todo = {key: raw for raw, key in zip(objects, keys) if key not in _PARSED}
+    if todo and len(_PARSED) + len(todo) > _PARSED_KEPT:
+        _PARSED.clear()
+        todo = dict(zip(keys, objects))
+    if todo:
+        # validated when applied (perhaps with --validate=warn): unknown fields are not news any more
+        parsed = manifest.parse_objects(list(todo.values()), source="<lab state>", validate="ignore")
+        _PARSED.update(zip(todo, parsed))
+    return [_PARSED[key] for key in keys]
 
 
 # -- pods ---------------------------------------------------------------------------------------
