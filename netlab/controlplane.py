@@ -94,6 +94,7 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
     # a rollout's next step waits on what this one did: new pods ready, old ones gone
     outcome.again = bool(report.created or report.deleted or finished)
     outcome.due += _min_ready_due(st, sources, now)
+    outcome.due += _progress_deadlines(st)
 
     # 3. what runs outside the lock
     from netlab import runtime as process_runtime
@@ -128,6 +129,20 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
             outcome.due.append(due)
     record_events(lab, outcome.events, now)
     return outcome
+
+
+def _progress_deadlines(st) -> list:
+    """When rollouts still in progress pass their progressDeadlineSeconds (the condition then says so)."""
+    from netlab.lab import object_key
+    deadlines = {f"{k[1]}/{k[2]}": (raw.get("spec") or {}).get("progressDeadlineSeconds", 600)
+                 for raw in st.objects for k in [object_key(raw)] if k[0] == "Deployment"}
+    due = []
+    for key, record in st.deployments.items():
+        for condition in (record.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "Progressing" and condition.get("reason") not in (
+                    "NewReplicaSetAvailable", "ProgressDeadlineExceeded") and deadlines.get(key):
+                due.append(float(condition.get("lastUpdateTime", 0)) + deadlines[key] + 0.01)
+    return due
 
 
 def _min_ready_due(st, sources, now: float) -> list:

@@ -332,8 +332,12 @@ def deployment_object(raw: dict, namespace: str, record: dict) -> dict:
     if record:
         meta.setdefault("uid", record.get("uid"))
         meta.setdefault("creationTimestamp", _timestamp(record.get("created") or 0))
-    status = dict(record.get("status") or {})
+    status = copy.deepcopy(record.get("status") or {})
     status["observedGeneration"] = record.get("generation", 1)
+    for condition in status.get("conditions") or []:
+        for name in ("lastUpdateTime", "lastTransitionTime"):
+            if isinstance(condition.get(name), (int, float)):
+                condition[name] = _timestamp(condition[name])
     obj["status"] = status
     return obj
 

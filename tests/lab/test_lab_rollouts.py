@@ -213,3 +213,23 @@ def test_a_deleted_pod_is_replaced_while_a_client_on_the_cluster_ip_loses_nothin
     (replacement,) = set(after) - set(pods)
     assert after[replacement]["status"]["podIP"] not in {p["status"]["podIP"] for p in pods.values()}
     assert _get(name, "services")[0]["spec"]["clusterIP"] == cluster_ip
+
+
+def test_a_rollout_whose_new_pods_never_get_ready_stops_at_its_progress_deadline_and_keeps_serving(lab):
+    name, folder = lab
+    stuck = WEB.replace("  replicas: 4\n", "  replicas: 4\n  progressDeadlineSeconds: 2\n").replace(
+        "      - {name: nginx, image: nginx, ports: [{containerPort: 80}]}",
+        "      - name: nginx\n        image: nginx:2\n        ports: [{containerPort: 80}]\n"
+        "        readinessProbe: {exec: {command: [\"false\"]}, periodSeconds: 1}")
+    assert stuck.count("progressDeadlineSeconds") == 1 and stuck.count("readinessProbe") == 1
+    (folder / "stuck.yaml").write_text(stuck)
+    old = set(_web_pods(name))
+    netlab_cli("apply", "-f", str(folder / "stuck.yaml"), "--name", name)
+    result = netlab_cli("rollout", "status", "deployment/web", "--name", name, "--timeout", "30", check=False)
+    assert result.returncode != 0 and 'deployment "web" exceeded its progress deadline' in result.stderr
+    (deploy,) = _get(name, "deployments")
+    progressing = {c["type"]: c for c in deploy["status"]["conditions"]}["Progressing"]
+    assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
+    assert old <= set(_web_pods(name))                      # maxUnavailable 0: the old pods stay
+    (ep,) = _get(name, "endpoints")
+    assert len(ep["subsets"][0]["addresses"]) == 4
