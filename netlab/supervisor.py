@@ -155,6 +155,7 @@ class Supervisor:
 
     def _watch(self, idents: set) -> None:
         """Hold a pidfd for each (pid, start) in IDENTS, and no others."""
+        self.gone &= idents                  # forget the ended ones the store no longer lists
         for ident in list(self.watched):
             if ident not in idents:
                 fd = self.watched.pop(ident)
