@@ -13,7 +13,8 @@ DEFAULT_MANIFESTS = "manifests"
 
 
 # The errors a user can act on, by module: one clear line each (tracebacks only with --debug).
-USER_ERRORS = (("netlab.lab", "LabError"), ("netlab.state", "LabBusy"), ("netlab.manifest.errors", "ManifestError"),
+USER_ERRORS = (("netlab.lab", "LabError"), ("netlab.state", "LabBusy"), ("netlab.state", "StateDamaged"),
+               ("netlab.manifest.errors", "ManifestError"),
                ("netlab.dataplane.iptables", "RestoreError"), ("netlab.dataplane.iptc_backend", "IptcError"),
                ("netlab.dataplane.network", "WiringError"))
 
@@ -29,10 +30,16 @@ class NetlabGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except Exception as err:
-            if not isinstance(err, _user_error_types()) or os.environ.get("NETLAB_DEBUG"):
+            if os.environ.get("NETLAB_DEBUG"):
                 raise
-            output.fail(str(err))
+            if isinstance(err, _user_error_types()):
+                output.fail(str(err))
+            # anything else is still one line: what failed, and where to see more
+            text = " ".join(str(err).split()) or type(err).__name__
+            output.fail(f"{text} ({type(err).__name__}; `netlab --debug ...` shows the traceback)")
 
 
 @click.group(cls=NetlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,7 +113,7 @@ def up(files, lab_name, validate, iptables_backend):
     from netlab import lab as lab_mod
     from netlab import state as lab_state
     _require_root()
-    if not files and lab_name and lab_state.load(lab_name) is not None:
+    if not files and lab_name and lab_state.state_path(lab_name).exists() and lab_state.load(lab_name) is not None:
         report = lab_mod.resume(lab_name)
         _print_up_report(report)
         return
@@ -538,7 +545,4 @@ def _register_subcommands():
     main.add_command(proxy)
 
 
-try:
-    _register_subcommands()
-except ImportError:  # pragma: no cover - while the proxy package is being built
-    pass
+_register_subcommands()

@@ -93,8 +93,15 @@ def _service_objects(st, kind: str, namespace: str | None) -> list:
 
 def summary(lab: str) -> str:
     """A short summary of one lab: nodes with their namespaces, pods per node, clients."""
-    st = lab_state.load(lab)
+    try:
+        st = lab_state.load(lab)
+    except lab_state.StateDamaged as err:
+        return str(err)
     if st is None:
+        kept = sorted(names.lab_dir(lab).glob("state.json.corrupt-*")) if names.lab_dir(lab).is_dir() else []
+        if kept:
+            return (f"lab {lab!r}: its state file was damaged and is kept as {kept[-1]}; "
+                    f"`netlab down --name {lab}` removes what the lab made")
         spaces = owned_namespaces(lab, None)
         return f"lab {lab}: no state, {len(spaces)} leftover namespaces (remove with `netlab down --name {lab}`)"
     topology = topology_of(lab, st.config)
@@ -120,7 +127,11 @@ def summary(lab: str) -> str:
 def status_data(lab: str) -> dict:
     """`netlab status -o json`: the lab, its supervisor, nodes and pods."""
     from netlab import supervisor
-    st = lab_state.load(lab)
+    try:
+        st = lab_state.load(lab)
+    except lab_state.StateDamaged as err:
+        return {"name": lab, "supervisor": supervisor.info(lab), "state": "damaged", "message": str(err),
+                "leftoverNamespaces": owned_namespaces(lab, None)}
     data = {"name": lab, "supervisor": supervisor.info(lab), "state": "up" if st else "absent"}
     if st is None:
         data["leftoverNamespaces"] = owned_namespaces(lab, None)

@@ -386,21 +386,28 @@ def _accepts(pod_netns: str, ip: str, port: int) -> bool:
 
 
 def owned_namespaces(lab: str, st: lab_state.LabState | None) -> list:
-    """The network namespaces that belong to LAB: its recorded ones, or by prefix when state is lost.
+    """The network namespaces that belong to LAB: those tagged as its own, and untagged ones it
+    recorded or that no other lab can claim.
 
-    A prefix alone is ambiguous between labs named "a" and "a-b", so namespaces recorded by any
-    other lab are never counted as this lab's.
+    A name prefix alone is ambiguous between labs "x" and "x-b": each namespace carries its lab's
+    tag (network.ensure_namespace), and an untagged one (a crash before tagging) counts as LAB's
+    only if LAB recorded it or no other lab, known by its state or by its tags, extends the name.
     """
     prefix = names.lab_prefix(lab)
-    candidates = set(netns.list_names(prefix))
-    others = set()
-    for other in lab_state.known_labs():
-        if other != lab and other.startswith(prefix):
-            other_state = lab_state.load(other)
-            if other_state:
-                others |= set(_namespaces_of(other, other_state))
-            others |= set(netns.list_names(names.lab_prefix(other)))
-    return sorted(candidates - others)
+    candidates = netns.list_names(prefix)
+    network = _network()
+    tags = {name: network.namespace_owner(name) for name in candidates}
+    recorded = set(_namespaces_of(lab, st)) if st else set()
+    others = {tag for tag in tags.values() if tag and tag != lab}
+    others |= {other for other in lab_state.known_labs() if other != lab and other.startswith(prefix)}
+    mine = []
+    for name in candidates:
+        if tags[name] is not None:
+            if tags[name] == lab:
+                mine.append(name)
+        elif name in recorded or not any(name.startswith(names.lab_prefix(o)) for o in others):
+            mine.append(name)
+    return sorted(mine)
 
 
 def _namespaces_of(lab: str, st: lab_state.LabState) -> list:
@@ -419,8 +426,12 @@ def down(lab: str) -> list:
     from netlab import supervisor
     supervisor.stop(lab)                # first: nothing may rebuild what is being removed
     with lab_state.locked(lab):
-        removed = down_unlocked(lab, lab_state.load(lab))
-    lab_state.remove_lock(lab)
+        try:
+            st = lab_state.load(lab)
+        except lab_state.StateDamaged:
+            st = None                     # down works from the lab's name alone
+        removed = down_unlocked(lab, st)
+        lab_state.remove_lock(lab)        # while holding it: a waiter then locks a fresh file
     return removed
 
 
@@ -466,34 +477,45 @@ def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: floa
     started = time.monotonic()
     lab = _resolve_lab_name(lab_name, loaded)
     with lab_state.locked(lab):
-        st = lab_state.load(lab)
-        config_raw = (loaded.lab.raw or None) if loaded.lab is not None else None
-        if st is None:
-            if not create:
-                raise LabError(f"lab {lab!r} is not up; start it with `netlab up --name {lab}`")
-            if netns.list_names(names.lab_prefix(lab)) and owned_namespaces(lab, None):
-                # namespaces without state: a lab whose state was lost; start from a clean slate
-                down_unlocked(lab, None)
-            st = lab_state.LabState(lab=lab, config=config_raw, iptables_backend=iptables_backend)
-        elif iptables_backend and iptables_backend != (st.iptables_backend or
-                                                       manifest_lab_config(st.config).iptables_backend):
-            raise LabError(f"lab {lab!r} is up with the {st.iptables_backend or 'restore'} backend; run "
-                           f"`netlab down --name {lab}` first to switch backends")
-        elif config_raw is not None and config_raw != st.config:
-            raise LabError(f"lab {lab!r} is up with other cluster settings; run `netlab down --name {lab}` "
-                           "first to rebuild it with the new ones")
-        topology = topology_of(lab, st.config)
-        incoming = [obj.raw for obj in loaded.objects if getattr(obj, "kind", None)]   # not the lab file
-        report = Report(lab=lab, topology=topology)
-        api = store.EmbeddedStore(st, time.time(), rng)
-        for raw in incoming:
-            _, verb = api.apply(raw)
-            (report.objects_changed if verb != "unchanged" else report.objects_unchanged).append(
-                _describe_change(verb, raw))
-        check_services(st, topology)        # refuse a clash before anything changes (nothing is saved yet)
-        reconcile(lab, st, report, rng=rng, wait_ready=wait_ready, ensure_network=create)
+        try:
+            report = _apply_locked(lab, loaded, create, rng, wait_ready, iptables_backend)
+        except BaseException:
+            if not lab_state.state_path(lab).exists():
+                lab_state.remove_lock(lab)          # a new lab that was refused leaves nothing behind
+            raise
     _wake_supervisor(lab)
     report.seconds = time.monotonic() - started
+    return report
+
+
+def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptables_backend) -> Report:
+    """apply() under the lab's lock."""
+    st = lab_state.load(lab)
+    config_raw = (loaded.lab.raw or None) if loaded.lab is not None else None
+    if st is None:
+        if not create:
+            raise LabError(f"lab {lab!r} is not up; start it with `netlab up --name {lab}`")
+        if netns.list_names(names.lab_prefix(lab)) and owned_namespaces(lab, None):
+            # namespaces without state: a lab whose state was lost; start from a clean slate
+            down_unlocked(lab, None)
+        st = lab_state.LabState(lab=lab, config=config_raw, iptables_backend=iptables_backend)
+    elif iptables_backend and iptables_backend != (st.iptables_backend or
+                                                   manifest_lab_config(st.config).iptables_backend):
+        raise LabError(f"lab {lab!r} is up with the {st.iptables_backend or 'restore'} backend; run "
+                       f"`netlab down --name {lab}` first to switch backends")
+    elif config_raw is not None and config_raw != st.config:
+        raise LabError(f"lab {lab!r} is up with other cluster settings; run `netlab down --name {lab}` "
+                       "first to rebuild it with the new ones")
+    topology = topology_of(lab, st.config)
+    incoming = [obj.raw for obj in loaded.objects if getattr(obj, "kind", None)]   # not the lab file
+    report = Report(lab=lab, topology=topology)
+    api = store.EmbeddedStore(st, time.time(), rng)
+    for raw in incoming:
+        _, verb = api.apply(raw)
+        (report.objects_changed if verb != "unchanged" else report.objects_unchanged).append(
+            _describe_change(verb, raw))
+    check_services(st, topology)        # refuse a clash before anything changes (nothing is saved yet)
+    reconcile(lab, st, report, rng=rng, wait_ready=wait_ready, ensure_network=create)
     return report
 
 

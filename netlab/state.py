@@ -55,17 +55,48 @@ def state_path(lab: str) -> Path:
     return names.lab_dir(lab) / "state.json"
 
 
+class StateDamaged(Exception):
+    """The lab's state file could not be read; it has been moved aside (the message says where)."""
+
+
+_FIELD_TYPES = {"lab": str, "created": (int, float), "objects": list, "pods": dict, "last_reserved": dict,
+                "allocations": dict, "replicasets": dict, "deployments": dict, "resource_version": int,
+                "changes": list}
+
+
 def load(lab: str) -> LabState | None:
-    """The lab's recorded state, or None when the lab has none."""
+    """The lab's recorded state, or None when the lab has none.
+
+    A file that is torn, not JSON or not a lab's state is moved aside as state.json.corrupt-TIME
+    and StateDamaged raised: the lab can still be taken down by its name.
+    """
+    path = state_path(lab)
     try:
-        data = json.loads(state_path(lab).read_text())
+        text = path.read_text()
     except FileNotFoundError:
         return None
-    except ValueError as err:
-        raise RuntimeError(f"the state file {state_path(lab)} is damaged ({err}); "
-                           f"run `netlab down --name {lab}` to remove the lab") from err
-    data.pop("version", None)
-    return LabState(**data)
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("lab") != lab:
+            raise ValueError("it is not this lab's state")
+        for name, kind in _FIELD_TYPES.items():
+            if name in data and not isinstance(data[name], kind):
+                raise ValueError(f"its {name!r} is not a {kind.__name__ if isinstance(kind, type) else 'number'}")
+        known = set(LabState.__dataclass_fields__) - {"version"}
+        state = LabState(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError) as err:
+        moved = path.with_name(f"state.json.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        try:
+            os.replace(path, moved)
+        except OSError:
+            moved = path
+        raise StateDamaged(f"lab {lab!r}: its state file was damaged ({_short(str(err))}) and is kept as {moved}; "
+                           f"`netlab down --name {lab}` removes what the lab made") from None
+    return state
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def save(state: LabState) -> None:
@@ -87,29 +118,64 @@ def known_labs() -> list:
 
 @contextmanager
 def locked(lab: str, wait: float = 30.0):
-    """Serialise commands on one lab: hold an exclusive flock on /run/netlab/LAB.lock."""
+    """Serialise commands on one lab (the CLI's and the supervisor's): an exclusive flock on
+    /run/netlab/LAB.lock, which records who holds it.
+
+    `down` removes the lock file while holding it; a command that opened the old file and then got
+    its lock sees that the path no longer names that file and locks the new one instead, so two
+    commands can never both believe they hold the lab.
+    """
     names.RUN_DIR.mkdir(parents=True, exist_ok=True)
-    lock_path = names.RUN_DIR / f"{lab}.lock"
-    handle = open(lock_path, "w")
+    lock_path = lock_file(lab)
     deadline = time.monotonic() + wait
+    while True:
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            handle.close()
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() > deadline:
+                raise LabBusy(f"lab {lab!r} is busy: {holder(lab)} holds {lock_path}") from None
+            time.sleep(0.05)
+            continue
+        try:
+            current = os.stat(lock_path)
+        except FileNotFoundError:
+            current = None
+        if current is None or (current.st_dev, current.st_ino) != (os.fstat(handle.fileno()).st_dev,
+                                                                     os.fstat(handle.fileno()).st_ino):
+            handle.close()                 # removed (or replaced) while we waited: lock the lab anew
+            continue
+        break
     try:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as err:
-                if err.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() > deadline:
-                    raise LabBusy(f"lab {lab!r} is busy: another netlab command holds {lock_path}") from None
-                time.sleep(0.05)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "since": time.time()}))
+        handle.flush()
         yield
     finally:
         handle.close()
 
 
-def remove_lock(lab: str) -> None:
+def lock_file(lab: str) -> Path:
+    return names.RUN_DIR / f"{lab}.lock"
+
+
+def holder(lab: str) -> str:
+    """Who holds the lab's lock, as far as its file says: "pid N, since T" (or "another netlab command")."""
     try:
-        (names.RUN_DIR / f"{lab}.lock").unlink()
+        data = json.loads(lock_file(lab).read_text())
+        since = time.strftime("%H:%M:%S", time.localtime(data["since"]))
+        return f"pid {data['pid']}, since {since},"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another netlab command"
+
+
+def remove_lock(lab: str) -> None:
+    """Remove the lab's lock file; call it only while holding the lock (see locked)."""
+    try:
+        lock_file(lab).unlink()
     except FileNotFoundError:
         pass

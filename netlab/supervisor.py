@@ -278,7 +278,11 @@ class Supervisor:
                 self.probing.discard((pod_key, container, probe.kind))
         try:
             with lab_state.locked(self.lab, wait=60.0):
-                st = lab_state.load(self.lab)
+                try:
+                    st = lab_state.load(self.lab)
+                except lab_state.StateDamaged as err:
+                    log(str(err))
+                    return False
                 if st is None:
                     return False
                 outcome = controlplane.control_pass(self.lab, st, probe_results=results, finished=finished,

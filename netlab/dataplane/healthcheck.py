@@ -151,7 +151,13 @@ def ensure_server(node_netns: str, table_path: Path, pid_path: Path) -> None:
         os.replace(tmp, pid_path)
         _serve(table_path)
     except BaseException:
-        pass
+        # no terminal is left to tell: the reason goes next to the pid file, and the exit code says it
+        import traceback
+        try:
+            pid_path.with_suffix(".log").write_text(traceback.format_exc())
+        except OSError:
+            pass
+        os._exit(1)
     finally:
         os._exit(0)
 

@@ -40,7 +40,19 @@ def path(name: str) -> str:
 
 
 def exists(name: str) -> bool:
-    return os.path.exists(path(name))
+    """True if NAME is a pinned namespace: its file is a mount of nsfs, not a leftover plain file.
+
+    A crash between creating the pin file and mounting the namespace on it leaves an empty file;
+    trusting that would make every later step fail inside a namespace that is not there.
+    """
+    return _pinned(path(name))
+
+
+def _pinned(pin: str) -> bool:
+    try:
+        return os.stat(pin).st_dev == os.stat("/proc/self/ns/net").st_dev
+    except FileNotFoundError:
+        return False
 
 
 def list_names(prefix: str = "") -> list:
@@ -73,6 +85,8 @@ def create(name: str) -> bool:
         return False
     _share_run_dir()
     pin = path(name)
+    if os.path.lexists(pin):
+        _remove_pin(pin)            # a pin file a crash left unmounted: start it again
     fd = os.open(pin, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
     os.close(fd)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)

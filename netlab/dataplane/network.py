@@ -39,6 +39,37 @@ def rtnl(namespace: str):
         ipr.close()
 
 
+OWNER_TAG = "netlab-lab="
+
+
+def ensure_namespace(name: str, lab: str) -> None:
+    """Namespace NAME, tagged as LAB's: its `lo` carries the alias `netlab-lab=LAB`.
+
+    The tag is what clean-up trusts when a lab's state is lost: a name prefix cannot tell lab `x`'s
+    `x-b-node1` from lab `x-b`'s `x-b-node1`, the tag can (`ip -n NAME link show lo` shows it).
+    """
+    netns.create(name)
+    with rtnl(name) as ipr:
+        index = _index(ipr, "lo")
+        if index is not None:
+            ipr.link("set", index=index, ifalias=OWNER_TAG + lab)
+
+
+def namespace_owner(name: str) -> str | None:
+    """The lab that tagged namespace NAME (ensure_namespace), None when untagged or unreadable."""
+    if not netns.exists(name):
+        return None
+    try:
+        with rtnl(name) as ipr:
+            for link in ipr.get_links(_index(ipr, "lo") or 1):
+                alias = link.get_attr("IFLA_IFALIAS") or ""
+                if alias.startswith(OWNER_TAG):
+                    return alias[len(OWNER_TAG):]
+    except (OSError, WiringError):
+        return None
+    return None
+
+
 def _index(ipr, ifname: str) -> int | None:
     found = ipr.link_lookup(ifname=ifname)
     return found[0] if found else None
@@ -97,7 +128,7 @@ def stable_mac(seed: str) -> str:
 def ensure_underlay(topology) -> None:
     """The lab's L2 segment: a bridge in the lab's own namespace, holding the nodes' gateway."""
     name = topology.underlay_netns
-    netns.create(name)
+    ensure_namespace(name, topology.lab)
     with rtnl(name) as ipr:
         _up(ipr, "lo")
         bridge = _ensure_bridge(ipr, names.UNDERLAY_BRIDGE, topology.underlay_netns)
@@ -124,7 +155,7 @@ def _plug_into_underlay(topology, attached_netns: str) -> None:
 
 def _ensure_on_underlay(topology, namespace: str, ip: str) -> None:
     """NAMESPACE exists, with lo up and eth0 on the underlay bridge holding IP."""
-    netns.create(namespace)
+    ensure_namespace(namespace, topology.lab)
     _plug_into_underlay(topology, namespace)
     with rtnl(namespace) as ipr:
         _up(ipr, "lo")
@@ -157,7 +188,7 @@ def ensure_client(topology, client) -> None:
 
 def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str) -> None:
     """A pod's eth0: a veth whose peer is a hairpinning port of the node's cni0 (CNI bridge + host-local)."""
-    netns.create(pod_netns)
+    ensure_namespace(pod_netns, topology.lab)
     with rtnl(node.netns) as ipr:
         if _index(ipr, host_veth) is None:
             with open(netns.path(pod_netns)) as handle:
