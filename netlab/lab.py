@@ -507,6 +507,7 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
         raise LabError(f"lab {lab!r} is up with other cluster settings; run `netlab down --name {lab}` "
                        "first to rebuild it with the new ones")
     topology = topology_of(lab, st.config)
+    check_capacity(loaded.objects, topology)
     incoming = [obj.raw for obj in loaded.objects if getattr(obj, "kind", None)]   # not the lab file
     report = Report(lab=lab, topology=topology)
     api = store.EmbeddedStore(st, time.time(), rng)
@@ -552,6 +553,20 @@ def wait_pods_gone(lab: str, keys: list, timeout: float) -> list:
         if left:
             time.sleep(0.05)
     return left
+
+
+def check_capacity(objects, topology) -> None:
+    """Refuse a workload with more replicas than the lab has pod addresses (say where it is written).
+
+    Kubernetes would keep the ones that do not fit Pending; a lab would spend minutes and gigabytes
+    on millions of Pending pods it can never run, so it says so instead."""
+    room = sum(node.pod_cidr.num_addresses - 3 for node in topology.nodes)   # network, gateway, broadcast
+    for obj in objects:
+        if getattr(obj, "kind", None) in ("Deployment", "ReplicaSet") and obj.replicas > room:
+            where = f"{obj.source}: " if obj.source else f"{obj.kind.lower()}/{obj.name}: "
+            raise LabError(f"{where}spec.replicas: {obj.replicas} pods do not fit this lab: its "
+                           f"{len(topology.nodes)} nodes have {room} pod addresses (more nodes or a larger "
+                           "nodeCIDRMaskSize in the lab file make room)")
 
 
 def check_services(st, topology) -> None:

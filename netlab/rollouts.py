@@ -51,7 +51,8 @@ def _change(lab: str, kind: str, namespace: str, name: str, edit) -> str:
         raw = _find(st, kind, namespace, name)
         changed = copy.deepcopy(raw)
         edit(changed)
-        manifest.parse_objects([changed], source=f"{GROUPS[kind]}/{name}", validate="ignore")
+        lab_mod.check_capacity(manifest.parse_objects([changed], source=f"{GROUPS[kind]}/{name}", validate="ignore"),
+                               lab_mod.topology_of(lab, st.config))
         unchanged = changed == raw
         if not unchanged:
             store.EmbeddedStore(st, time.time()).update(changed)

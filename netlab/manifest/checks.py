@@ -153,10 +153,17 @@ def port_or_name(value: Any, path: Path, f: Findings) -> None:
         port(value, path, f)
 
 
+INT32_MAX = 2**31 - 1
+
+
 def non_negative(value: Any, path: Path, f: Findings) -> None:
+    """An int32 field that must be 0 or more (replicas, minReadySeconds, ...)."""
     number = _int(value)
     if number is not None and number < 0:
         f.error(path, f"invalid value {number}: must be greater than or equal to 0")
+    elif number is not None and number > INT32_MAX:
+        shown = str(number) if len(str(number)) <= 20 else str(number)[:17] + "..."
+        f.error(path, f"invalid value {shown}: must be no more than {INT32_MAX} (an int32)")
 
 
 def ip(value: Any, path: Path, f: Findings, what: str = "IP address") -> None:
@@ -194,6 +201,9 @@ def metadata(kind: str, meta: Any, f: Findings, name_rule=None) -> None:
 def selector(raw: Any, path: Path, f: Findings) -> bool:
     """A metav1.LabelSelector's terms; True when it is well formed."""
     raw = _dict(raw)
+    if not isinstance(raw.get("matchLabels") or {}, dict) or not isinstance(raw.get("matchExpressions") or [], list) \
+            or not all(isinstance(e, dict) for e in raw.get("matchExpressions") or []):
+        return False            # the type walker has said what is wrong with its shape
     before = len(f.items)
     labels(raw.get("matchLabels"), tuple(path) + ("matchLabels",), f)
     for i, expr in enumerate(_list(raw.get("matchExpressions"))):

@@ -119,3 +119,24 @@ def test_an_unexpected_failure_is_still_one_line(manifest):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     finally:
         netlab_cli("down", "--name", name, check=False)
+
+
+def test_more_replicas_than_the_lab_has_addresses_is_refused_at_once(tmp_path):
+    name = unique_lab("nlc")
+    big = tmp_path / "big.yaml"
+    big.write_text(textwrap.dedent("""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web}
+        spec:
+          replicas: 2147483647
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec:
+              containers: [{name: web, image: nginx}]
+        """))
+    result = netlab_cli("up", "-f", str(big), "--name", name, check=False, timeout=30)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{big}:1: spec.replicas: 2147483647 pods do not fit this lab" in result.stderr
+    assert lab_namespaces(name) == [] and not os.path.exists(f"/run/netlab/{name}.lock")

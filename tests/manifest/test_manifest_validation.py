@@ -523,3 +523,23 @@ def test_label_keys_and_values():
         'm.yaml:9: metadata.labels[good]: invalid label value "has space": use at most 63 letters, digits, '
         '"-", "_" or ".", starting and ending with a letter or digit',
     ]
+
+
+def test_replicas_are_an_int32_and_a_selector_of_the_wrong_shape_is_one_error_not_a_crash():
+    text = dedent("""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web}
+        spec:
+          replicas: 2147483648
+          selector: {matchLabels: [app, web]}
+          template:
+            metadata: {labels: {app: web}}
+            spec:
+              containers: [{name: web, image: nginx}]
+        """)
+    with pytest.raises(ManifestError) as info:
+        loads(text, "m.yaml")
+    assert str(info.value).splitlines() == [
+        "m.yaml:5: spec.replicas: invalid value 2147483648: must be no more than 2147483647 (an int32)",
+        'm.yaml:6: spec.selector.matchLabels: expected a map, got a list: remove the "- " in front of the fields']
