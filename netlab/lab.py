@@ -515,7 +515,8 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
         _, verb = api.apply(raw)
         (report.objects_changed if verb != "unchanged" else report.objects_unchanged).append(
             _describe_change(verb, raw))
-    check_services(st, topology)        # refuse a clash before anything changes (nothing is saved yet)
+    check_services(st, topology, {f"{o.namespace}/{o.name}": o.source for o in loaded.objects
+                                  if getattr(o, "kind", None) == "Service"})   # nothing is saved yet
     reconcile(lab, st, report, rng=rng, wait_ready=wait_ready, ensure_network=create)
     return report
 
@@ -569,8 +570,12 @@ def check_capacity(objects, topology) -> None:
                            "nodeCIDRMaskSize in the lab file make room)")
 
 
-def check_services(st, topology) -> None:
-    """Allocate the Services on a copy of the state: a taken or out-of-range IP/port is an error now."""
+def check_services(st, topology, sources: dict | None = None) -> None:
+    """Allocate the Services on a copy of the state: a taken or out-of-range IP/port is an error now.
+
+    SOURCES maps "ns/name" to where a Service was written, so each error names its file and line.
+    """
+    import re
     from types import SimpleNamespace
     from netlab import proxier
     from netlab.cluster.services import ServiceError
@@ -578,7 +583,11 @@ def check_services(st, topology) -> None:
     try:
         proxier.allocate(parse_stored(st.objects), scratch, topology)
     except ServiceError as err:
-        raise LabError(f"{err}\nnothing was changed") from None
+        def located(match):
+            source = (sources or {}).get(match.group(1))
+            return f"{source}: Service {match.group(1)}: " if source else match.group(0)
+        lines = [re.sub(r'^Service "([^"]+)": ', located, line) for line in str(err).splitlines()]
+        raise LabError("\n".join(lines) + "\nnothing was changed") from None
 
 
 def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:

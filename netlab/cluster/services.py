@@ -117,7 +117,20 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_p
         taken_ports[port] = key
         return True
 
-    # 1. what the manifests ask for explicitly comes first, as in the API server
+    # 0. what running Services hold stays theirs: the API server's allocator keeps it, so a new
+    # Service asking for the same IP or port is refused instead of re-addressing the running one
+    for service in ready:
+        key, spec = _key(service), service["spec"]
+        before = previous.get(key) or {}
+        if spec["type"] == "ExternalName":
+            continue
+        if before.get("clusterIP") and spec.get("clusterIP") in (None, "", before["clusterIP"]):
+            taken_ips[before["clusterIP"]] = key
+        if _needs_node_ports(spec):
+            for value in (before.get("nodePorts") or {}).values():
+                taken_ports.setdefault(value, key)
+
+    # 1. what the manifests ask for explicitly comes next, as in the API server
     for service in ready:
         key, spec = _key(service), service["spec"]
         if spec["type"] == "ExternalName":
@@ -125,8 +138,15 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_p
         wanted = spec.get("clusterIP")
         if wanted not in (None, "", "None"):
             claim_ip(key, wanted, "spec.clusterIP")
+        own_ports: dict = {}
         for index, port in enumerate(spec.get("ports") or []):
             if port.get("nodePort") and _needs_node_ports(spec):
+                protocol = port.get("protocol", "TCP")
+                if (port["nodePort"], protocol) in own_ports:
+                    errors.append(f'Service "{key}": spec.ports[{index}].nodePort: Duplicate value: '
+                                  f'{port["nodePort"]} (also spec.ports[{own_ports[(port["nodePort"], protocol)]}])')
+                    continue
+                own_ports[(port["nodePort"], protocol)] = index
                 claim_port(key, port["nodePort"], f"spec.ports[{index}].nodePort")
         if spec.get("healthCheckNodePort"):
             claim_port(key, spec["healthCheckNodePort"], "spec.healthCheckNodePort")

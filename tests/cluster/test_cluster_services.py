@@ -110,3 +110,23 @@ def test_a_requested_load_balancer_ip_is_honoured_and_a_foreign_class_is_left_al
     assert ready[0]["status"]["loadBalancer"]["ingress"][0]["ip"] == "172.18.255.201"
     assert ready[1]["status"]["loadBalancer"]["ingress"][0]["ip"] == "172.18.255.200"
     assert "status" not in ready[2]
+
+
+def test_a_new_service_asking_for_a_running_ones_allocated_ip_or_port_is_refused_not_obeyed():
+    (running,), record = services.allocate([_svc("a", type="NodePort")], {}, CIDR, RANGE)
+    ip, port = running["spec"]["clusterIP"], running["spec"]["ports"][0]["nodePort"]
+    with pytest.raises(services.ServiceError, match=rf'"default/b": spec.clusterIP: .*"{ip}": provided IP is '
+                                                    r"already allocated \(to default/a\)"):
+        services.allocate([_svc("a", type="NodePort"), _svc("b", clusterIP=ip)], record, CIDR, RANGE)
+    with pytest.raises(services.ServiceError, match=rf"spec.ports\[0\].nodePort: Invalid value: {port}: "
+                                                    r"provided port is already allocated \(to default/a\)"):
+        services.allocate([_svc("a", type="NodePort"),
+                           _svc("b", type="NodePort", ports=[{"port": 80, "nodePort": port}])], record, CIDR, RANGE)
+    again, _ = services.allocate([_svc("a", type="NodePort")], record, CIDR, RANGE)
+    assert again[0]["spec"]["clusterIP"] == ip                         # the running one keeps its own
+
+
+def test_one_node_port_twice_in_a_service_is_a_duplicate():
+    ports = [{"name": "x", "port": 80, "nodePort": 30100}, {"name": "y", "port": 81, "nodePort": 30100}]
+    with pytest.raises(services.ServiceError, match=r"spec.ports\[1\].nodePort: Duplicate value: 30100"):
+        services.allocate([_svc("a", type="NodePort", ports=ports)], {}, CIDR, RANGE)
