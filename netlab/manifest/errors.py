@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -17,7 +18,16 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        message, path = shorten(self.message), shorten(self.path)
+        return f"{where}: {path}: {message}" if path else f"{where}: {message}"
+
+
+_LONG = re.compile(r"[^\s\"]{81,}")
+
+
+def shorten(text: str) -> str:
+    """TEXT with every run of more than 80 characters cut to its ends (a 100 KB name stays readable)."""
+    return _LONG.sub(lambda m: f"{m.group(0)[:40]}...{m.group(0)[-20:]} ({len(m.group(0))} characters)", text)
 
 
 class ManifestError(Exception):

@@ -543,3 +543,12 @@ def test_replicas_are_an_int32_and_a_selector_of_the_wrong_shape_is_one_error_no
     assert str(info.value).splitlines() == [
         "m.yaml:5: spec.replicas: invalid value 2147483648: must be no more than 2147483647 (an int32)",
         'm.yaml:6: spec.selector.matchLabels: expected a map, got a list: remove the "- " in front of the fields']
+
+
+def test_a_huge_value_is_shown_shortened_in_its_error():
+    text = "apiVersion: v1\nkind: Pod\nmetadata: {name: " + "a" * 100000 + "}\nspec:\n  containers: [{name: c, image: nginx}]\n"
+    with pytest.raises(ManifestError) as info:
+        loads(text, "m.yaml")
+    (line,) = str(info.value).splitlines()
+    assert line.startswith('m.yaml:3: metadata.name: invalid name "' + "a" * 40 + "...") and len(line) < 400
+    assert "(100000 characters)" in line
