@@ -476,7 +476,7 @@ def rollout_history(target, namespace, lab_name):
     from netlab import rollouts
     kind, name = rollouts.parse_target(target, ("Deployment",))
     rows = rollouts.history(_which_lab(lab_name), target, namespace)
-    output.echo(f"{rollouts.GROUPS[kind]}/{name} ")
+    output.echo(f"{rollouts.resource_name(kind)}/{name} ")
     output.echo(output.table(["REVISION", "CHANGE-CAUSE"], [[r, c or "<none>"] for r, c in rows]))
     output.echo("")
 

@@ -36,10 +36,6 @@ class PassOutcome:
     now: float = 0.0                               # the time the pass decided at
 
 
-def _spec_of(source):
-    return source.pod_spec
-
-
 def control_pass(lab: str, st, probe_results=(), finished=(), terminating=frozenset(),
                  runtime: kubelet.Runtime | None = None) -> PassOutcome:
     """Run every role once over the lab's store ST (saved before returning)."""
@@ -69,7 +65,7 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
         source = sources.get(tuple(record["source"])) if record else None
         if source is None or pod_key not in statuses:
             continue
-        synced = kubelet.record_probe(record, _spec_of(source), statuses[pod_key], container, probe, result, when)
+        synced = kubelet.record_probe(record, source.pod_spec, statuses[pod_key], container, probe, result, when)
         outcome.events += synced.events
     for pod_key in finished:
         record = st.pods.get(pod_key)
@@ -80,7 +76,7 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
         source = sources.get(tuple(record["source"]))
         if key not in statuses or source is None or record.get("phase") != lab_mod.RUNNING:
             continue
-        synced = kubelet.sync_pod(record, _spec_of(source), statuses[key], runtime, state_dir(record), now)
+        synced = kubelet.sync_pod(record, source.pod_spec, statuses[key], runtime, state_dir(record), now)
         outcome.events += synced.events
         outcome.due += synced.due
     lab_state.save(st)
@@ -106,12 +102,12 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
         if record.get("deletionTimestamp"):
             # stopped only once kube-proxy has taken it out of every node's rules
             if key not in terminating and not rules_pending:
-                grace = float(_spec_of(source).termination_grace_period_seconds) if source else 30.0
+                grace = float(source.pod_spec.termination_grace_period_seconds) if source else 30.0
                 outcome.terminate.append((key, directory, grace))
-                outcome.events.append(kubelet.Event("Normal", "Killing", "Stopping container "
-                                                    + ", ".join(c.name for c in _spec_of(source).containers)
-                                                    if source else "Stopping pod",
-                                                    namespace=record["namespace"], name=record["name"]))
+                what = ("Stopping container " + ", ".join(c.name for c in source.pod_spec.containers)) if source \
+                    else "Stopping pod"
+                outcome.events.append(kubelet.Event("Normal", "Killing", what, namespace=record["namespace"],
+                                                    name=record["name"]))
             continue
         owner = process_runtime.owner_of(directory)
         if owner:
@@ -120,7 +116,7 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
         if source is None or record.get("phase") != lab_mod.RUNNING:
             continue
         status = statuses.get(key) or runtime.pod_status(directory)
-        spec = _spec_of(source)
+        spec = source.pod_spec
         node_netns = names.node_netns(lab, record["node"])
         for container, probe, pid in kubelet.probe_work(record, spec, status, now):
             outcome.probes.append((key, container, probe, (record["ip"], node_netns, pid)))

@@ -463,10 +463,14 @@ def _resolve_lab_name(lab_name: str | None, loaded) -> str:
 API_GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "EndpointSlice": "discovery.k8s.io"}
 
 
+def resource_name(kind: str) -> str:
+    """kubectl's name for a kind: `deployment.apps`, `service`."""
+    return kind.lower() + (f".{API_GROUPS[kind]}" if kind in API_GROUPS else "")
+
+
 def _describe_change(verb: str, raw: dict) -> str:
     """kubectl's line: `deployment.apps/web created`, `service/web configured`, `pod "curl" deleted`."""
-    kind = raw.get("kind", "?")
-    resource = kind.lower() + (f".{API_GROUPS[kind]}" if kind in API_GROUPS else "")
+    resource = resource_name(raw.get("kind", "?"))
     name = (raw.get("metadata") or {}).get("name")
     return f'{resource} "{name}" {verb}' if verb == "deleted" else f"{resource}/{name} {verb}"
 

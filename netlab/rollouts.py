@@ -13,10 +13,10 @@ import time
 
 from netlab import state as lab_state, store
 from netlab.cluster import controllers, workloads
+from netlab.lab import resource_name
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
-GROUPS = {"Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps"}
 KINDS = {"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
          "replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet"}
 
@@ -37,7 +37,7 @@ def _find(st, kind: str, namespace: str, name: str) -> dict:
     for raw in st.objects:
         if object_key(raw) == (kind, namespace, name):
             return raw
-    raise LabError(f'{GROUPS[kind]} "{name}" not found in namespace "{namespace}"')
+    raise LabError(f'{resource_name(kind)} "{name}" not found in namespace "{namespace}"')
 
 
 def _change(lab: str, kind: str, namespace: str, name: str, edit) -> str:
@@ -51,7 +51,7 @@ def _change(lab: str, kind: str, namespace: str, name: str, edit) -> str:
         raw = _find(st, kind, namespace, name)
         changed = copy.deepcopy(raw)
         edit(changed)
-        lab_mod.check_capacity(manifest.parse_objects([changed], source=f"{GROUPS[kind]}/{name}", validate="ignore"),
+        lab_mod.check_capacity(manifest.parse_objects([changed], source=f"{resource_name(kind)}/{name}", validate="ignore"),
                                lab_mod.topology_of(lab, st.config))
         unchanged = changed == raw
         if not unchanged:
@@ -72,7 +72,7 @@ def scale(lab: str, target: str, namespace: str, replicas: int) -> str:
     def edit(raw):
         raw.setdefault("spec", {})["replicas"] = replicas
     _change(lab, kind, namespace, name, edit)
-    return f"{GROUPS[kind]}/{name} scaled"
+    return f"{resource_name(kind)}/{name} scaled"
 
 
 def set_image(lab: str, target: str, namespace: str, assignments: list) -> str:
@@ -97,7 +97,7 @@ def set_image(lab: str, target: str, namespace: str, assignments: list) -> str:
             if image:
                 container["image"] = image
     result = _change(lab, kind, namespace, name, edit)
-    return f"{GROUPS[kind]}/{name} image updated" if result == "changed" else f"{GROUPS[kind]}/{name} unchanged"
+    return f"{resource_name(kind)}/{name} image updated" if result == "changed" else f"{resource_name(kind)}/{name} unchanged"
 
 
 def restart(lab: str, target: str, namespace: str) -> str:
@@ -109,7 +109,7 @@ def restart(lab: str, target: str, namespace: str) -> str:
         meta = raw["spec"]["template"].setdefault("metadata", {})
         meta.setdefault("annotations", {})[RESTARTED_AT] = stamp
     _change(lab, kind, namespace, name, edit)
-    return f"{GROUPS[kind]}/{name} restarted"
+    return f"{resource_name(kind)}/{name} restarted"
 
 
 def _owned(st, namespace: str, name: str) -> list:
@@ -151,8 +151,8 @@ def undo(lab: str, target: str, namespace: str, to_revision: int = 0) -> str:
         raw["spec"]["template"] = template
     result = _change(lab, kind, namespace, name, edit)
     if result == "unchanged":
-        return f"{GROUPS[kind]}/{name} skipped rollback (current template already matches revision {chosen.revision})"
-    return f"{GROUPS[kind]}/{name} rolled back"
+        return f"{resource_name(kind)}/{name} skipped rollback (current template already matches revision {chosen.revision})"
+    return f"{resource_name(kind)}/{name} rolled back"
 
 
 def status_lines(lab: str, target: str, namespace: str, watch: bool = True, timeout: float = 600.0):

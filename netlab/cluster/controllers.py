@@ -191,10 +191,6 @@ def _selector(raw: dict):
     return LabelSelector.from_dict(raw).matches
 
 
-def _kind(obj) -> str:
-    return obj.kind
-
-
 def deployment_replicasets(deploy, record: dict, replicasets: dict, pods: list, terminating: set, observed: dict,
                            rng, now: float, events: list) -> dict:
     """One Deployment pass: create, scale, revive or prune its ReplicaSets. Returns its new record."""
@@ -280,7 +276,7 @@ def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Ran
     delete, deleted_objects = [], []
     by_kind: dict = {}
     for obj in objects:
-        by_kind.setdefault(_kind(obj), []).append(obj)
+        by_kind.setdefault(obj.kind, []).append(obj)
 
     # applied ReplicaSets: their records follow the objects (uid and creation kept)
     applied_rs = set()

@@ -13,6 +13,9 @@ fake in the unit tests.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from dataclasses import dataclass, field
 
 from netlab.kubelet import lifecycle, probes
@@ -32,8 +35,6 @@ class Runtime:
 
     def kill_container(self, pid: int, start: int | None, grace: float) -> None:
         """SIGTERM the container's main process, SIGKILL after GRACE seconds (in the background)."""
-        import signal
-        import threading
         from netlab.runtime import linux
         fd = linux.open_process(pid, start)
         if fd is None:
@@ -45,7 +46,6 @@ class Runtime:
                 if linux.wait_pidfds([fd], grace):
                     linux.pidfd_kill(fd, signal.SIGKILL)
             finally:
-                import os
                 os.close(fd)
         threading.Thread(target=finish, daemon=True).start()
 
