@@ -226,7 +226,7 @@ def describe_service(svc: dict, slices: list, events: list, now: float) -> str:
     for port in spec.get("ports") or []:
         name = port.get("name") or "<unset>"
         protocol = port.get("protocol") or "TCP"
-        target = port.get("targetPort", port.get("port"))
+        target = port.get("targetPort") or port.get("port")
         w.write(0, f"Port:\t{name}\t{port.get('port')}/{protocol}\n")
         w.write(0, f"TargetPort:\t{target}/{protocol}\n")
         if port.get("nodePort"):

@@ -20,6 +20,7 @@ from netlab import names, state as lab_state, store
 from netlab.cluster import controllers, downward
 from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import Topology, build_topology
+from netlab.manifest import admission
 from netlab.dataplane import etc, netns
 from netlab import runtime
 
@@ -512,9 +513,13 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
                        "first to rebuild it with the new ones")
     topology = topology_of(lab, st.config)
     check_capacity(loaded.objects, topology)
+    api = store.EmbeddedStore(st, time.time(), rng)
+    held = {key: record.get("clusterIP") for key, record in st.allocations.get("services", {}).items()
+            if record.get("clusterIP")}
+    admission.admit([o for o in loaded.objects if getattr(o, "kind", None)], lambda key: api.get(*key),
+                    [o["metadata"]["name"] for o in api.list("Namespace")], held)
     incoming = [obj.raw for obj in loaded.objects if getattr(obj, "kind", None)]   # not the lab file
     report = Report(lab=lab, topology=topology)
-    api = store.EmbeddedStore(st, time.time(), rng)
     for raw in incoming:
         _, verb = api.apply(raw)
         (report.objects_changed if verb != "unchanged" else report.objects_unchanged).append(

@@ -58,7 +58,8 @@ def apply_defaults(raw: dict) -> dict:
         config.setdefault("timeoutSeconds", DEFAULT_AFFINITY_TIMEOUT)
     for port in spec.get("ports") or []:
         port.setdefault("protocol", "TCP")
-        port.setdefault("targetPort", port.get("port"))
+        if port.get("targetPort") in (None, 0, ""):          # SetDefaults_Service: targetPort = port
+            port["targetPort"] = port.get("port")
     return service
 
 
@@ -163,6 +164,8 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_p
             spec.pop("clusterIP", None)
             record[key] = mine
             continue
+        if spec.get("clusterIP") in (None, "") and before.get("clusterIP") == "None":
+            spec["clusterIP"] = "None"        # an update that leaves clusterIP out keeps it (headless too)
         if spec.get("clusterIP") in (None, ""):
             ip = before.get("clusterIP")
             if not ip or taken_ips.get(ip, key) != key or ipaddress.ip_address(ip) not in cidr:
@@ -262,7 +265,7 @@ def _free_port(low: int, high: int, taken: dict, rng: random.Random) -> int:
 
 def _resolve_target(port: dict, container_ports: list):
     """A Service port's targetPort for one pod: a number as given, a name via the pod's ports."""
-    target = port.get("targetPort", port.get("port"))
+    target = port.get("targetPort") or port.get("port")
     if isinstance(target, int):
         return target
     if isinstance(target, str) and target.isdigit():

@@ -108,12 +108,20 @@ def labels(value: Any, path: Path, f: Findings, what: str = "label") -> None:
                         "starting and ending with a letter or digit")
 
 
+ANNOTATIONS_MAX_BYTES = 256 * 1024       # TotalAnnotationSizeLimitB
+
+
 def annotations(value: Any, path: Path, f: Findings) -> None:
-    """Annotation keys are qualified names; values are free text."""
-    for key in _dict(value):
+    """Annotation keys are qualified names; values are free text, at most 256 KiB with the keys."""
+    size = 0
+    for key, val in _dict(value).items():
         why = _qualified_name(key)
         if why:
             f.error(tuple(path) + (MapKey(key),), f'invalid annotation key "{key}": {why}')
+        size += len(str(key).encode()) + (len(val.encode()) if isinstance(val, str) else 0)
+    if size > ANNOTATIONS_MAX_BYTES:
+        f.error(path, f"too long: {size} bytes of annotations; may not be more than {ANNOTATIONS_MAX_BYTES} "
+                      "bytes in total (keep large data in a ConfigMap)")
 
 
 def enum(value: Any, allowed: Sequence[str], path: Path, f: Findings) -> bool:
@@ -156,14 +164,41 @@ def port_or_name(value: Any, path: Path, f: Findings) -> None:
 INT32_MAX = 2**31 - 1
 
 
+# Fields the API declares int32 (the rest of netlab's integers are int64): a larger value does not
+# decode, so the API server refuses it.
+INT32_FIELDS = frozenset((
+    "port", "targetPort", "nodePort", "containerPort", "hostPort", "healthCheckNodePort", "replicas",
+    "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds", "initialDelaySeconds",
+    "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold", "defaultMode", "mode",
+))
+
+
+def _shown(number: int) -> str:
+    text = str(number)
+    return text if len(text) <= 20 else f"{text[:10]}...{text[-5:]} ({len(text)} digits)"
+
+
+def int32_fields(value: Any, path: Path, f: Findings) -> None:
+    """Every int32 field anywhere in VALUE holds a number in -2^31 .. 2^31-1."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            at = tuple(path) + (key,)
+            number = _int(item)
+            if key in INT32_FIELDS and number is not None and not -2**31 <= number <= INT32_MAX:
+                f.error(at, f"invalid value {_shown(number)}: must be no more than {INT32_MAX} (an int32)"
+                        if number > 0 else f"invalid value {_shown(number)}: out of range for an int32")
+            elif isinstance(item, (dict, list)):
+                int32_fields(item, at, f)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            int32_fields(item, tuple(path) + (i,), f)
+
+
 def non_negative(value: Any, path: Path, f: Findings) -> None:
-    """An int32 field that must be 0 or more (replicas, minReadySeconds, ...)."""
+    """A field that must be 0 or more (replicas, minReadySeconds, ...); int32_fields checks the top."""
     number = _int(value)
     if number is not None and number < 0:
-        f.error(path, f"invalid value {number}: must be greater than or equal to 0")
-    elif number is not None and number > INT32_MAX:
-        shown = str(number) if len(str(number)) <= 20 else str(number)[:17] + "..."
-        f.error(path, f"invalid value {shown}: must be no more than {INT32_MAX} (an int32)")
+        f.error(path, f"invalid value {_shown(number)}: must be greater than or equal to 0")
 
 
 def ip(value: Any, path: Path, f: Findings, what: str = "IP address") -> None:
@@ -302,15 +337,39 @@ def container(c: Any, path: Path, f: Findings, names: Set[str], volumes: Set[str
             f.error(path + ("volumeMounts", i, "name"),
                     f'no volume named "{mount}" in the pod\'s spec.volumes{suggest(mount, volumes)}{known}')
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        handler = _dict(c.get(probe))
-        for action in ("httpGet", "tcpSocket"):
-            target = _dict(handler.get(action))
-            if "port" in target:
-                port_or_name(target["port"], path + (probe, action, "port"), f)
-        grpc = _dict(handler.get("grpc"))
-        port(grpc.get("port"), path + (probe, "grpc", "port"), f)
+        if isinstance(c.get(probe), dict):
+            probe_spec(c[probe], path + (probe,), f, probe)
     security = _dict(c.get("securityContext"))
     non_negative(security.get("runAsUser"), path + ("securityContext", "runAsUser"), f)
+
+
+PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
+
+
+def probe_spec(probe: Dict[str, Any], path: Path, f: Findings, which: str) -> None:
+    """A probe (validateProbe): one handler, non-negative timings, successThreshold 1 unless readiness."""
+    path = tuple(path)
+    handlers = [h for h in PROBE_HANDLERS if probe.get(h) is not None]
+    if not handlers:
+        f.error(path, "must specify a handler type: one of exec, httpGet, tcpSocket or grpc")
+    elif len(handlers) > 1:
+        f.error(path + (handlers[1],), f"may not specify more than 1 handler type (also {handlers[0]}): "
+                                       "keep one of them")
+    for action in ("httpGet", "tcpSocket"):
+        target = _dict(probe.get(action))
+        if "port" in target:                  # the type walker says when it is missing
+            port_or_name(target["port"], path + (action, "port"), f)
+    grpc = _dict(probe.get("grpc"))
+    port(grpc.get("port"), path + ("grpc", "port"), f)
+    for timing in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold",
+                   "failureThreshold"):
+        non_negative(probe.get(timing), path + (timing,), f)
+    success = _int(probe.get("successThreshold"))
+    if which != "readinessProbe" and success not in (None, 0, 1):
+        f.error(path + ("successThreshold",), f"invalid value {success}: must be 1 for a {which}")
+    grace = _int(probe.get("terminationGracePeriodSeconds"))
+    if grace is not None and grace <= 0:
+        f.error(path + ("terminationGracePeriodSeconds",), f"invalid value {grace}: must be greater than 0")
 
 
 def env_var(e: Dict[str, Any], path: Path, f: Findings) -> None:
@@ -451,7 +510,7 @@ def service(obj: Dict[str, Any], f: Findings) -> None:
         at = path + ("ports", i)
         port(p.get("port"), at + ("port",), f)
         enum(p.get("protocol"), PROTOCOLS, at + ("protocol",), f)
-        if "targetPort" in p and p["targetPort"] is not None:
+        if p.get("targetPort") not in (None, 0, ""):      # 0 and "" default to port, as the API server's
             port_or_name(p["targetPort"], at + ("targetPort",), f)
         name = _str(p.get("name"))
         if name:
@@ -473,14 +532,11 @@ def service(obj: Dict[str, Any], f: Findings) -> None:
             else:
                 port(node_port, at + ("nodePort",), f, "nodePort")
     labels(spec.get("selector"), path + ("selector",), f, "selector")
-    if isinstance(cluster_ip, str) and cluster_ip not in ("", "None"):
-        ip(cluster_ip, path + ("clusterIP",), f, "clusterIP")
-    for i, address in enumerate(_list(spec.get("clusterIPs"))):
-        if address != "None":
-            ip(address, path + ("clusterIPs", i), f, "clusterIP")
+    _cluster_ips(spec, kind, f)
     for i, address in enumerate(_list(spec.get("externalIPs"))):
         ip(address, path + ("externalIPs", i), f, "external IP")
     ip(spec.get("loadBalancerIP"), path + ("loadBalancerIP",), f, "loadBalancerIP")
+    _source_ranges(obj, kind, f)
     affinity = spec.get("sessionAffinity") or "None"
     enum(affinity, ("None", "ClientIP"), path + ("sessionAffinity",), f)
     config = _dict(spec.get("sessionAffinityConfig"))
@@ -506,6 +562,75 @@ def service(obj: Dict[str, Any], f: Findings) -> None:
         enum(family, ("IPv4", "IPv6"), path + ("ipFamilies", i), f)
     enum(spec.get("ipFamilyPolicy"), ("SingleStack", "PreferDualStack", "RequireDualStack"),
          path + ("ipFamilyPolicy",), f)
+
+
+def _cluster_ips(spec: Dict[str, Any], kind: str, f: Findings) -> None:
+    """clusterIP and clusterIPs: addresses or "None" (headless, type ClusterIP only), one per family,
+    the first equal to clusterIP, none for ExternalName (ValidateService)."""
+    path = ("spec",)
+    cluster_ip = _str(spec.get("clusterIP"))
+    given = [a for a in _list(spec.get("clusterIPs")) if isinstance(a, str)]
+    first = cluster_ip or (given[0] if given else "")
+    if kind == "ExternalName":
+        if cluster_ip or given:
+            at = path + (("clusterIP",) if cluster_ip else ("clusterIPs",))
+            f.error(at, "may not be set for ExternalName services: an ExternalName Service is only a DNS "
+                        "name; remove it")
+        return
+    if first == "None" and kind in ("NodePort", "LoadBalancer"):
+        at = path + (("clusterIP",) if cluster_ip else ("clusterIPs", 0))
+        f.error(at, f'invalid value "None": may not be set to \'None\' for {kind} services (a headless '
+                    "Service has no virtual IP to forward node ports to)")
+    if cluster_ip and cluster_ip != "None":
+        ip(cluster_ip, path + ("clusterIP",), f, "clusterIP")
+    if cluster_ip and given and given[0] != cluster_ip:
+        f.error(path + ("clusterIPs", 0), f'invalid value "{given[0]}": must match spec.clusterIP '
+                                          f'("{cluster_ip}"); write the same address or leave one out')
+    if len(given) > 2:
+        f.error(path + ("clusterIPs",), f"must have at most 2 entries (one IPv4 and one IPv6), "
+                                        f"not {len(given)}")
+    families = set()
+    for i, address in enumerate(given):
+        if address == "None":
+            if len(given) > 1:
+                f.error(path + ("clusterIPs", i), 'must be the only entry when it is "None"')
+            continue
+        before = len(f.items)
+        ip(address, path + ("clusterIPs", i), f, "clusterIP")
+        if len(f.items) == before:
+            family = ipaddress.ip_address(address).version
+            if family in families:
+                f.error(path + ("clusterIPs", i), f'invalid value "{address}": may specify no more than '
+                                                  "one IP for each IP family")
+            families.add(family)
+
+
+SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
+
+
+def _source_ranges(obj: Dict[str, Any], kind: str, f: Findings) -> None:
+    """loadBalancerSourceRanges (or its annotation): CIDRs, for type LoadBalancer only."""
+    spec = _dict(obj.get("spec"))
+    ranges = [r for r in _list(spec.get("loadBalancerSourceRanges")) if isinstance(r, str)]
+    at: Path = ("spec", "loadBalancerSourceRanges")
+    if not ranges:
+        annotation = _str(_dict(_dict(obj.get("metadata")).get("annotations")).get(SOURCE_RANGES_ANNOTATION))
+        if not annotation:
+            return
+        ranges = [r.strip() for r in annotation.split(",")]
+        at = ("metadata", "annotations", MapKey(SOURCE_RANGES_ANNOTATION))
+    if kind != "LoadBalancer":
+        f.error(at, "may only be used when type is LoadBalancer")
+    for i, cidr in enumerate(ranges):
+        try:
+            ipaddress.ip_network(cidr.strip(), strict=False)
+            valid = "/" in cidr
+        except ValueError:
+            valid = False
+        if not valid:
+            where = at + (i,) if at[0] == "spec" else at
+            f.error(where, f'invalid value "{cidr}": must be a list of IP ranges, for example '
+                           "10.240.0.0/24,10.250.0.0/24 (a single address is written 1.2.3.4/32)")
 
 
 def namespace(obj: Dict[str, Any], f: Findings) -> None:
@@ -559,4 +684,5 @@ BY_KIND = {
 
 def check_kind(kind: str, obj: Dict[str, Any], f: Findings) -> None:
     """Run the value checks of `kind` on a document whose types were already walked."""
+    int32_fields(obj, (), f)
     BY_KIND.get(kind, lambda o, fi: other(kind, o, fi))(obj, f)

@@ -100,7 +100,6 @@ class _Load:
         self.errors: List[Problem] = []
         self.warnings: List[str] = []
         self.objects: List[Any] = []
-        self.seen: Dict[Tuple[str, Optional[str], str], Source] = {}
         self.lab: Optional[LabConfig] = None
 
     def add(self, text: str, file: str) -> None:
@@ -209,7 +208,7 @@ class _Load:
         found = Findings()
         schema.check(data, entry["type"], (), found)
         checks.check_kind(kind, data, found)
-        where = Source(file, locator.start)
+        where = Source(file, locator.start, locator)
         modeled = kind in build.MODELED
         namespace = None
         if modeled and not found.has_errors_of(ERROR):
@@ -220,15 +219,8 @@ class _Load:
             return
         if namespace is None:
             return
-        obj = build.obj(kind, data, where, namespace)
-        first = self.seen.get(obj.key)
-        if first is not None:
-            ns = f"{obj.namespace}/" if obj.namespace else ""
-            self._error(locator, file, (), f'{kind} "{ns}{obj.name}" is defined twice (also at {first}): '
-                                           "rename or remove one")
-            return
-        self.seen[obj.key] = where
-        self.objects.append(obj)
+        # the same object again is applied again, in order, as kubectl does: the later one wins
+        self.objects.append(build.obj(kind, data, where, namespace))
 
     def _namespaced(self, data: Dict[str, Any], kind: str, found: Findings) -> Optional[str]:
         """The namespace an object lands in, checking it against the load's namespace (-n)."""

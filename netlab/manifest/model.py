@@ -16,13 +16,21 @@ from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 @dataclass(frozen=True)
 class Source:
-    """Where an object was written: file and 1-based line of its first field."""
+    """Where an object was written: file and 1-based line of its first field.
+
+    `locator` (when the object came from YAML) finds the line of any field, so checks made later
+    against the lab's stored objects (admission) can still name the field's own line."""
 
     file: str
     line: Optional[int] = None
+    locator: Any = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.file if self.line is None else f"{self.file}:{self.line}"
+
+    def line_of(self, path: Tuple[Any, ...]) -> Optional[int]:
+        """The line of the field at PATH (the object's first line when it is not known)."""
+        return self.locator.line(path) if self.locator is not None else self.line
 
 
 @dataclass(frozen=True)
@@ -418,14 +426,25 @@ KubeObject = Any  # Pod | ReplicaSet | Deployment | Service | Namespace | Endpoi
 
 @dataclass
 class Manifests:
-    """Everything one load produced: objects in input order, the lab settings, and warnings."""
+    """Everything one load produced: objects in input order, the lab settings, and warnings.
+
+    `objects` is every document as written, so an object given twice is there twice (kubectl
+    applies both, in order); the per-kind lists hold each object once, as its last definition."""
 
     objects: List[KubeObject] = field(default_factory=list)
     lab: LabConfig = field(default_factory=LabConfig)
     warnings: List[str] = field(default_factory=list)
 
+    def final(self) -> List[KubeObject]:
+        """Each object once, as its last definition leaves it, in the order first written."""
+        last: Dict[Tuple[str, Optional[str], str], KubeObject] = {}
+        for obj in self.objects:
+            last[obj.key] = obj
+        order: Dict[Tuple[str, Optional[str], str], None] = dict.fromkeys(o.key for o in self.objects)
+        return [last[key] for key in order]
+
     def of_kind(self, cls: type) -> list:
-        return [o for o in self.objects if isinstance(o, cls)]
+        return [o for o in self.final() if isinstance(o, cls)]
 
     @property
     def pods(self) -> List[Pod]:

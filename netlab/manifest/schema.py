@@ -113,6 +113,12 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+def _shown_number(value: int) -> str:
+    """A number as written, its middle cut when it has more than 20 digits."""
+    text = str(value)
+    return text if len(text) <= 20 else f"{text[:10]}...{text[-5:]} ({len(text)} digits)"
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -207,6 +213,9 @@ def _check(value: Any, t: tuple, path: list, findings: Findings) -> None:
     elif kind == "int":
         if not _is_int(value):
             _type_error(findings, path, kind, value)
+        elif not -2**63 <= value < 2**63:
+            findings.error(path, f"invalid value {_shown_number(value)}: out of range for an integer field "
+                                 "(an int64 at most)")
     elif kind == "bool":
         if not isinstance(value, bool):
             _type_error(findings, path, kind, value)
@@ -275,6 +284,8 @@ _REQUIRED_HINTS = {
                                       "matching the template's labels",
     ("V1DeploymentSpec", "template"): "the pod template (metadata.labels and spec.containers)",
     ("V1EnvVar", "name"): "the environment variable's name",
+    ("V1HTTPGetAction", "port"): "the port to probe, a number or a container port's name",
+    ("V1TCPSocketAction", "port"): "the port to probe, a number or a container port's name",
 }
 
 

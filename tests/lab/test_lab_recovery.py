@@ -140,3 +140,37 @@ def test_more_replicas_than_the_lab_has_addresses_is_refused_at_once(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"{big}:1: spec.replicas: 2147483647 pods do not fit this lab" in result.stderr
     assert lab_namespaces(name) == [] and not os.path.exists(f"/run/netlab/{name}.lock")
+
+
+def test_an_apply_the_api_server_would_refuse_changes_nothing_and_names_file_line_and_field(tmp_path):
+    name = unique_lab("nli")
+    first = tmp_path / "svc.yaml"
+    first.write_text(ONE_POD + "---\n" + textwrap.dedent("""\
+        apiVersion: v1
+        kind: Service
+        metadata: {name: web}
+        spec:
+          clusterIP: 10.96.0.50
+          ports: [{port: 80}]
+        """))
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(first.read_text().replace("10.96.0.50", "10.96.0.51") + "---\n" + textwrap.dedent("""\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: lost, namespace: nowhere}
+        spec:
+          containers: [{name: c, image: busybox, command: [sleep, infinity]}]
+        """))
+    try:
+        netlab_cli("up", "-f", str(first), "--name", name)
+        before = state.load(name)
+        result = netlab_cli("apply", "-f", str(changed), "--name", name, check=False)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert f'{changed}:12: spec.clusterIP: invalid value "10.96.0.51": field is immutable' in result.stderr
+        assert f'{changed}:17: metadata.namespace: namespaces "nowhere" not found' in result.stderr
+        after = state.load(name)                 # the supervisor may have written status meanwhile
+        assert (after.objects, after.resource_version, after.allocations["services"]) == \
+            (before.objects, before.resource_version, before.allocations["services"])
+    finally:
+        netlab_cli("down", "--name", name, check=False)
+    assert lab_namespaces(name) == []

@@ -17,11 +17,13 @@ def test_tutorial_manifest_is_accepted_unmodified(name):
     assert all(": skipping " in w for w in manifests.warnings), manifests.warnings
 
 
-def test_the_whole_fixture_set_in_one_folder_load_finds_only_cross_file_duplicates():
-    from netlab.manifest import ManifestError
-    with pytest.raises(ManifestError) as info:
-        load(FIXTURES)
-    assert info.value.errors and all("is defined twice" in p.message for p in info.value.errors)
+def test_the_whole_fixture_set_loads_as_one_folder_and_repeated_objects_keep_their_last_definition():
+    whole = load(FIXTURES)
+    repeated = [key for key in {o.key for o in whole.objects} if [o.key for o in whole.objects].count(key) > 1]
+    assert repeated                         # several tutorials name their Deployment nginx-deployment
+    for key in repeated:
+        last = [o for o in whole.objects if o.key == key][-1]
+        assert [o for o in whole.final() if o.key == key] == [last]
 
 
 def test_what_the_tutorials_mean_is_what_netlab_sees():

@@ -473,12 +473,13 @@ def test_all_errors_of_all_documents_and_files_are_collected(tmp_path):
     ]
 
 
-def test_duplicate_objects_name_both_locations():
-    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p%s}\nspec: {containers: [{name: c, image: i}]}\n"
-    text = (pod % "" + "---\n" + pod % ", namespace: default" + "---\n" + pod % ", namespace: other")
-    assert problems(text) == [
-        'm.yaml:6: Pod "default/p" is defined twice (also at m.yaml:1): rename or remove one'
-    ]
+def test_the_same_object_twice_is_kept_twice_in_order_as_kubectl_applies_both():
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p%s}\nspec: {containers: [{name: c, image: %s}]}\n"
+    text = (pod % ("", "a") + "---\n" + pod % (", namespace: default", "b") + "---\n" + pod % (", namespace: other", "c"))
+    loaded = loads(text, "m.yaml")
+    assert [(o.namespace, o.raw["spec"]["containers"][0]["image"]) for o in loaded.objects] == [
+        ("default", "a"), ("default", "b"), ("other", "c")]
+    assert [(o.namespace, o.spec.containers[0].image) for o in loaded.pods] == [("default", "b"), ("other", "c")]
 
 
 def test_duplicate_yaml_keys_are_strict_errors():
@@ -552,3 +553,110 @@ def test_a_huge_value_is_shown_shortened_in_its_error():
     (line,) = str(info.value).splitlines()
     assert line.startswith('m.yaml:3: metadata.name: invalid name "' + "a" * 40 + "...") and len(line) < 400
     assert "(100000 characters)" in line
+
+
+def service(spec: str, name: str = "s", annotations: str = "") -> str:
+    meta = f"{{name: {name}{', annotations: ' + annotations if annotations else ''}}}"
+    return f"apiVersion: v1\nkind: Service\nmetadata: {meta}\nspec: {spec}\n"
+
+
+def test_service_cluster_ips_as_the_api_server_checks_them():
+    assert problems(service("{type: NodePort, clusterIP: None, ports: [{port: 80}]}")) == [
+        "m.yaml:4: spec.clusterIP: invalid value \"None\": may not be set to 'None' for NodePort services "
+        "(a headless Service has no virtual IP to forward node ports to)"]
+    assert problems(service("{type: LoadBalancer, clusterIPs: [None], ports: [{port: 80}]}")) == [
+        "m.yaml:4: spec.clusterIPs[0]: invalid value \"None\": may not be set to 'None' for LoadBalancer "
+        "services (a headless Service has no virtual IP to forward node ports to)"]
+    assert problems(service("{clusterIP: 10.96.0.20, clusterIPs: [10.96.0.21], ports: [{port: 80}]}")) == [
+        'm.yaml:4: spec.clusterIPs[0]: invalid value "10.96.0.21": must match spec.clusterIP ("10.96.0.20"); '
+        "write the same address or leave one out"]
+    assert problems(service("{clusterIPs: [10.96.0.20, 10.96.0.21], ports: [{port: 80}]}")) == [
+        'm.yaml:4: spec.clusterIPs[1]: invalid value "10.96.0.21": may specify no more than one IP for each '
+        "IP family"]
+    assert problems(service("{type: ExternalName, externalName: db.example.com, clusterIP: 10.96.0.20}")) == [
+        "m.yaml:4: spec.clusterIP: may not be set for ExternalName services: an ExternalName Service is only "
+        "a DNS name; remove it"]
+    assert problems(service("{clusterIP: None, ports: [{port: 80}]}")) == []          # headless ClusterIP
+
+
+def test_load_balancer_source_ranges_must_be_cidrs_on_a_load_balancer():
+    assert problems(service("{type: LoadBalancer, ports: [{port: 80}], "
+                            "loadBalancerSourceRanges: [10.0.0.0/8, 59.100.192.6, bogus]}")) == [
+        'm.yaml:4: spec.loadBalancerSourceRanges[1]: invalid value "59.100.192.6": must be a list of IP '
+        "ranges, for example 10.240.0.0/24,10.250.0.0/24 (a single address is written 1.2.3.4/32)",
+        'm.yaml:4: spec.loadBalancerSourceRanges[2]: invalid value "bogus": must be a list of IP ranges, '
+        "for example 10.240.0.0/24,10.250.0.0/24 (a single address is written 1.2.3.4/32)"]
+    assert problems(service("{type: NodePort, ports: [{port: 80}], loadBalancerSourceRanges: [10.0.0.0/8]}")) == [
+        "m.yaml:4: spec.loadBalancerSourceRanges: may only be used when type is LoadBalancer"]
+    annotated = service("{type: LoadBalancer, ports: [{port: 80}]}",
+                        annotations="{service.beta.kubernetes.io/load-balancer-source-ranges: '10.0.0.0/8, x'}")
+    assert problems(annotated) == [
+        'm.yaml:3: metadata.annotations[service.beta.kubernetes.io/load-balancer-source-ranges]: invalid '
+        'value "x": must be a list of IP ranges, for example 10.240.0.0/24,10.250.0.0/24 (a single address '
+        "is written 1.2.3.4/32)"]
+
+
+def test_target_port_zero_or_absent_defaults_to_the_port_as_the_api_server_does():
+    from netlab.cluster.services import apply_defaults
+    loaded = loads(service("{ports: [{name: a, port: 80, targetPort: 0}, {name: b, port: 81}, "
+                           "{name: c, port: 82, targetPort: ''}]}"), "m.yaml")
+    defaulted = apply_defaults(loaded.services[0].raw)
+    assert [p["targetPort"] for p in defaulted["spec"]["ports"]] == [80, 81, 82]
+
+
+def test_annotations_over_256_kib_in_total_are_refused():
+    big = "x" * (128 * 1024)
+    text = f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {{a: {big}, b: {big}}}\n" \
+           "spec: {containers: [{name: c, image: nginx}]}\n"
+    (line,) = problems(text)
+    assert line == ("m.yaml:5: metadata.annotations: too long: 262146 bytes of annotations; may not be more "
+                    "than 262144 bytes in total (keep large data in a ConfigMap)")
+
+
+def test_every_int32_field_is_bounded_and_numbers_beyond_int64_are_refused_shortened():
+    pod = dedent("""\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: p}
+        spec:
+          terminationGracePeriodSeconds: 123456789012345678901234567890
+          containers:
+          - name: c
+            image: nginx
+            readinessProbe: {tcpSocket: {port: 80}, periodSeconds: 4294967296}
+        """)
+    assert problems(pod) == [
+        "m.yaml:5: spec.terminationGracePeriodSeconds: invalid value 1234567890...67890 (30 digits): out of "
+        "range for an integer field (an int64 at most)",
+        "m.yaml:9: spec.containers[0].readinessProbe.periodSeconds: invalid value 4294967296: must be no more "
+        "than 2147483647 (an int32)"]
+
+
+def test_probes_need_exactly_one_handler_and_sane_thresholds():
+    pod = dedent("""\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: p}
+        spec:
+          containers:
+          - name: c
+            image: nginx
+            readinessProbe: {periodSeconds: 5}
+            livenessProbe:
+              httpGet: {path: /}
+              tcpSocket: {port: 80}
+              successThreshold: 2
+              failureThreshold: -1
+        """)
+    assert problems(pod) == [
+        "m.yaml:8: spec.containers[0].readinessProbe: must specify a handler type: one of exec, httpGet, "
+        "tcpSocket or grpc",
+        "m.yaml:10: spec.containers[0].livenessProbe.httpGet.port: required field is missing: the port to "
+        "probe, a number or a container port's name",
+        "m.yaml:11: spec.containers[0].livenessProbe.tcpSocket: may not specify more than 1 handler type "
+        "(also httpGet): keep one of them",
+        "m.yaml:12: spec.containers[0].livenessProbe.successThreshold: invalid value 2: must be 1 for a "
+        "livenessProbe",
+        "m.yaml:13: spec.containers[0].livenessProbe.failureThreshold: invalid value -1: must be greater than "
+        "or equal to 0",
+    ]
