@@ -237,7 +237,8 @@ def selector(raw: Any, path: Path, f: Findings) -> bool:
     """A metav1.LabelSelector's terms; True when it is well formed."""
     raw = _dict(raw)
     if not isinstance(raw.get("matchLabels") or {}, dict) or not isinstance(raw.get("matchExpressions") or [], list) \
-            or not all(isinstance(e, dict) for e in raw.get("matchExpressions") or []):
+            or not all(isinstance(e, dict) and isinstance(e.get("key"), str) and isinstance(e.get("operator"), str)
+                       for e in raw.get("matchExpressions") or []):
         return False            # the type walker has said what is wrong with its shape
     before = len(f.items)
     labels(raw.get("matchLabels"), tuple(path) + ("matchLabels",), f)
@@ -270,6 +271,10 @@ def pod_spec(spec: Any, path: Path, f: Findings, template_of: Optional[str] = No
         name = _str(_dict(volume).get("name"))
         if name is None:
             continue
+        sources = [k for k, v in _dict(volume).items() if k != "name" and v is not None]
+        if len(sources) > 1:
+            f.error(path + ("volumes", i, sources[1]), f"may not specify more than 1 volume type (also "
+                                                        f"{sources[0]}): keep one of them")
         at = path + ("volumes", i, "name")
         if dns_label(name, at, f, "volume name") and name in volumes:
             f.error(at, f'duplicate volume name "{name}"')
@@ -281,6 +286,28 @@ def pod_spec(spec: Any, path: Path, f: Findings, template_of: Optional[str] = No
     for group in ("initContainers", "containers"):
         for i, c in enumerate(_list(spec.get(group))):
             container(c, path + (group, i), f, names, volumes, spec)
+    host_ports: Dict[tuple, int] = {}
+    for i, c in enumerate(_list(spec.get("containers"))):
+        for j, p in enumerate(_list(_dict(c).get("ports"))):
+            number = _int(_dict(p).get("hostPort"))
+            if number:
+                key = (number, _str(_dict(p).get("protocol")) or "TCP")
+                if key in host_ports:
+                    f.error(path + ("containers", i, "ports", j, "hostPort"),
+                            f"duplicate value {number}/{key[1]}: another container of the pod uses this hostPort")
+                host_ports[key] = i
+    for key in ("serviceAccountName", "priorityClassName"):
+        if _str(spec.get(key)):
+            dns_subdomain(spec[key], path + (key,), f, key)
+    for i, address in enumerate(_list(_dict(spec.get("dnsConfig")).get("nameservers"))):
+        ip(address, path + ("dnsConfig", "nameservers", i), f, "nameserver")
+    for i, alias in enumerate(_list(spec.get("hostAliases"))):
+        ip(_dict(alias).get("ip"), path + ("hostAliases", i, "ip"), f, "hostAliases IP")
+    for i, toleration in enumerate(_list(spec.get("tolerations"))):
+        toleration = _dict(toleration)
+        enum(toleration.get("operator"), ("Exists", "Equal"), path + ("tolerations", i, "operator"), f)
+        enum(toleration.get("effect"), ("NoSchedule", "PreferNoSchedule", "NoExecute"),
+             path + ("tolerations", i, "effect"), f)
     if template_of:
         policy = spec.get("restartPolicy")
         if isinstance(policy, str) and policy != "Always":
@@ -314,6 +341,11 @@ def container(c: Any, path: Path, f: Findings, names: Set[str], volumes: Set[str
         names.add(name)
     if not c.get("image"):
         f.error(path + ("image",), "required field is missing: the container image, e.g. nginx:1.25")
+    elif isinstance(c.get("image"), str) and c["image"] != c["image"].strip():
+        f.error(path + ("image",), f'invalid value "{c["image"]}": must not have leading or trailing '
+                                   "whitespace")
+    enum(c.get("terminationMessagePolicy"), ("File", "FallbackToLogsOnError"),
+         path + ("terminationMessagePolicy",), f)
     enum(c.get("imagePullPolicy"), ("Always", "IfNotPresent", "Never"), path + ("imagePullPolicy",), f)
     port_names: Set[str] = set()
     for i, p in enumerate(_list(c.get("ports"))):
@@ -330,7 +362,14 @@ def container(c: Any, path: Path, f: Findings, names: Set[str], volumes: Set[str
             port_names.add(pname)
     for i, e in enumerate(_list(c.get("env"))):
         env_var(_dict(e), path + ("env", i), f)
+    mount_paths: Set[str] = set()
     for i, m in enumerate(_list(c.get("volumeMounts"))):
+        mount_path = _str(_dict(m).get("mountPath"))
+        if mount_path in mount_paths:
+            f.error(path + ("volumeMounts", i, "mountPath"), f'invalid value "{mount_path}": must be unique '
+                                                              "(another mount of the container uses it)")
+        if mount_path:
+            mount_paths.add(mount_path)
         mount = _str(_dict(m).get("name"))
         if mount is not None and mount not in volumes:
             known = f" (volumes: {', '.join(sorted(volumes))})" if volumes else ""
@@ -359,6 +398,10 @@ def probe_spec(probe: Dict[str, Any], path: Path, f: Findings, which: str) -> No
         target = _dict(probe.get(action))
         if "port" in target:                  # the type walker says when it is missing
             port_or_name(target["port"], path + (action, "port"), f)
+    enum(_dict(probe.get("httpGet")).get("scheme"), ("HTTP", "HTTPS"), path + ("httpGet", "scheme"), f)
+    if isinstance(probe.get("exec"), dict) and not probe["exec"].get("command"):
+        f.error(path + ("exec", "command"), "required field is missing: the command to run, e.g. "
+                                            "[cat, /tmp/healthy]")
     grpc = _dict(probe.get("grpc"))
     port(grpc.get("port"), path + ("grpc", "port"), f)
     for timing in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold",
@@ -458,6 +501,12 @@ def workload(kind: str, obj: Dict[str, Any], f: Findings) -> None:
     if kind == "Deployment":
         _strategy(spec, f)
         non_negative(spec.get("revisionHistoryLimit"), ("spec", "revisionHistoryLimit"), f)
+        deadline = _int(spec.get("progressDeadlineSeconds"))
+        ready = _int(spec.get("minReadySeconds")) or 0
+        if (600 if deadline is None else deadline) <= ready:
+            f.error(("spec", "progressDeadlineSeconds"),
+                    f"invalid value {600 if deadline is None else deadline}: must be greater than "
+                    f"minReadySeconds ({ready})" + (" (600 when not given)" if deadline is None else ""))
 
 
 def _strategy(spec: Dict[str, Any], f: Findings) -> None:
@@ -476,6 +525,8 @@ def _strategy(spec: Dict[str, Any], f: Findings) -> None:
         if isinstance(value, str) and not re.fullmatch(r"\d+%", value):
             f.error(path + ("rollingUpdate", key), f'invalid value "{value}": use a number or a '
                                                    'percentage such as "25%"')
+        elif key == "maxUnavailable" and isinstance(value, str) and int(value[:-1]) > 100:
+            f.error(path + ("rollingUpdate", key), f'invalid value "{value}": must not be greater than 100%')
         non_negative(value, path + ("rollingUpdate", key), f)
     if rolling.get("maxSurge") in (0, "0%") and rolling.get("maxUnavailable") in (0, "0%"):
         f.error(path + ("rollingUpdate", "maxUnavailable"), "may not be 0 when maxSurge is 0")
@@ -505,6 +556,7 @@ def service(obj: Dict[str, Any], f: Findings) -> None:
                                    "e.g. - port: 80")
     seen_names: Dict[str, int] = {}
     seen_ports: Set[tuple] = set()
+    seen_node_ports: Dict[tuple, int] = {}
     for i, p in enumerate(ports):
         p = _dict(p)
         at = path + ("ports", i)
@@ -520,8 +572,8 @@ def service(obj: Dict[str, Any], f: Findings) -> None:
         elif len(ports) > 1:
             f.error(at + ("name",), "required when a Service has more than one port: name each port "
                                     "(e.g. http, https)")
-        key = (p.get("port"), p.get("protocol") or "TCP")
-        if key in seen_ports:
+        key = (_int(p.get("port")), _str(p.get("protocol")) or "TCP")
+        if key[0] is not None and key in seen_ports:
             f.error(at, f"duplicate port {key[0]}/{key[1]}")
         seen_ports.add(key)
         node_port = _int(p.get("nodePort"))
@@ -531,6 +583,15 @@ def service(obj: Dict[str, Any], f: Findings) -> None:
                                             "or LoadBalancer, or remove it")
             else:
                 port(node_port, at + ("nodePort",), f, "nodePort")
+                twice = (node_port, _str(p.get("protocol")) or "TCP")
+                if twice in seen_node_ports:
+                    f.error(at + ("nodePort",), f"duplicate value {node_port} (also spec.ports"
+                                                f"[{seen_node_ports[twice]}].nodePort)")
+                seen_node_ports[twice] = i
+        protocol_name = _str(p.get("appProtocol"))
+        if protocol_name and _qualified_name(protocol_name):
+            f.error(at + ("appProtocol",), f'invalid value "{protocol_name}": '
+                                           f"{_qualified_name(protocol_name)}")
     labels(spec.get("selector"), path + ("selector",), f, "selector")
     _cluster_ips(spec, kind, f)
     for i, address in enumerate(_list(spec.get("externalIPs"))):
@@ -558,8 +619,29 @@ def service(obj: Dict[str, Any], f: Findings) -> None:
     if health and not (kind == "LoadBalancer" and etp == "Local"):
         f.error(path + ("healthCheckNodePort",), "may only be set for type LoadBalancer with "
                                                  "externalTrafficPolicy Local")
+    if _str(spec.get("loadBalancerClass")) and _qualified_name(spec["loadBalancerClass"]):
+        f.error(path + ("loadBalancerClass",), f'invalid value "{spec["loadBalancerClass"]}": '
+                                               f'{_qualified_name(spec["loadBalancerClass"])}')
+    families = []
     for i, family in enumerate(_list(spec.get("ipFamilies"))):
-        enum(family, ("IPv4", "IPv6"), path + ("ipFamilies", i), f)
+        if enum(family, ("IPv4", "IPv6"), path + ("ipFamilies", i), f) and family in families:
+            f.error(path + ("ipFamilies", i), f'duplicate value "{family}"')
+        families.append(family)
+    addresses = [a for a in [_str(spec.get("clusterIP"))] + _list(spec.get("clusterIPs"))
+                 if isinstance(a, str) and a not in ("", "None")]
+    for address in addresses[:1]:
+        try:
+            version = f"IPv{ipaddress.ip_address(address).version}"
+        except ValueError:
+            break
+        if families and families[0] != version:
+            f.error(path + ("ipFamilies", 0), f'invalid value "{families[0]}": the clusterIP {address} is '
+                                              f"{version}; ipFamilies[0] must match it")
+    given = [a for a in _list(spec.get("clusterIPs")) if isinstance(a, str)]
+    if len(given) == 2 and _families(given) == {4, 6} \
+            and spec.get("ipFamilyPolicy") not in ("PreferDualStack", "RequireDualStack"):
+        f.error(path + ("clusterIPs", 1), f'invalid value "{given[1]}": a second clusterIP needs ipFamilyPolicy '
+                                          "PreferDualStack or RequireDualStack (SingleStack, the default, has one)")
     enum(spec.get("ipFamilyPolicy"), ("SingleStack", "PreferDualStack", "RequireDualStack"),
          path + ("ipFamilyPolicy",), f)
 
@@ -603,6 +685,17 @@ def _cluster_ips(spec: Dict[str, Any], kind: str, f: Findings) -> None:
                 f.error(path + ("clusterIPs", i), f'invalid value "{address}": may specify no more than '
                                                   "one IP for each IP family")
             families.add(family)
+
+
+def _families(addresses: list) -> set:
+    """The IP versions (4, 6) of the ADDRESSES that parse."""
+    found = set()
+    for address in addresses:
+        try:
+            found.add(ipaddress.ip_address(address).version)
+        except ValueError:
+            pass
+    return found
 
 
 SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
@@ -685,4 +778,7 @@ BY_KIND = {
 def check_kind(kind: str, obj: Dict[str, Any], f: Findings) -> None:
     """Run the value checks of `kind` on a document whose types were already walked."""
     int32_fields(obj, (), f)
+    if obj.get("status") is not None and not isinstance(obj["status"], dict):
+        f.error(("status",), f"expected a map, got {type(obj['status']).__name__}: status is written by the "
+                             "cluster; remove it")
     BY_KIND.get(kind, lambda o, fi: other(kind, o, fi))(obj, f)

@@ -100,8 +100,13 @@ def _nodes(spec: dict, underlay: ipaddress.IPv4Network, f: Findings) -> List[Nod
     if raw is None:
         named = [(n.name, {}) for n in _DEFAULT.nodes]
     elif isinstance(raw, int) and not isinstance(raw, bool):
+        room = underlay.num_addresses - 3          # network, gateway (.1), broadcast
         if raw < 1:
             f.error(path, f"invalid value {raw}: a lab needs at least 1 node")
+        elif raw > room:                           # said before building millions of nodes
+            f.error(path, f"invalid value {checks._shown(raw)}: underlay {underlay} has room for {room} "
+                          "nodes (node k is .k+1); use fewer nodes or a larger underlay")
+            return []
         named = [(f"node{k}", {}) for k in range(1, max(raw, 0) + 1)]
     elif isinstance(raw, list):
         if not raw:
@@ -197,7 +202,8 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
         mask = max(min(mask, 30), pod_cidr.prefixlen + 1)
     room = (1 << (mask - pod_cidr.prefixlen)) - 1
     if len(nodes) > room:
-        f.error(mask_path if "nodeCIDRMaskSize" in spec else _SPEC + ("podCIDR",),
+        f.error(mask_path if "nodeCIDRMaskSize" in spec else
+                _SPEC + ("nodes",) if "nodes" in spec else _SPEC + ("podCIDR",),
                 f"podCIDR {pod_cidr} split into /{mask} subnets has room for {room} nodes (node k "
                 f"takes subnet k), not {len(nodes)}: use a larger podCIDR or nodeCIDRMaskSize")
 
@@ -286,8 +292,9 @@ def _clients(spec: dict, underlay, node_ips: Dict[IPv4, str], pool, f: Findings)
         elif ip in taken:
             problem = f"is also client {taken[ip]}'s address"
         if problem:
-            if raw is None:
-                where = _SPEC + ("underlay",)
+            if raw is None:         # the default client: blame what the document wrote instead
+                where = _SPEC + ("nodes",) if ip in node_ips and "nodes" in spec else _SPEC + ("underlay",)
+                problem += " (the default client; list spec.clients to place it)"
             f.error(where, f"client {name}'s IP {ip} {problem}: pick another address")
         taken[ip] = name
         clients.append(ClientConfig(name, ip))

@@ -196,7 +196,12 @@ def _check(value: Any, t: tuple, path: list, findings: Findings) -> None:
         item = t[1]
         for index, element in enumerate(value):
             path.append(index)
-            _check(element, item, path, findings)
+            if element is None and item[0] == "model":
+                # a lone "- " decodes to an empty object, whose required fields then fail to validate
+                findings.error(path, 'an empty list item (a "- " with nothing after it): fill it in or '
+                                     "remove it")
+            else:
+                _check(element, item, path, findings)
             path.pop()
     elif kind == "map":
         if not isinstance(value, dict):

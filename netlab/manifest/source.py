@@ -153,11 +153,15 @@ class Document:
     duplicates: List[Tuple[Path, str]] = field(default_factory=list)
 
 
+MAX_EXPANDED_VALUES = 1_000_000
+
+
 class _Builder:
     """Builds plain dicts, lists and scalars from a node tree, noting duplicate keys."""
 
     def __init__(self):
         self.memo: dict = {}
+        self.sizes: dict = {}      # node id -> how many values it stands for once aliases are expanded
         self.active: set = set()
         self.path: list = []
         self.duplicates: List[Tuple[Path, str]] = []
@@ -181,6 +185,15 @@ class _Builder:
             out = self._mapping(node)
         self.active.discard(ident)
         self.memo[ident] = out
+        # Aliases share one built object, but every reader of the document walks it expanded: nine
+        # levels of nine aliases are 387 million values ("billion laughs"). Refuse it as the API
+        # server's YAML decoder does.
+        size = 1 + sum(self.sizes.get(id(child), 1) for pair in node.value
+                       for child in (pair if isinstance(pair, tuple) else (pair,)))
+        self.sizes[ident] = size
+        if size > MAX_EXPANDED_VALUES:
+            raise _BuildError(node, f"excessive aliasing: YAML aliases expand this document to more than "
+                                    f"{MAX_EXPANDED_VALUES} values; write the values out instead")
         return out
 
     def _mapping(self, node: MappingNode) -> dict:
@@ -215,6 +228,12 @@ class _Builder:
 
 def _yaml_problem(file: str, text: str, err: yaml.YAMLError) -> Problem:
     """Turn a PyYAML error into a Problem at its line, with a hint for the usual causes."""
+    if isinstance(err, yaml.reader.ReaderError):     # a character YAML does not allow
+        line = text[:err.position].count("\n") + 1
+        char = f"#x{err.character:04x}" if isinstance(err.character, int) else repr(err.character)
+        return Problem(file, line, "", f"YAML syntax error: unacceptable character {char}: control "
+                                       "characters are not allowed; remove it or write it escaped in "
+                                       'a double-quoted string ("\\a")')
     mark = getattr(err, "problem_mark", None)
     lines = text.splitlines()
     bad = lines[mark.line][mark.column:mark.column + 1] if mark and mark.line < len(lines) else ""
