@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import time
 from dataclasses import dataclass, field
 
-from netlab import names, state as lab_state, store
+from netlab import crashpoints, names, state as lab_state, store
 from netlab.cluster import controllers, downward
 from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import Topology, build_topology
@@ -171,22 +172,34 @@ def _network():
 def _teardown_pod(lab: str, topology: Topology, pod: PodInstance) -> None:
     pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
     runtime.stop_pod(pod_dir)
+    crashpoints.reached("pod stopped")
     pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
     if netns.exists(pod_ns):
-        for pid in runtime.pids_in_netns(netns.path(pod_ns)):
-            _kill(pid)
+        _kill_all(runtime.pids_in_netns(netns.path(pod_ns)))
+    etc.remove(pod_ns)          # before the namespace: a crash in between leaves a namespace to find
     if pod.node:
         node_ns = names.node_netns(lab, pod.node)
         _network().remove_pod_network(node_ns, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid))
-    etc.remove(pod_ns)
     shutil.rmtree(pod_dir, ignore_errors=True)
 
 
-def _kill(pid: int) -> None:
+def _kill_all(pids: list, timeout: float = 2.0) -> None:
+    """SIGKILL every pid and wait until each has exited, so that nothing of it is left when we return
+    (a killed process lives on for a moment; `down` promises that nothing does)."""
+    from netlab.runtime import linux
+    fds = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:             # already gone
+            continue
+        linux.pidfd_kill(fd, signal.SIGKILL)
+        fds.append(fd)
     try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
+        linux.wait_pidfds(fds, timeout)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _pod_alive(lab: str, pod: PodInstance) -> bool:
@@ -427,6 +440,8 @@ def down(lab: str) -> list:
     from netlab import supervisor
     supervisor.stop(lab)                # first: nothing may rebuild what is being removed
     with lab_state.locked(lab):
+        # one that a racing command started meanwhile waits on this lock, holding nothing: kill it
+        supervisor.stop(lab, timeout=0.5)
         try:
             st = lab_state.load(lab)
         except lab_state.StateDamaged:
@@ -573,7 +588,9 @@ def check_capacity(objects, topology) -> None:
     room = sum(node.pod_cidr.num_addresses - 3 for node in topology.nodes)   # network, gateway, broadcast
     for obj in objects:
         if getattr(obj, "kind", None) in ("Deployment", "ReplicaSet") and obj.replicas > room:
-            where = f"{obj.source}: " if obj.source else f"{obj.kind.lower()}/{obj.name}: "
+            line = obj.source.line_of(("spec", "replicas")) if obj.source else None
+            where = (f"{obj.source.file}:{line}: " if line else f"{obj.source}: ") if obj.source \
+                else f"{obj.kind.lower()}/{obj.name}: "
             raise LabError(f"{where}spec.replicas: {obj.replicas} pods do not fit this lab: its "
                            f"{len(topology.nodes)} nodes have {room} pod addresses (more nodes or a larger "
                            "nodeCIDRMaskSize in the lab file make room)")
@@ -582,21 +599,30 @@ def check_capacity(objects, topology) -> None:
 def check_services(st, topology, sources: dict | None = None) -> None:
     """Allocate the Services on a copy of the state: a taken or out-of-range IP/port is an error now.
 
-    SOURCES maps "ns/name" to where a Service was written, so each error names its file and line.
+    SOURCES maps "ns/name" to where a Service was written, so each error names its file, the line
+    of the field and the field (a ManifestError, as any other refused input).
     """
     import re
     from types import SimpleNamespace
     from netlab import proxier
     from netlab.cluster.services import ServiceError
+    from netlab.manifest.errors import ManifestError, Problem
     scratch = SimpleNamespace(allocations={"services": st.allocations.get("services", {})})
     try:
         proxier.allocate(parse_stored(st.objects), scratch, topology)
     except ServiceError as err:
-        def located(match):
-            source = (sources or {}).get(match.group(1))
-            return f"{source}: Service {match.group(1)}: " if source else match.group(0)
-        lines = [re.sub(r'^Service "([^"]+)": ', located, line) for line in str(err).splitlines()]
-        raise LabError("\n".join(lines) + "\nnothing was changed") from None
+        problems = []
+        for line in str(err).splitlines():
+            found = re.match(r'^Service "([^"]+)": ([\w.\[\]]+): (.*)$', line)
+            source = (sources or {}).get(found.group(1)) if found else None
+            if source is None:
+                problems.append(Problem(f"service/{found.group(1)}" if found else "<lab>", None, "",
+                                        found.group(3) if found else line))
+                continue
+            path = tuple(int(part[1:-1]) if part.startswith("[") else part
+                         for part in re.findall(r"\[\d+\]|[^.\[\]]+", found.group(2)))
+            problems.append(Problem(source.file, source.line_of(path), found.group(2), found.group(3)))
+        raise ManifestError(problems) from None
 
 
 def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
@@ -650,15 +676,18 @@ def down_unlocked(lab: str, st) -> list:
     if st:
         for record in st.pods.values():
             runtime.stop_pod(names.pod_dir(lab, record["namespace"], record["name"], record["uid"]))
+            crashpoints.reached("pod stopped")
     spaces = owned_namespaces(lab, st)
+    _kill_all([pid for name in spaces for pid in runtime.pids_in_netns(netns.path(name))])
+    crashpoints.reached("lab processes killed")
     for name in spaces:
-        for pid in runtime.pids_in_netns(netns.path(name)):
-            _kill(pid)
-    for name in spaces:
+        etc.remove(name)        # before the namespace: a crash in between leaves a namespace to find
         netns.delete(name)
-        etc.remove(name)
         removed.append(name)
+    for name in _namespaces_of(lab, st) if st else ():
+        etc.remove(name)        # what a crash between the two left behind
     shutil.rmtree(names.lab_dir(lab), ignore_errors=True)
+    crashpoints.reached("lab directory removed")
     return removed
 
 

@@ -14,7 +14,7 @@ import os
 import subprocess
 import time
 
-from netlab import runtime
+from netlab import crashpoints, runtime
 from netlab.cluster import services as service_ctl
 from netlab.kubelet import kubelet
 
@@ -290,6 +290,7 @@ def sync(lab: str, st, topology, lab_config, objects, report, dataplane: NodeDat
             for node, _, _ in done:   # unknown which went in: the next sync writes whole tables
                 applied.pop(node.name, None)
             raise
+        crashpoints.reached("node rules restored")
     took = time.perf_counter() - started
     rules_in = {namespace: sum(1 for line in text.splitlines() if line.startswith("-A "))
                 for namespace, text, _ in jobs}

@@ -12,12 +12,13 @@ import errno
 import fcntl
 import json
 import os
+import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netlab import names
+from netlab import crashpoints, names
 
 STATE_VERSION = 1
 
@@ -99,13 +100,36 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+WATCH_SOCKET = "supervisor.sock"     # the lab's supervisor listens here (netlab/supervisor.py)
+
+# Every write is a watch event for the lab's supervisor, as every write to the API server is for a
+# cluster's controllers and kubelets: so what a command saved is acted on even when the command
+# dies before it could say it is done. The supervisor turns this off for its own writes.
+notify_watcher = True
+
+
 def save(state: LabState) -> None:
-    """Write the state atomically (a crash leaves the old or the new file, never half of one)."""
+    """Write the state atomically (a crash leaves the old or the new file, never half of one), and
+    tell the lab's supervisor."""
     path = state_path(state.lab)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(state.to_json())
     os.replace(tmp, path)
+    if notify_watcher:
+        notify(state.lab)
+    crashpoints.reached("state saved")
+
+
+def notify(lab: str) -> None:
+    """Wake the lab's supervisor: one datagram on its socket (nothing happens when none listens)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.sendto(b"sync", str(names.lab_dir(lab) / WATCH_SOCKET))
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def known_labs() -> list:
@@ -116,10 +140,15 @@ def known_labs() -> list:
         return []
 
 
+class LabGone(Exception):
+    """The lab was taken down (its lock file is gone) while a supervisor waited for it."""
+
+
 @contextmanager
-def locked(lab: str, wait: float = 30.0):
+def locked(lab: str, wait: float = 30.0, create: bool = True):
     """Serialise commands on one lab (the CLI's and the supervisor's): an exclusive flock on
-    /run/netlab/LAB.lock, which records who holds it.
+    /run/netlab/LAB.lock, which records who holds it. Without CREATE (the supervisor's way) a lab
+    whose lock file is gone raises LabGone instead of being locked anew.
 
     `down` removes the lock file while holding it; a command that opened the old file and then got
     its lock sees that the path no longer names that file and locks the new one instead, so two
@@ -129,7 +158,10 @@ def locked(lab: str, wait: float = 30.0):
     lock_path = lock_file(lab)
     deadline = time.monotonic() + wait
     while True:
-        handle = open(lock_path, "a+")
+        try:
+            handle = open(lock_path, "a+" if create else "r+")
+        except FileNotFoundError:
+            raise LabGone(f"lab {lab!r} is gone") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:

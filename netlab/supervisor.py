@@ -34,14 +34,14 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from netlab import names
+from netlab import crashpoints, names, state as lab_state
 from netlab.runtime import linux
 
 DEBUG = bool(os.environ.get("NETLAB_SUPERVISOR_DEBUG"))
 RESYNC_PERIOD = 60.0        # a full pass now and then, as informers' resync does
 STATE_FILE = "supervisor.json"
 LOCK_FILE = "supervisor.lock"
-SOCKET_FILE = "supervisor.sock"
+SOCKET_FILE = lab_state.WATCH_SOCKET
 LOG_FILE = "supervisor.log"
 
 
@@ -70,6 +70,8 @@ def start(lab: str, wait: float = 5.0) -> int | None:
     current = info(lab)
     if current["state"] == "running":
         return current["pid"]
+    if not lab_state.state_path(lab).exists():
+        return None                  # the lab is gone (a `down` won a race): nothing to supervise
     folder = _dir(lab)
     folder.mkdir(parents=True, exist_ok=True)
     log = open(folder / LOG_FILE, "ab")
@@ -80,6 +82,7 @@ def start(lab: str, wait: float = 5.0) -> int | None:
                                 cwd="/")
     finally:
         log.close()
+    crashpoints.reached("supervisor started")
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         now = info(lab)
@@ -113,13 +116,7 @@ def stop(lab: str, timeout: float = 10.0) -> bool:
 
 def poke(lab: str) -> None:
     """Tell the supervisor the store changed (no answer is awaited; a stopped one reads the store on start)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        sock.sendto(b"sync", str(_dir(lab) / SOCKET_FILE))
-    except OSError:
-        pass
-    finally:
-        sock.close()
+    lab_state.notify(lab)
 
 
 # -- the process --------------------------------------------------------------------------------
@@ -173,6 +170,8 @@ class Supervisor:
             self.selector.register(fd, selectors.EVENT_READ, ("pid", ident))
 
     def run(self) -> None:
+        if not lab_state.state_path(self.lab).exists():
+            return                           # taken down before this process got going
         folder = _dir(self.lab)
         folder.mkdir(parents=True, exist_ok=True)
         lock = open(folder / LOCK_FILE, "w")
@@ -181,6 +180,7 @@ class Supervisor:
         except OSError:
             log(f"another supervisor holds {folder / LOCK_FILE}; leaving")
             return
+        lab_state.notify_watcher = False     # its own writes are no news to it
         sock_path = folder / SOCKET_FILE
         try:
             sock_path.unlink()
@@ -202,13 +202,14 @@ class Supervisor:
         os.replace(tmp, folder / STATE_FILE)
         linux.set_process_name("netlab-super")
         log(f"supervisor of lab {self.lab} started (pid {os.getpid()})")
-        dirty = True
+        dirty, gone = True, False
         while not self.stopping:
             if dirty:
                 dirty = False
                 try:
                     if not self.sync_pass():
                         log("the lab's state is gone; leaving")
+                        gone = True
                         break
                 except Exception:
                     log("pass failed:\n" + traceback.format_exc())
@@ -252,6 +253,18 @@ class Supervisor:
         except FileNotFoundError:
             pass
         log("supervisor stopped")
+        if gone and not lab_state.state_path(self.lab).exists():
+            # the lab was taken down (a `down` that raced the command that started this supervisor):
+            # what this process wrote is all that is left of it
+            for name in (STATE_FILE, LOG_FILE, LOCK_FILE):
+                try:
+                    (folder / name).unlink()
+                except FileNotFoundError:
+                    pass
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
 
     def describe(self) -> str:
         """What the loop is waiting on (`kill -USR1 PID` writes it to the log)."""
@@ -268,7 +281,6 @@ class Supervisor:
     def sync_pass(self) -> bool:
         """Every role once, under the lab's lock; False when the lab is gone."""
         from netlab import controlplane
-        from netlab import state as lab_state
         self.last_full = time.monotonic()
         with self.lock:
             results, self.probe_results = self.probe_results, []
@@ -277,7 +289,7 @@ class Supervisor:
             for pod_key, container, probe, _, _ in results:
                 self.probing.discard((pod_key, container, probe.kind))
         try:
-            with lab_state.locked(self.lab, wait=60.0):
+            with lab_state.locked(self.lab, wait=60.0, create=False):
                 try:
                     st = lab_state.load(self.lab)
                 except lab_state.StateDamaged as err:
@@ -287,6 +299,8 @@ class Supervisor:
                     return False
                 outcome = controlplane.control_pass(self.lab, st, probe_results=results, finished=finished,
                                                     terminating=set(self.terminating))
+        except lab_state.LabGone:
+            return False
         except lab_state.LabBusy:
             with self.lock:         # nothing is lost: the next pass folds these in
                 self.probe_results[:0] = results

@@ -35,6 +35,7 @@ def loop(tmp_path, monkeypatch):
     monkeypatch.setattr(names, "RUN_DIR", tmp_path)
     lab = "loop"
     state.save(state.LabState(lab=lab))
+    state.lock_file(lab).touch()            # a lab that is up has its lock file (netlab up made it)
     plane = FakePlane()
     monkeypatch.setattr(controlplane, "control_pass", plane)
     ran = []

@@ -14,6 +14,7 @@ import os
 import threading
 from contextlib import contextmanager
 
+from netlab import crashpoints
 from netlab.names import NETNS_DIR
 
 CLONE_NEWNET = 0x40000000
@@ -89,6 +90,7 @@ def create(name: str) -> bool:
         _remove_pin(pin)            # a pin file a crash left unmounted: start it again
     fd = os.open(pin, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
     os.close(fd)
+    crashpoints.reached("namespace pin file created")
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         _check(_libc.unshare(CLONE_NEWNET), "unshare", name)
@@ -102,6 +104,7 @@ def create(name: str) -> bool:
         raise
     finally:
         os.close(home)
+    crashpoints.reached("namespace pinned")
     return True
 
 
@@ -119,6 +122,7 @@ def delete(name: str) -> bool:
     if not os.path.exists(pin):
         return False
     _remove_pin(pin)
+    crashpoints.reached("namespace unpinned")
     return True
 
 

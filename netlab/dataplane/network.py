@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from netlab import names
+from netlab import crashpoints, names
 from netlab.dataplane import netns
 
 EEXIST = 17
@@ -53,6 +53,7 @@ def ensure_namespace(name: str, lab: str) -> None:
         index = _index(ipr, "lo")
         if index is not None:
             ipr.link("set", index=index, ifalias=OWNER_TAG + lab)
+    crashpoints.reached("namespace tagged")
 
 
 def namespace_owner(name: str) -> str | None:
@@ -81,6 +82,8 @@ def _ensure_addr(ipr, index: int, address: str, prefixlen: int) -> None:
     except NetlinkError as err:
         if err.code != EEXIST:
             raise
+    else:
+        crashpoints.reached("address added")
 
 
 def _ensure_route(ipr, dst: str, gateway: str) -> None:
@@ -89,6 +92,8 @@ def _ensure_route(ipr, dst: str, gateway: str) -> None:
     except NetlinkError as err:
         if err.code != EEXIST:
             raise
+    else:
+        crashpoints.reached("route added")
 
 
 def _up(ipr, ifname: str) -> int:
@@ -113,6 +118,8 @@ def _ensure_bridge(ipr, name: str, owner: str = "") -> int:
         except NetlinkError as err:
             if err.code != EEXIST:
                 raise
+        else:
+            crashpoints.reached("bridge added")
         index = _index(ipr, name)
     else:
         ipr.link("set", index=index, address=mac)
@@ -149,6 +156,8 @@ def _plug_into_underlay(topology, attached_netns: str) -> None:
                 except NetlinkError as err:
                     if err.code != EEXIST:
                         raise WiringError(f"could not add {port!r} in {topology.underlay_netns!r}: {err}")
+                else:
+                    crashpoints.reached("veth added")
         index = _index(ipr, port)
         ipr.link("set", index=index, master=_index(ipr, names.UNDERLAY_BRIDGE), state="up")
 
@@ -179,6 +188,7 @@ def ensure_node(topology, node) -> None:
     # Per namespace since Linux 5.3; needed so a reply between two pods of one bridge passes
     # conntrack and is un-DNATed (pod-network.md §4).
     netns.write_sysctl(node.netns, "net.bridge.bridge-nf-call-iptables", 1)
+    crashpoints.reached("node sysctls set")
 
 
 def ensure_client(topology, client) -> None:
@@ -198,6 +208,8 @@ def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str) 
                 except NetlinkError as err:
                     if err.code != EEXIST:
                         raise WiringError(f"could not add {host_veth!r} in {node.netns!r}: {err}")
+                else:
+                    crashpoints.reached("veth added")
         index = _index(ipr, host_veth)
         ipr.link("set", index=index, master=_index(ipr, names.POD_BRIDGE))
         ipr.link("set", index=index, kind="bridge_slave", mode=BRIDGE_PORT_HAIRPIN)

@@ -36,6 +36,7 @@ import sys
 import time
 import traceback
 
+from netlab import crashpoints
 from netlab.runtime import builtin, linux
 from netlab.runtime.command import ContainerPlan, PodPlan, plan_pod
 from netlab.runtime.spec import ContainerStatus, PodRuntimeSpec, PodStatus
@@ -140,7 +141,10 @@ def start_pods(specs: list[PodRuntimeSpec]) -> list[int]:
     for spec, plan in zip(specs, plans):
         if not os.path.exists(plan.netns_path):
             raise FileNotFoundError(f"pod {spec.namespace}/{spec.name}: network namespace {plan.netns_path} does not exist")
-    launches = [_launch(spec, plan) for spec, plan in zip(specs, plans)]
+    launches = []
+    for spec, plan in zip(specs, plans):
+        launches.append(_launch(spec, plan))
+        crashpoints.reached("pod forked")
     pending = {fd: i for i, (_, fd, _) in enumerate(launches) if fd is not None}
     data: dict[int, bytes] = {fd: b"" for fd in pending}
     deadline = time.monotonic() + START_TIMEOUT
