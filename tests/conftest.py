@@ -40,3 +40,12 @@ def netlab_cli(*args, check=True, timeout=120):
 def lab_namespaces(lab):
     listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return sorted(line.split()[0] for line in listing.splitlines() if line.startswith(f"{lab}-"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the campaign's figures (tests/campaign) when any campaign test ran."""
+    from tests.campaign.figures import FIGURES
+    if FIGURES:
+        terminalreporter.section("campaign figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")

@@ -138,7 +138,7 @@ def test_more_replicas_than_the_lab_has_addresses_is_refused_at_once(tmp_path):
         """))
     result = netlab_cli("up", "-f", str(big), "--name", name, check=False, timeout=30)
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"{big}:1: spec.replicas: 2147483647 pods do not fit this lab" in result.stderr
+    assert f"{big}:5: spec.replicas: 2147483647 pods do not fit this lab" in result.stderr
     assert lab_namespaces(name) == [] and not os.path.exists(f"/run/netlab/{name}.lock")
 
 
