@@ -147,19 +147,32 @@ def _plug_into_underlay(topology, attached_netns: str) -> None:
     """A veth from the underlay bridge to ``eth0`` of ATTACHED_NETNS (created from the underlay side)."""
     port = names.underlay_port(attached_netns[len(names.lab_prefix(topology.lab)):])
     with rtnl(topology.underlay_netns) as ipr:
-        if _index(ipr, port) is None:
-            target = netns.path(attached_netns)
-            with open(target) as handle:
-                try:
-                    ipr.link("add", ifname=port, kind="veth",
-                             peer={"ifname": names.NODE_UPLINK, "net_ns_fd": handle.fileno()})
-                except NetlinkError as err:
-                    if err.code != EEXIST:
-                        raise WiringError(f"could not add {port!r} in {topology.underlay_netns!r}: {err}")
-                else:
-                    crashpoints.reached("veth added")
-        index = _index(ipr, port)
+        index = _ensure_veth(ipr, port, topology.underlay_netns, attached_netns, names.NODE_UPLINK)
         ipr.link("set", index=index, master=_index(ipr, names.UNDERLAY_BRIDGE), state="up")
+
+
+def _ensure_veth(ipr, name: str, here: str, peer_netns: str, peer_name: str) -> int:
+    """A veth NAME in namespace HERE (IPR) whose peer PEER_NAME is in PEER_NETNS; its index.
+
+    One whose peer is not there (the other namespace was made anew after a crash, while a process
+    still held the old one) is replaced, so the wiring always ends with both ends in place."""
+    index = _index(ipr, name)
+    if index is not None:
+        with rtnl(peer_netns) as other:
+            if _index(other, peer_name) is None:
+                ipr.link("del", index=index)
+                index = None
+    if index is None:
+        with open(netns.path(peer_netns)) as handle:
+            try:
+                ipr.link("add", ifname=name, kind="veth", peer={"ifname": peer_name, "net_ns_fd": handle.fileno()})
+            except NetlinkError as err:
+                if err.code != EEXIST:
+                    raise WiringError(f"could not add {name!r} in {here!r}: {err}")
+            else:
+                crashpoints.reached("veth added")
+        index = _index(ipr, name)
+    return index
 
 
 def _ensure_on_underlay(topology, namespace: str, ip: str) -> None:
@@ -200,17 +213,7 @@ def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str) 
     """A pod's eth0: a veth whose peer is a hairpinning port of the node's cni0 (CNI bridge + host-local)."""
     ensure_namespace(pod_netns, topology.lab)
     with rtnl(node.netns) as ipr:
-        if _index(ipr, host_veth) is None:
-            with open(netns.path(pod_netns)) as handle:
-                try:
-                    ipr.link("add", ifname=host_veth, kind="veth",
-                             peer={"ifname": names.POD_IFNAME, "net_ns_fd": handle.fileno()})
-                except NetlinkError as err:
-                    if err.code != EEXIST:
-                        raise WiringError(f"could not add {host_veth!r} in {node.netns!r}: {err}")
-                else:
-                    crashpoints.reached("veth added")
-        index = _index(ipr, host_veth)
+        index = _ensure_veth(ipr, host_veth, node.netns, pod_netns, names.POD_IFNAME)
         ipr.link("set", index=index, master=_index(ipr, names.POD_BRIDGE))
         ipr.link("set", index=index, kind="bridge_slave", mode=BRIDGE_PORT_HAIRPIN)
         ipr.link("set", index=index, state="up")

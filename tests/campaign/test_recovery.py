@@ -174,3 +174,37 @@ def test_an_apply_the_api_server_would_refuse_changes_nothing_and_names_file_lin
     finally:
         netlab_cli("down", "--name", name, check=False)
     assert lab_namespaces(name) == []
+
+
+def _ip(*args):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_veth_whose_peer_is_not_in_the_pod_and_a_bridge_without_its_address_are_redone(manifest):
+    from netlab import lab as lab_mod, names
+    from netlab.dataplane import network
+    name = unique_lab("nlw")
+    try:
+        netlab_cli("up", "-f", manifest, "--name", name)
+        st = state.load(name)
+        record = st.pods["default/solo"]
+        node_ns, pod_ns = f"{name}-{record['node']}", f"{name}-default.solo"
+        host_veth = names.pod_host_veth("default", "solo", record["uid"])
+        # what a crash can leave: the host end of the pod's veth with its peer somewhere else
+        _ip("-n", node_ns, "link", "del", host_veth)
+        _ip("-n", node_ns, "link", "add", host_veth, "type", "veth", "peer", "name", "stray0")
+        topology = lab_mod.topology_of(name, st.config)
+        network.ensure_pod_network(topology, topology.node(record["node"]), pod_ns, host_veth, record["ip"])
+        assert f"inet {record['ip']}/" in _ip("-n", pod_ns, "addr", "show", "eth0")
+        assert "stray0" not in _ip("-n", node_ns, "link", "show")
+        assert f"master {names.POD_BRIDGE}" in _ip("-n", node_ns, "link", "show", host_veth)
+        # and a bridge that lost its address gets it back from the next `up`
+        _ip("-n", node_ns, "addr", "flush", "dev", names.POD_BRIDGE)
+        netlab_cli("up", "--name", name)
+        gateway = topology.node(record["node"]).gateway
+        assert f"inet {gateway}/" in _ip("-n", node_ns, "addr", "show", names.POD_BRIDGE)
+        assert subprocess.run(["ip", "netns", "exec", node_ns, "curl", "-s", "-m", "2", f"http://{record['ip']}/"],
+                              capture_output=True).returncode in (0, 7)   # reachable (7: nothing listens)
+    finally:
+        netlab_cli("down", "--name", name, check=False)
+    assert lab_namespaces(name) == []
