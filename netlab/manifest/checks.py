@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from fractions import Fraction
 from typing import Any, Dict, Optional, Sequence, Set
 
 from netlab.manifest.model import LabelSelector
@@ -380,6 +381,7 @@ def container(c: Any, path: Path, f: Findings, names: Set[str], volumes: Set[str
             probe_spec(c[probe], path + (probe,), f, probe)
     security = _dict(c.get("securityContext"))
     non_negative(security.get("runAsUser"), path + ("securityContext", "runAsUser"), f)
+    resources(c.get("resources"), path + ("resources",), f)
 
 
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
@@ -413,6 +415,44 @@ def probe_spec(probe: Dict[str, Any], path: Path, f: Findings, which: str) -> No
     grace = _int(probe.get("terminationGracePeriodSeconds"))
     if grace is not None and grace <= 0:
         f.error(path + ("terminationGracePeriodSeconds",), f"invalid value {grace}: must be greater than 0")
+
+
+_SUFFIXES = {"": 1, "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "k": 10**3,
+             "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20,
+             "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def quantity(value: Any) -> Optional[Fraction]:
+    """The exact value of a resource.Quantity (250m, 0.5, 64Mi, 1e3), None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return Fraction(value)
+    found = re.fullmatch(r"([+-]?(?:\d+\.?\d*|\.\d+))([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?", str(value))
+    if not found:
+        return None
+    number, suffix = Fraction(found.group(1)), found.group(2) or ""
+    if suffix[:1] in ("e", "E"):
+        exponent = int(suffix[1:])
+        return number * 10**exponent if exponent >= 0 else number / 10**-exponent
+    return number * _SUFFIXES[suffix]
+
+
+def resources(raw: Any, path: Path, f: Findings) -> None:
+    """ValidateResourceRequirements: no negative amount, and no request above its limit."""
+    raw = _dict(raw)
+    limits, requests = _dict(raw.get("limits")), _dict(raw.get("requests"))
+    for group, values in (("limits", limits), ("requests", requests)):
+        for name, amount in values.items():
+            parsed = quantity(amount)
+            if parsed is not None and parsed < 0:
+                f.error(tuple(path) + (group, MapKey(name)), f'invalid value "{amount}": must be greater than '
+                                                             "or equal to 0")
+    for name, amount in requests.items():
+        wanted, cap = quantity(amount), quantity(limits.get(name)) if name in limits else None
+        if wanted is not None and cap is not None and cap >= 0 and wanted > cap:
+            f.error(tuple(path) + ("requests", MapKey(name)), f'invalid value "{amount}": must be less than or '
+                                                              f"equal to {name} limit of {limits[name]}")
 
 
 def env_var(e: Dict[str, Any], path: Path, f: Findings) -> None:

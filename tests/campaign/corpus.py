@@ -9,7 +9,9 @@ the copy (`line_of`): it never asks netlab's own locator (netlab/manifest/source
 
     cases()        refused by netlab.manifest.loads alone (file case-NNN.yaml)
     store_cases()  valid on their own, refused only against the lab that lab_text() brings up
-    gaps()         inputs netlab gets wrong today; the tests expect them to fail until it is fixed
+
+GAP_MUTATIONS and STORE_GAP_MUTATIONS are the cases this corpus first found netlab getting wrong
+(each `gap` says how); they are fixed and run as ordinary cases, kept apart as the record.
 """
 
 from __future__ import annotations
@@ -28,15 +30,14 @@ import yaml
 class Case:
     """One invalid input: its text, and where and how netlab must say it is wrong."""
 
-    name: str                  # case-NNN, store-NN or gap-NN: the file is NAME.yaml
+    name: str                  # case-NNN or store-NN: the file is NAME.yaml
     description: str
     text: str
     path: Optional[str]        # the field path of the first problem; None for YAML that does not parse
     line: int                  # its 1-based line in text
     says: str = ""             # a fragment of the first problem's message
-    gap: str = ""              # what netlab gets wrong today (gaps() only)
+    gap: str = ""              # what netlab got wrong before it was fixed
     store: bool = False        # refused only against the running lab
-    hangs: bool = False        # a gap that takes minutes and gigabytes: never run it in a test
 
     @property
     def file(self) -> str:
@@ -56,7 +57,7 @@ class Mutation:
     says: str = ""             # a fragment of the first problem's message
     expect: str = ""           # the field the error names, when it is not the changed one
     also: Tuple[Tuple[str, Any], ...] = ()   # (path, value) changes made first, to set the scene
-    gap: str = ""              # what netlab gets wrong today (the gap tables only)
+    gap: str = ""              # what netlab got wrong before it was fixed (the gap tables only)
 
 
 # ------------------------------------------------------------------------------ base documents
@@ -650,13 +651,9 @@ def _list_cases() -> List[Tuple[str, str, str, int, str]]:
 
 # -------------------------------------------------------------------------------- the corpus
 
-# The gaps netlab has not closed yet (by description); every other gap below was found by this
-# corpus, fixed in netlab, and is now an ordinary case.
-STILL_OPEN = {"cpu request above the limit", "a negative cpu limit"}
-
-
 def _closed(pairs: List[Tuple[dict, Mutation]]) -> List[Tuple[dict, Mutation]]:
-    return [(base, replace(m, gap="")) for base, m in pairs if m.description not in STILL_OPEN]
+    """Cases this corpus found netlab getting wrong (their `gap` says how), fixed since: ordinary cases now."""
+    return [(base, replace(m, gap="")) for base, m in pairs]
 
 
 def _static() -> List[Tuple[dict, Mutation]]:
@@ -760,7 +757,7 @@ def store_cases() -> List[Case]:
     return [_case(f"store-{i:02d}", base, m, store=True) for i, (base, m) in enumerate(pairs, start=1)]
 
 
-# ------------------------------------------------------------------------------------- gaps
+# ----------------------------------------------------------- found wrong by this corpus, fixed since
 
 _ACCEPTED = "accepted by netlab; the API server refuses it"
 _CRASH = "crashes netlab.manifest.loads with a traceback (the CLI prints one line naming no file, line or field)"
@@ -851,12 +848,3 @@ def _billion_laughs() -> str:
              "  a0: &a0 [x, x, x, x, x, x, x, x, x]"]
     lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
     return "\n".join(lines) + "\n"
-
-
-def gaps() -> List[Case]:
-    """Inputs netlab gets wrong today, each with what a right answer would name (Case.gap says what)."""
-    open_gaps = [(b, m) for b, m in GAP_MUTATIONS if m.description in STILL_OPEN]
-    out = [_case(f"gap-{i:02d}", base, m) for i, (base, m) in enumerate(open_gaps, start=1)]
-    out += [_case(f"gap-{len(out) + i:02d}", base, m, store=True)
-            for i, (base, m) in enumerate((b, m) for b, m in STORE_GAP_MUTATIONS if m.description in STILL_OPEN)]
-    return out

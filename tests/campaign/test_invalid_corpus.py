@@ -1,8 +1,5 @@
 """The invalid-input corpus (tests/campaign/corpus.py): every case is refused with one-line problems
 naming file, line and field, never a traceback, and a running lab is left exactly as it was.
-
-The cases netlab gets wrong today (corpus.gaps()) run too: they are expected to fail, and fail the
-run once netlab gets them right, so that they move into the corpus.
 """
 
 import re
@@ -17,7 +14,6 @@ from tests.conftest import lab_namespaces, netlab_cli, unique_lab
 
 CASES = corpus.cases()
 STORE_CASES = corpus.store_cases()
-GAPS = corpus.gaps()
 
 MAX_LINE = 500           # a problem line stays readable: huge values are shortened
 
@@ -68,13 +64,6 @@ def outcome(case, file, attempt):
     return ["accepted"]
 
 
-def expect_gap(case, found):
-    """A known gap still open is an expected failure; a closed one fails, to move it into the corpus."""
-    if found:
-        pytest.xfail(f"{case.gap}: {found[0]}")
-    pytest.fail(f"{case.name} ({case.description}) is refused properly now: move it from gaps() into the corpus")
-
-
 def report(failures):
     return "\n".join(f"{name}: {problems[0]}" for name, problems in failures.items())
 
@@ -83,7 +72,7 @@ def report(failures):
 
 def test_the_corpus_holds_at_least_200_static_cases_with_unique_files():
     assert len(CASES) >= 200
-    names = [case.name for case in CASES + STORE_CASES + GAPS]
+    names = [case.name for case in CASES + STORE_CASES]
     assert len(names) == len(set(names))
 
 
@@ -101,14 +90,6 @@ def test_store_cases_are_valid_on_their_own():
     """So that the lab test proves the refusal comes from the lab's store, not the document."""
     for case in STORE_CASES:
         manifest.loads(case.text, case.file)
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(case, id=case.name, marks=[pytest.mark.skip(reason=f"would hang the run: {case.gap}")]
-                 if case.hangs else [])
-    for case in GAPS if not case.store])
-def test_known_gap_without_a_lab(case):
-    expect_gap(case, outcome(case, case.file, lambda: manifest.loads(case.text, case.file)))
 
 
 # ------------------------------------------------------------------------------------ in a lab
@@ -172,15 +153,3 @@ def test_the_cli_refuses_a_sample_in_error_lines_without_a_traceback(lab, tmp_pa
         lines[0] = lines[0][len("error: "):]
         assert complaints(case, lines, str(path)) == [], (case.name, result.stderr[:500])
     assert stored(lab) == before
-
-
-@pytest.mark.root
-@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in GAPS if case.store])
-def test_known_gap_in_a_lab(lab, tmp_path, case):
-    path = tmp_path / case.file
-    path.write_text(case.text)
-    before = stored(lab)
-    found = outcome(case, str(path), apply_file(lab, path))
-    assert stored(lab) == before                 # refused badly perhaps, but refused
-    assert not any(f.startswith(("accepted", "crashed")) for f in found), found
-    expect_gap(case, found)

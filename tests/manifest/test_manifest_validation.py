@@ -146,7 +146,7 @@ def test_int_or_string_and_quantities_accept_both_forms():
           containers:
           - name: c
             image: i
-            resources: {requests: {cpu: 1, memory: 64Mi}, limits: {cpu: "0.5", memory: 1.5Gi}}
+            resources: {requests: {cpu: 1, memory: 64Mi}, limits: {cpu: "1.5", memory: 1.5Gi}}
             readinessProbe: {httpGet: {port: http, path: /}}
             livenessProbe: {tcpSocket: {port: 8080}}
             ports: [{containerPort: 8080, name: http}]
