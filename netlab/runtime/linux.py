@@ -60,6 +60,14 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
     _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), f"mount {fstype or source} on {target}")
 
 
+SYS_PIVOT_ROOT = 155          # x86_64; glibc has no wrapper
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2): NEW_ROOT becomes / of this mount namespace, the old root moves to PUT_OLD."""
+    _check(_libc.syscall(SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), f"pivot_root to {new_root}")
+
+
 def umount2(target: str, flags: int = 0) -> None:
     """umount2(2); raises OSError naming the target."""
     _check(_libc.umount2(_b(target), flags), f"umount {target}")

@@ -608,7 +608,7 @@ def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: in
         signal.pthread_sigmask(signal.SIG_SETMASK, _INIT_SIGNALS)
         os.setsid()
         host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
-        _setup_mounts(plan, in_pidns)
+        _setup_mounts(plan, in_pidns, os.path.join(os.readlink(f"/proc/self/fd/{cdir_fd}"), f"{c.name}.rootfs"))
         socket.sethostname(plan.hostname)
         err_r, err_w = os.pipe()
         os.set_blocking(err_r, False)
@@ -639,30 +639,67 @@ def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: in
         os._exit(code)
 
 
-def _setup_mounts(plan: PodPlan, in_pidns: bool) -> None:
-    """Private mount namespace: own /tmp, /sys showing the pod's devices, /proc of its PID namespace."""
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+OLD_ROOT = ".netlab-old-root"
+
+
+def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str) -> None:
+    """The container's own filesystem, in its own mount namespace.
+
+    Its root is a copy-on-write view of the host's (overlayfs: the host's / below, ROOTFS/upper
+    above, kept across restarts of the container and removed with the pod), so whatever it writes
+    (`apt-get install`, `echo > /etc/x`) stays in the container. On top: its own /tmp and /run, a
+    /dev of a few device nodes, /sys showing the pod's network devices, /proc of its PID namespace,
+    and /etc/hostname, /etc/hosts and /etc/resolv.conf of the pod. Then pivot_root: the host's
+    tree is no longer reachable.
+    """
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
     # Slave, not private: the host's later unmounts (ip netns del) still reach us; our mounts never
     # reach the host.
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_SLAVE)
-    linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=1777,size=256m")
+    upper, work, root = (os.path.join(rootfs, part) for part in ("upper", "work", "merged"))
+    for folder in (upper, work, root):
+        os.makedirs(folder, exist_ok=True)
+    linux.mount("overlay", root, "overlay", 0, f"lowerdir=/,upperdir={upper},workdir={work}")
+    nodev = linux.MS_NOSUID | linux.MS_NODEV
+    linux.mount("tmpfs", f"{root}/tmp", "tmpfs", nodev, "mode=1777,size=256m")
+    linux.mount("tmpfs", f"{root}/run", "tmpfs", nodev, "mode=755,size=64m")
+    linux.mount("tmpfs", f"{root}/dev", "tmpfs", linux.MS_NOSUID, "mode=755,size=64k")
+    for device in DEVICES:
+        target = f"{root}/dev/{device}"
+        open(target, "w").close()
+        linux.mount(f"/dev/{device}", target, None, linux.MS_BIND)
+    for link, to in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                     ("stderr", "/proc/self/fd/2")):
+        os.symlink(to, f"{root}/dev/{link}")
+    os.mkdir(f"{root}/dev/shm")
+    linux.mount("tmpfs", f"{root}/dev/shm", "tmpfs", nodev, "mode=1777,size=64m")
+    os.mkdir(f"{root}/dev/pts")
+    linux.mount("devpts", f"{root}/dev/pts", "devpts", linux.MS_NOSUID | linux.MS_NOEXEC, "newinstance,ptmxmode=0666")
+    os.symlink("pts/ptmx", f"{root}/dev/ptmx")
     # sysfs shows the devices of the netns that mounts it, so /sys/class/net follows only a fresh
     # mount (what `ip netns exec` does). Read-only, as container runtimes mount it.
-    linux.umount2("/sys", linux.MNT_DETACH)
-    linux.mount("sysfs", "/sys", "sysfs", linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    linux.mount("sysfs", f"{root}/sys", "sysfs", linux.MS_RDONLY | nodev | linux.MS_NOEXEC)
     if in_pidns:
-        linux.umount2("/proc", linux.MNT_DETACH)
-        linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-    # /etc/netns/NETNS/FILE replaces /etc/FILE, as under `ip netns exec` (resolv.conf, hosts).
+        linux.mount("proc", f"{root}/proc", "proc", nodev | linux.MS_NOEXEC)
+    else:
+        linux.mount("/proc", f"{root}/proc", None, linux.MS_BIND | linux.MS_REC)
+    # the pod's files: /etc/netns/NETNS/FILE (hosts, resolv.conf) as under `ip netns exec`, and its
+    # hostname; written into the container's own layer
     etc = os.path.join("/etc/netns", os.path.basename(plan.netns_path))
+    files = {"hostname": plan.hostname + "\n"}
     if os.path.isdir(etc):
         for entry in os.listdir(etc):
-            target = os.path.join("/etc", entry)
-            if os.path.exists(target):
-                try:
-                    linux.mount(os.path.join(etc, entry), target, None, linux.MS_BIND)
-                except OSError as e:
-                    _log(f"cannot bind {etc}/{entry}: {e}")
+            with open(os.path.join(etc, entry)) as handle:
+                files[entry] = handle.read()
+    for entry, text in files.items():
+        with open(f"{root}/etc/{entry}", "w") as handle:
+            handle.write(text)
+    os.makedirs(f"{root}/{OLD_ROOT}", exist_ok=True)
+    linux.pivot_root(root, f"{root}/{OLD_ROOT}")
+    os.chdir("/")
+    linux.umount2(f"/{OLD_ROOT}", linux.MNT_DETACH)
+    os.rmdir(f"/{OLD_ROOT}")
 
 
 def _init_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: bool) -> int:
@@ -793,13 +830,13 @@ def _fail(err_w: int, message: str, reason: str, code: int) -> None:
 
 
 def _chdir(c: ContainerPlan) -> None:
-    """The manifest's workingDir if it exists (created when it lies in the private /tmp), else /tmp."""
+    """The manifest's workingDir (made when missing, in the container's own filesystem), else /."""
     wd = c.working_dir
-    if wd and not os.path.isdir(wd) and (wd == "/tmp" or wd.startswith("/tmp/")):
-        os.makedirs(wd, exist_ok=True)  # inside our tmpfs, not on the host
+    if wd and not os.path.isdir(wd):
+        os.makedirs(wd, exist_ok=True)
         if c.run_as_user is not None:
             os.chown(wd, c.run_as_user, c.run_as_group if c.run_as_group is not None else -1)
-    os.chdir(wd if wd and os.path.isdir(wd) else "/tmp")
+    os.chdir(wd or "/")
 
 
 def _become(uid: int, gid: int | None) -> None:

@@ -238,7 +238,7 @@ def test_private_tmp_own_hostname_and_pid_namespace(lab):
     script = f"hostname; stat -f -c %T /tmp; touch /tmp/{marker}; ls /tmp; cat /proc/1/comm; pwd; sleep 300"
     _, state = lab.start(ns, [_run("probe", ["sh", "-c", script])], name="probe-pod")
     out = _wait("probe output", lambda: len(read_logs(state, "probe").split()) >= 5 and read_logs(state, "probe"))
-    assert out.split() == ["probe-pod", "tmpfs", marker, "netlab-init", "/tmp"]
+    assert out.split() == ["probe-pod", "tmpfs", marker, "netlab-init", "/"]
     assert not os.path.exists(f"/tmp/{marker}")
     assert os.uname().nodename != "probe-pod"
 
@@ -253,7 +253,8 @@ def test_working_dir(lab):
             _run("missing", ["pwd"], working_dir="/nonexistent-nltest/app"),
         ],
     )
-    for name, want in (("usr", "/usr"), ("tmpapp", "/tmp/app"), ("missing", "/tmp")):
+    # a missing workingDir is made, in the container's own filesystem
+    for name, want in (("usr", "/usr"), ("tmpapp", "/tmp/app"), ("missing", "/nonexistent-nltest/app")):
         assert _terminated(state, name).exit_code == 0
         assert read_logs(state, name) == want + "\n"
     assert not os.path.exists("/nonexistent-nltest")

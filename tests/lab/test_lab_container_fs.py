@@ -1,0 +1,100 @@
+"""A container's own filesystem: a copy-on-write view of the host's root in its own mount namespace.
+What it writes stays in the container (across its restarts) and never reaches the host; `down`
+removes it."""
+
+import hashlib
+import os
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from netlab import state
+from tests.conftest import lab_namespaces, netlab_cli, unique_lab
+
+pytestmark = pytest.mark.root
+
+WRITER = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: writer}
+    spec:
+      containers:
+      - name: shell
+        image: debian
+        workingDir: /srv/site
+        command: [sh, -c]
+        args:
+        - >-
+          echo run >> /var/tmp/runs; pwd > here; echo x > /etc/netlab-x;
+          mkdir -p /usr/local/bin && echo y > /usr/local/bin/netlab-y;
+          apt-get install -y --no-download cowsay > /tmp/apt.log 2>&1;
+          if [ "$(wc -l < /var/tmp/runs)" -lt 2 ]; then exit 3; fi; sleep infinity
+      - name: web
+        image: nginx
+        ports: [{containerPort: 80}]
+    """)
+
+WATCHED = ("/etc", "/usr/local/bin", "/var/lib/dpkg")
+
+
+def _tree_digest(top: str) -> str:
+    """A digest of every file name, size and content under TOP (the host's side of the story)."""
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            digest.update(path.encode())
+            try:
+                if os.path.isfile(path) and not os.path.islink(path):
+                    with open(path, "rb") as handle:
+                        digest.update(handle.read())
+            except OSError:
+                pass
+    return digest.hexdigest()
+
+
+def _exec(lab, *argv):
+    return netlab_cli("exec", "--name", lab, "writer", "-c", "shell", "--", *argv, check=False)
+
+
+def test_a_containers_writes_stay_in_it_across_a_restart_and_never_touch_the_host(tmp_path):
+    lab = unique_lab("nlf")
+    manifest = tmp_path / "writer.yaml"
+    manifest.write_text(WRITER)
+    before = {top: _tree_digest(top) for top in WATCHED}
+    try:
+        netlab_cli("up", "-f", str(manifest), "--name", lab)
+        # the first run exits 3 after one line; the kubelet restarts it, and the second run finds
+        # the first run's line: its writable layer outlived the process, as a container's does
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _exec(lab, "cat", "/var/tmp/runs").stdout.count("run") < 2:
+            time.sleep(0.2)
+        assert _exec(lab, "cat", "/var/tmp/runs").stdout.split() == ["run", "run"]
+        assert _exec(lab, "cat", "/etc/netlab-x").stdout == "x\n"
+        assert _exec(lab, "cat", "/srv/site/here").stdout == "/srv/site\n"        # workingDir, made
+        assert _exec(lab, "cat", "/etc/hostname").stdout == "writer\n"
+        assert "10.244." in _exec(lab, "cat", "/etc/hosts").stdout                 # the pod's hosts file
+        assert not os.path.exists("/etc/netlab-x") and not os.path.exists("/usr/local/bin/netlab-y")
+        assert not os.path.exists("/srv/site/here")
+        # the host's tree is not reachable from inside: / is the container's own
+        mounts = [line.split() for line in _exec(lab, "cat", "/proc/self/mountinfo").stdout.splitlines()]
+        root = next(m for m in mounts if m[4] == "/")
+        assert root[root.index("-") + 1] == "overlay"
+        assert sorted(m[4] for m in mounts) == ["/", "/dev", "/dev/full", "/dev/null", "/dev/pts", "/dev/random",
+                                               "/dev/shm", "/dev/tty", "/dev/urandom", "/dev/zero", "/proc", "/run",
+                                               "/sys", "/tmp"]
+        # the other container of the pod has its own layer and still serves
+        st = state.load(lab)
+        ip = st.pods["default/writer"]["ip"]
+        served = subprocess.run(["ip", "netns", "exec", f"{lab}-node1", "curl", "-s", "-m", "2", f"http://{ip}/"],
+                                capture_output=True, text=True)
+        served2 = subprocess.run(["ip", "netns", "exec", f"{lab}-node2", "curl", "-s", "-m", "2", f"http://{ip}/"],
+                                 capture_output=True, text=True)
+        assert "pod: writer" in served.stdout + served2.stdout
+    finally:
+        netlab_cli("down", "--name", lab, check=False)
+    assert lab_namespaces(lab) == [] and not os.path.exists(f"/run/netlab/{lab}")
+    assert {top: _tree_digest(top) for top in WATCHED} == before
