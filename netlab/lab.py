@@ -137,13 +137,16 @@ def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, war
     """The runtime's view of one pod: its namespace, addresses and resolved containers."""
     spec = source_obj.pod_spec
     node = topology.node(pod.node)
+    empty_dirs = {v.get("name") for v in spec.raw.get("volumes") or () if isinstance(v, dict) and "emptyDir" in v}
     containers = []
     for container in spec.containers:
         env = downward.container_env(container, pod, node, warnings)
+        mounts = [(m["name"], m["mountPath"], bool(m.get("readOnly")))
+                  for m in container.raw.get("volumeMounts") or () if m.get("name") in empty_dirs]
         containers.append(runtime.ContainerSpec(
             name=container.name, image=container.image, command=container.command, args=container.args,
             env=env, ports=[(p.container_port, p.protocol) for p in container.ports or ()],
-            working_dir=container.working_dir, run_as_user=container.run_as_user))
+            working_dir=container.working_dir, run_as_user=container.run_as_user, mounts=mounts))
     grace = spec.termination_grace_period_seconds
     return runtime.PodRuntimeSpec(
         lab=lab, namespace=pod.namespace, name=pod.name, node=pod.node, pod_ip=pod.ip, host_ip=node.ip,

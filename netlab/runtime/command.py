@@ -135,6 +135,7 @@ class ContainerPlan:
     working_dir: str | None = None
     run_as_user: int | None = None
     run_as_group: int | None = None
+    mounts: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -183,6 +184,7 @@ def plan_pod(spec: PodRuntimeSpec, exists: Callable[[str, str], bool] | None = N
                 working_dir=c.working_dir,
                 run_as_user=c.run_as_user,
                 run_as_group=c.run_as_group,
+                mounts=list(c.mounts),
             )
         )
     info = {

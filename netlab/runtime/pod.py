@@ -608,7 +608,10 @@ def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: in
         signal.pthread_sigmask(signal.SIG_SETMASK, _INIT_SIGNALS)
         os.setsid()
         host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
-        _setup_mounts(plan, in_pidns, os.path.join(os.readlink(f"/proc/self/fd/{cdir_fd}"), f"{c.name}.rootfs"))
+        containers_dir = os.readlink(f"/proc/self/fd/{cdir_fd}")
+        _setup_mounts(plan, in_pidns, os.path.join(containers_dir, f"{c.name}.rootfs"),
+                      [(os.path.join(os.path.dirname(containers_dir), VOLUMES_DIR, volume), path, read_only)
+                       for volume, path, read_only in c.mounts])
         socket.sethostname(plan.hostname)
         err_r, err_w = os.pipe()
         os.set_blocking(err_r, False)
@@ -640,18 +643,20 @@ def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: in
 
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+VOLUMES_DIR = "volumes"        # the pod's emptyDir volumes, one folder each, shared by its containers
 OLD_ROOT = ".netlab-old-root"
 
 
-def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str) -> None:
+def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str, volumes: list | None = None) -> None:
     """The container's own filesystem, in its own mount namespace.
 
     Its root is a copy-on-write view of the host's (overlayfs: the host's / below, ROOTFS/upper
     above, kept across restarts of the container and removed with the pod), so whatever it writes
     (`apt-get install`, `echo > /etc/x`) stays in the container. On top: its own /tmp and /run, a
     /dev of a few device nodes, /sys showing the pod's network devices, /proc of its PID namespace,
-    and /etc/hostname, /etc/hosts and /etc/resolv.conf of the pod. Then pivot_root: the host's
-    tree is no longer reachable.
+    and /etc/hostname, /etc/hosts and /etc/resolv.conf of the pod, and its VOLUMES (host folder,
+    mountPath, readOnly) bound where the manifest mounts them. Then pivot_root: the host's tree is
+    no longer reachable.
     """
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
     # Slave, not private: the host's later unmounts (ip netns del) still reach us; our mounts never
@@ -685,19 +690,30 @@ def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str) -> None:
     else:
         linux.mount("/proc", f"{root}/proc", None, linux.MS_BIND | linux.MS_REC)
     # the pod's files: /etc/netns/NETNS/FILE (hosts, resolv.conf) as under `ip netns exec`, and its
-    # hostname; written into the container's own layer
+    # hostname
     etc = os.path.join("/etc/netns", os.path.basename(plan.netns_path))
     files = {"hostname": plan.hostname + "\n"}
     if os.path.isdir(etc):
         for entry in os.listdir(etc):
             with open(os.path.join(etc, entry)) as handle:
                 files[entry] = handle.read()
-    for entry, text in files.items():
-        with open(f"{root}/etc/{entry}", "w") as handle:
-            handle.write(text)
+    for source, _, _ in volumes or ():
+        os.makedirs(source, exist_ok=True)
+        os.chmod(source, 0o777)          # an emptyDir is writable by every container's user
     os.makedirs(f"{root}/{OLD_ROOT}", exist_ok=True)
     linux.pivot_root(root, f"{root}/{OLD_ROOT}")
     os.chdir("/")
+    # From here on every path resolves inside the container (a symlink in its tree cannot point
+    # a write or a mount at the host): its files go into its own layer, its volumes are bound in.
+    for entry, text in files.items():
+        with open(f"/etc/{entry}", "w") as handle:
+            handle.write(text)
+    for source, mount_path, read_only in volumes or ():
+        target = os.path.normpath("/" + mount_path)
+        os.makedirs(target, exist_ok=True)
+        linux.mount(f"/{OLD_ROOT}{source}", target, None, linux.MS_BIND)
+        if read_only:
+            linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
     linux.umount2(f"/{OLD_ROOT}", linux.MNT_DETACH)
     os.rmdir(f"/{OLD_ROOT}")
 

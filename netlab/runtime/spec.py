@@ -21,6 +21,8 @@ class ContainerSpec:
     working_dir: str | None = None
     run_as_user: int | None = None
     run_as_group: int | None = None
+    # emptyDir volumes: (volume name, mountPath, readOnly); the pod's containers share each one
+    mounts: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
 @dataclass

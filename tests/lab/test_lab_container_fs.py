@@ -98,3 +98,45 @@ def test_a_containers_writes_stay_in_it_across_a_restart_and_never_touch_the_hos
         netlab_cli("down", "--name", lab, check=False)
     assert lab_namespaces(lab) == [] and not os.path.exists(f"/run/netlab/{lab}")
     assert {top: _tree_digest(top) for top in WATCHED} == before
+
+
+SHARED = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: shared}
+    spec:
+      volumes:
+      - {name: data, emptyDir: {}}
+      containers:
+      - name: writer
+        image: debian
+        command: [sh, -c, "echo from-writer > /data/note; sleep infinity"]
+        volumeMounts: [{name: data, mountPath: /data}]
+      - name: reader
+        image: debian
+        command: [sleep, infinity]
+        volumeMounts: [{name: data, mountPath: /srv/shared, readOnly: true}]
+    """)
+
+
+def test_two_containers_of_a_pod_share_an_empty_dir_and_a_read_only_mount_refuses_writes(tmp_path):
+    lab = unique_lab("nle")
+    manifest = tmp_path / "shared.yaml"
+    manifest.write_text(SHARED)
+    try:
+        netlab_cli("up", "-f", str(manifest), "--name", lab)
+
+        def read(container, *argv):
+            return netlab_cli("exec", "--name", lab, "shared", "-c", container, "--", *argv, check=False)
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and read("reader", "cat", "/srv/shared/note").stdout != "from-writer\n":
+            time.sleep(0.1)
+        assert read("reader", "cat", "/srv/shared/note").stdout == "from-writer\n"
+        refused = read("reader", "sh", "-c", "echo x > /srv/shared/other")
+        assert refused.returncode != 0 and "Read-only file system" in refused.stderr + refused.stdout
+        assert read("writer", "sh", "-c", "echo more >> /data/note").returncode == 0
+        assert read("reader", "cat", "/srv/shared/note").stdout == "from-writer\nmore\n"
+    finally:
+        netlab_cli("down", "--name", lab, check=False)
+    assert lab_namespaces(lab) == [] and not os.path.exists(f"/run/netlab/{lab}")
