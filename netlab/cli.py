@@ -515,7 +515,7 @@ def _print_changes(report) -> None:
     for item in report.pending:
         output.echo(f"pod/{item.split('/', 1)[1]} is Pending")
     for item in report.not_ready:
-        output.warn(f"{item} is not answering yet")
+        output.warn(item)
     if report.created:
         output.echo(f"{len(report.created)} pod(s) started")
     if report.rules_synced:

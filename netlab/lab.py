@@ -375,21 +375,45 @@ def container_start_events(namespace: str, pod: str, container: str, image: str)
 
 
 def wait_until_answering(specs, timeout: float) -> list:
-    """Wait until every TCP containerPort of the started pods accepts a connection; list the laggards."""
+    """Wait until every TCP containerPort of the started pods accepts a connection; say what did not.
+
+    A container that has already ended is not waited for: its line says how it ended and the last
+    line it wrote (`/bin/bash: line 1: python: command not found`), as `kubectl logs` would show."""
     deadline = time.monotonic() + timeout
     # built-in servers have bound their ports when start_pods returns; a command of the manifest's
     # (python -m http.server, ...) binds when it gets there
-    waiting = [(spec, port) for spec in specs for c in spec.containers for port, proto in c.ports
+    waiting = [(spec, c, port) for spec in specs for c in spec.containers for port, proto in c.ports
                if proto == "TCP" and runtime.resolve_command(c) is not None]
+    ended: dict = {}
     while waiting and time.monotonic() < deadline:
         still = []
-        for spec, port in waiting:
-            if not _accepts(spec.netns, spec.pod_ip, port):
-                still.append((spec, port))
+        for spec, container, port in waiting:
+            if _accepts(spec.netns, spec.pod_ip, port):
+                continue
+            why = _ended(spec, container.name)
+            if why:
+                ended[f"{spec.namespace}/{spec.name}"] = why
+            else:
+                still.append((spec, container, port))
         waiting = still
         if waiting:
             time.sleep(0.01)
-    return [f"{spec.namespace}/{spec.name}:{port}" for spec, port in waiting]
+    return list(ended.values()) + [f"{spec.namespace}/{spec.name}:{port} is not answering yet"
+                                   for spec, _, port in waiting]
+
+
+def _ended(spec, container: str) -> str | None:
+    """How CONTAINER of the pod ended, with its last line of output; None while it runs."""
+    for status in runtime.pod_status(spec.state_dir).containers:
+        if status.name == container and status.state == "terminated":
+            try:
+                lines = runtime.read_logs(spec.state_dir, container).strip().splitlines()
+            except LookupError:
+                lines = []
+            said = f": {lines[-1]}" if lines else ""
+            return (f"{spec.namespace}/{spec.name}: container {container} exited with code {status.exit_code} "
+                    f"({status.reason or 'Error'}){said} (netlab logs {spec.name} -c {container})")
+    return None
 
 
 def _accepts(pod_netns: str, ip: str, port: int) -> bool:

@@ -549,3 +549,27 @@ def test_deleting_a_namespace_deletes_what_is_in_it(fresh_lab):
     netlab_cli("delete", "-f", shop, "--name", name)
     assert _pods(name, "-A") == {}
     assert [n for n in lab_namespaces(name) if n.startswith(f"{name}-shop.")] == []
+
+
+def test_up_says_at_once_why_a_container_that_cannot_run_here_ended(fresh_lab):
+    name, folder = fresh_lab
+    manifest = _write(folder, "py2.yaml", textwrap.dedent("""\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: py2}
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: py
+            image: python:2.7
+            command: ["/bin/bash"]
+            args: ["-c", "echo starting; no-such-program-here -m SimpleHTTPServer 8080"]
+            ports: [{containerPort: 8080}]
+        """))
+    result = netlab_cli("up", "-f", manifest, "--name", name)
+    assert ("Warning: default/py2: container py exited with code 127 (Error): /bin/bash: line 1: "
+            "no-such-program-here: command not found (netlab logs py2 -c py)") in result.stderr + result.stdout
+    # said as soon as it ended, not after the wait for a port that will never open
+    assert "not answering yet" not in result.stderr + result.stdout
+    logs = netlab_cli("logs", "py2", "-c", "py", "--name", name).stdout
+    assert logs.splitlines() == ["starting", "/bin/bash: line 1: no-such-program-here: command not found"]
