@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from netlab.runtime import images
 from netlab.runtime.spec import ContainerSpec, PodRuntimeSpec
 
 # What containerd/runc put in PATH when the image sets none.
@@ -100,7 +101,7 @@ def resolve_command(
     if not argv:
         return None
     argv = [expand(a, container.env) for a in argv]
-    path = container.env.get("PATH", DEFAULT_PATH)
+    path = container.env.get("PATH") or images.default_path(container.image, DEFAULT_PATH)
     if exists is None:
         exists = lambda name, p: find_executable(name, p) is not None  # noqa: E731
     argv = _map_python2(argv, lambda name: exists(name, path))
@@ -110,7 +111,7 @@ def resolve_command(
 def container_env(pod: PodRuntimeSpec, container: ContainerSpec) -> dict[str, str]:
     """The process environment: runtime basics (PATH, HOSTNAME, HOME) overridden by the manifest's env."""
     env = {
-        "PATH": DEFAULT_PATH,
+        "PATH": images.default_path(container.image, DEFAULT_PATH),
         "HOSTNAME": pod_hostname(pod.name),
         "HOME": "/root" if not container.run_as_user else "/",
     }

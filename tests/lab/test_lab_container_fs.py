@@ -40,10 +40,11 @@ WATCHED = ("/etc", "/usr/local/bin", "/var/lib/dpkg")
 
 
 def _tree_digest(top: str) -> str:
-    """A digest of every file name, size and content under TOP (the host's side of the story)."""
+    """A digest of every file name and content under TOP (the host's side of the story), but for
+    /etc/netns, where netlab keeps each lab namespace's hosts file (other labs may come and go)."""
     digest = hashlib.sha256()
     for folder, dirs, files in os.walk(top):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if os.path.join(folder, d) != "/etc/netns")
         for name in sorted(files):
             path = os.path.join(folder, name)
             digest.update(path.encode())
@@ -140,3 +141,53 @@ def test_two_containers_of_a_pod_share_an_empty_dir_and_a_read_only_mount_refuse
     finally:
         netlab_cli("down", "--name", lab, check=False)
     assert lab_namespaces(lab) == [] and not os.path.exists(f"/run/netlab/{lab}")
+
+
+TUTORIAL = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: py}
+    spec:
+      replicas: 2
+      selector: {matchLabels: {app: py}}
+      template:
+        metadata: {labels: {app: py}}
+        spec:
+          containers:
+          - name: py
+            image: python:2.7
+            command: ["/bin/bash"]
+            args: ["-c", "echo \\"Hello from $(hostname)\\" > index.html; python -m SimpleHTTPServer 8080"]
+            ports: [{containerPort: 8080}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: py}
+    spec:
+      type: NodePort
+      selector: {app: py}
+      ports: [{port: 80, targetPort: 8080, nodePort: 30090}]
+    """)
+
+
+def test_the_python2_tutorial_runs_as_written_and_each_pod_serves_its_own_index_through_every_node(tmp_path):
+    lab = unique_lab("nlt")
+    manifest = tmp_path / "tutorial.yaml"
+    manifest.write_text(TUTORIAL)
+    try:
+        result = netlab_cli("up", "-f", str(manifest), "--name", lab)
+        assert "Warning" not in result.stderr, result.stderr
+        pods = {r["name"] for r in state.load(lab).pods.values()}
+        assert len(pods) == 2
+        seen = set()
+        for node_ip in ("172.18.0.2", "172.18.0.3"):
+            for _ in range(20):
+                answer = subprocess.run(["ip", "netns", "exec", f"{lab}-client", "curl", "-s", "-m", "2",
+                                         f"http://{node_ip}:30090/"], capture_output=True, text=True).stdout
+                assert answer.startswith("Hello from "), answer
+                seen.add(answer.split()[-1])
+        assert seen == pods            # each pod wrote, and serves, its own index.html
+        assert not os.path.exists("/index.html")
+    finally:
+        netlab_cli("down", "--name", lab, check=False)
+    assert lab_namespaces(lab) == []
