@@ -101,7 +101,7 @@ def resolve_command(
     if not argv:
         return None
     argv = [expand(a, container.env) for a in argv]
-    path = container.env.get("PATH") or images.default_path(container.image, DEFAULT_PATH)
+    path = container.env.get("PATH", DEFAULT_PATH)
     if exists is None:
         exists = lambda name, p: find_executable(name, p) is not None  # noqa: E731
     argv = _map_python2(argv, lambda name: exists(name, path))
@@ -111,7 +111,7 @@ def resolve_command(
 def container_env(pod: PodRuntimeSpec, container: ContainerSpec) -> dict[str, str]:
     """The process environment: runtime basics (PATH, HOSTNAME, HOME) overridden by the manifest's env."""
     env = {
-        "PATH": images.default_path(container.image, DEFAULT_PATH),
+        "PATH": DEFAULT_PATH,
         "HOSTNAME": pod_hostname(pod.name),
         "HOME": "/root" if not container.run_as_user else "/",
     }
@@ -137,6 +137,7 @@ class ContainerPlan:
     run_as_user: int | None = None
     run_as_group: int | None = None
     mounts: list[tuple[str, str, bool]] = field(default_factory=list)
+    image_commands: str | None = None     # the shim folder of its image's commands (runtime/images.py)
 
 
 @dataclass
@@ -186,6 +187,7 @@ def plan_pod(spec: PodRuntimeSpec, exists: Callable[[str, str], bool] | None = N
                 run_as_user=c.run_as_user,
                 run_as_group=c.run_as_group,
                 mounts=list(c.mounts),
+                image_commands=images.command_folder(c.image),
             )
         )
     info = {

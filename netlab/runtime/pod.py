@@ -37,7 +37,7 @@ import time
 import traceback
 
 from netlab import crashpoints
-from netlab.runtime import builtin, linux
+from netlab.runtime import builtin, images, linux
 from netlab.runtime.command import ContainerPlan, PodPlan, plan_pod
 from netlab.runtime.spec import ContainerStatus, PodRuntimeSpec, PodStatus
 
@@ -611,7 +611,7 @@ def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: in
         containers_dir = os.readlink(f"/proc/self/fd/{cdir_fd}")
         _setup_mounts(plan, in_pidns, os.path.join(containers_dir, f"{c.name}.rootfs"),
                       [(os.path.join(os.path.dirname(containers_dir), VOLUMES_DIR, volume), path, read_only)
-                       for volume, path, read_only in c.mounts])
+                       for volume, path, read_only in c.mounts], c.image_commands)
         socket.sethostname(plan.hostname)
         err_r, err_w = os.pipe()
         os.set_blocking(err_r, False)
@@ -647,7 +647,8 @@ VOLUMES_DIR = "volumes"        # the pod's emptyDir volumes, one folder each, sh
 OLD_ROOT = ".netlab-old-root"
 
 
-def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str, volumes: list | None = None) -> None:
+def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str, volumes: list | None = None,
+                  image_commands: str | None = None) -> None:
     """The container's own filesystem, in its own mount namespace.
 
     Its root is a copy-on-write view of the host's (overlayfs: the host's / below, ROOTFS/upper
@@ -655,8 +656,9 @@ def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str, volumes: list | No
     (`apt-get install`, `echo > /etc/x`) stays in the container. On top: its own /tmp and /run, a
     /dev of a few device nodes, /sys showing the pod's network devices, /proc of its PID namespace,
     and /etc/hostname, /etc/hosts and /etc/resolv.conf of the pod, and its VOLUMES (host folder,
-    mountPath, readOnly) bound where the manifest mounts them. Then pivot_root: the host's tree is
-    no longer reachable.
+    mountPath, readOnly) bound where the manifest mounts them, and the commands its image would
+    have (IMAGE_COMMANDS, a folder of runtime/images.py). Then pivot_root: the host's tree is no
+    longer reachable.
     """
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
     # Slave, not private: the host's later unmounts (ip netns del) still reach us; our mounts never
@@ -708,6 +710,8 @@ def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str, volumes: list | No
     for entry, text in files.items():
         with open(f"/etc/{entry}", "w") as handle:
             handle.write(text)
+    if image_commands:
+        images.install(image_commands, f"/{OLD_ROOT}{images.SHIMS}")
     for source, mount_path, read_only in volumes or ():
         target = os.path.normpath("/" + mount_path)
         os.makedirs(target, exist_ok=True)

@@ -7,8 +7,6 @@ import subprocess
 import pytest
 
 from netlab.runtime import images
-from netlab.runtime.command import DEFAULT_PATH, resolve_command
-from netlab.runtime.spec import ContainerSpec
 
 
 @pytest.mark.parametrize("image, folder", [
@@ -16,18 +14,20 @@ from netlab.runtime.spec import ContainerSpec
     ("python:3.12", "python3"), ("python", "python3"), ("python:latest", "python3"),
     ("nginx:1.27", None), ("pythonista/app:1", None), ("my.registry:5000/python:2.7", "python2"),
 ])
-def test_each_image_gets_its_own_commands_first_on_the_default_path(image, folder):
-    dirs = images.command_dirs(image)
-    assert dirs == ([os.path.join(images.SHIMS, folder, "bin")] if folder else [])
-    assert images.default_path(image, DEFAULT_PATH).endswith(DEFAULT_PATH)
+def test_each_image_gets_its_own_commands(image, folder):
+    assert images.command_folder(image) == folder
 
 
-def test_python_of_a_python2_image_is_found_and_has_the_python2_server_modules():
-    container = ContainerSpec(name="c", image="python:2.7", command=["python", "--version"])
-    assert resolve_command(container) is not None
-    path = images.default_path("python:2.7", DEFAULT_PATH)
-    found = subprocess.run(["python", "-c", "import SimpleHTTPServer, BaseHTTPServer, CGIHTTPServer; "
+def test_the_python2_commands_land_in_usr_local_and_run_python2_server_modules(tmp_path):
+    images.install("python2", images.SHIMS, str(tmp_path))
+    assert sorted(os.listdir(tmp_path / "usr/local/bin")) == ["python", "python2", "python2.7"]
+    assert sorted(os.listdir(tmp_path / "usr/local/lib/netlab-python2")) == [
+        "BaseHTTPServer.py", "CGIHTTPServer.py", "SimpleHTTPServer.py"]
+    # the installed script points at /usr/local/lib/netlab-python2: run it against the copy here
+    found = subprocess.run(["python3", "-c", "import SimpleHTTPServer, BaseHTTPServer, CGIHTTPServer; "
                             "print(SimpleHTTPServer.SimpleHTTPRequestHandler.__module__)"],
-                           env={"PATH": path}, capture_output=True, text=True)
+                           env={"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path / "usr/local/lib/netlab-python2")},
+                           capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "http.server"
+    assert "/usr/local/lib/netlab-python2" in (tmp_path / "usr/local/bin/python2.7").read_text()
