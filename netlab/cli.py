@@ -227,16 +227,18 @@ def doctor(iptables_backend):
                                                   "(each new event), until interrupted.")
 @name_option
 def get(resource, names_, namespace, all_namespaces, fmt, watch, lab_name):
-    """List nodes, pods, services, endpoints, endpointslices, deployments, replicasets or events like kubectl get.
+    """List nodes, pods, services, endpoints, endpointslices, deployments, replicasets, configmaps, secrets or
+    events like kubectl get.
 
     -o wide shows each node's and pod's network namespace (for `ip netns exec`)."""
     from netlab import inspect, printers
     from netlab import lab as lab_mod
     lab = _which_lab(lab_name)
     kind = lab_mod.KIND_ALIASES.get(resource.lower())
-    if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet"):
+    if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet",
+                    "ConfigMap", "Secret"):
         raise click.UsageError("netlab get supports nodes, pods, services, endpoints, endpointslices, deployments, "
-                               f"replicasets and events (not {resource!r})")
+                               f"replicasets, configmaps, secrets and events (not {resource!r})")
     objects = inspect.get_objects(lab, kind, None if all_namespaces else namespace, list(names_))
     if fmt in ("json", "yaml"):
         data = objects[0] if (names_ and len(objects) == 1) else output.as_list(objects)
@@ -513,7 +515,11 @@ def _print_changes(report) -> None:
     for item in report.not_gone:
         output.warn(f"pod {item} is still terminating")
     for item in report.pending:
-        output.echo(f"pod/{item.split('/', 1)[1]} is Pending")
+        pod, _, why = item.partition(": ")
+        if why.startswith("ContainerCreating: "):      # kubelet waits for its volumes
+            output.warn(f"pod/{pod.split('/', 1)[1]} is ContainerCreating: {why.partition(': ')[2]}")
+        else:
+            output.echo(f"pod/{pod.split('/', 1)[1]} is Pending")
     for item in report.not_ready:
         output.warn(item)
     if report.created:

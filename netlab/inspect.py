@@ -26,6 +26,10 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
         items = [views.node_object(lab, node, st.created) for node in topology.nodes]
     elif kind in ("Service", "Endpoints", "EndpointSlice"):
         items = _service_objects(st, kind, namespace)
+    elif kind in ("ConfigMap", "Secret"):
+        items = sorted((views.stored_object(raw) for raw in st.objects if object_key(raw)[0] == kind
+                        and (namespace is None or object_key(raw)[1] == namespace)),
+                       key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
     else:
         sources = _sources(st)
         items = []

@@ -21,6 +21,7 @@ from netlab import crashpoints, names, state as lab_state, store
 from netlab.cluster import controllers, downward
 from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import Topology, build_topology
+from netlab.kubelet import volumes
 from netlab.manifest import admission
 from netlab.dataplane import etc, netns
 from netlab import runtime
@@ -62,6 +63,8 @@ KIND_ALIASES = {
     "endpoints": "Endpoints", "ep": "Endpoints",
     "endpointslice": "EndpointSlice", "endpointslices": "EndpointSlice",
     "event": "Event", "events": "Event", "ev": "Event",
+    "configmap": "ConfigMap", "configmaps": "ConfigMap", "cm": "ConfigMap",
+    "secret": "Secret", "secrets": "Secret",
 }
 
 # -- objects ------------------------------------------------------------------------------------
@@ -133,16 +136,35 @@ def parse_stored(objects: list):
 
 # -- pods ---------------------------------------------------------------------------------------
 
-def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, warnings: list):
-    """The runtime's view of one pod: its namespace, addresses and resolved containers."""
+def stored_lookup(objects) -> volumes.Lookup:
+    """(kind, namespace, name) -> the stored ConfigMap or Secret map, for volumes and env."""
+    held = {o.key: o.raw for o in objects if getattr(o, "kind", None) in ("ConfigMap", "Secret")}
+    return lambda kind, namespace, name: held.get((kind, namespace, name))
+
+
+def pod_volumes(pod: PodInstance, source_obj, lookup: volumes.Lookup) -> volumes.PodVolumes:
+    """What kubelet puts in each of the pod's volumes (or why it cannot yet)."""
+    template_meta = (source_obj.pod_template_raw or {}).get("metadata") or {}
+    meta = {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid, "labels": dict(pod.labels),
+            "annotations": dict(template_meta.get("annotations") or {})}
+    return volumes.pod_volumes(source_obj.pod_spec.raw, pod.namespace, lookup, meta)
+
+
+def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, warnings: list,
+                 pod_vols: volumes.PodVolumes | None = None):
+    """The runtime's view of one pod: its namespace, addresses, resolved containers and volumes."""
     spec = source_obj.pod_spec
     node = topology.node(pod.node)
-    empty_dirs = {v.get("name") for v in spec.raw.get("volumes") or () if isinstance(v, dict) and "emptyDir" in v}
+    pod_vols = pod_vols or volumes.PodVolumes()
     containers = []
     for container in spec.containers:
         env = downward.container_env(container, pod, node, warnings)
-        mounts = [(m["name"], m["mountPath"], bool(m.get("readOnly")))
-                  for m in container.raw.get("volumeMounts") or () if m.get("name") in empty_dirs]
+        mounts = []
+        for m in container.raw.get("volumeMounts") or ():
+            volume = pod_vols.volumes.get(m.get("name"))
+            if volume is not None:
+                mounts.append((m["name"], m["mountPath"], bool(m.get("readOnly")) or volume.read_only,
+                               m.get("subPath") or ""))
         containers.append(runtime.ContainerSpec(
             name=container.name, image=container.image, command=container.command, args=container.args,
             env=env, ports=[(p.container_port, p.protocol) for p in container.ports or ()],
@@ -152,7 +174,8 @@ def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, war
         lab=lab, namespace=pod.namespace, name=pod.name, node=pod.node, pod_ip=pod.ip, host_ip=node.ip,
         netns=names.pod_netns(lab, pod.namespace, pod.name),
         state_dir=names.pod_dir(lab, pod.namespace, pod.name, pod.uid), containers=containers,
-        termination_grace_seconds=min(float(grace if grace is not None else 30), 2.0))
+        termination_grace_seconds=min(float(grace if grace is not None else 30), 2.0),
+        volume_files={v.name: v.files for v in pod_vols.volumes.values() if v.files is not None})
 
 
 def _record_of(pod: PodInstance, phase: str) -> dict:
@@ -252,6 +275,10 @@ class Machine:
     def pod_status(self, state_dir):
         return runtime.pod_status(state_dir)
 
+    def update_volumes(self, state_dir, volume_files: dict) -> list:
+        """Swap in the new files of a running pod's configMap/secret volumes; the names changed."""
+        return runtime.write_pod_volumes(state_dir, volume_files)
+
     def wait_answering(self, specs: list, timeout: float) -> list:
         return wait_until_answering(specs, timeout)
 
@@ -334,9 +361,18 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     objects = objects + replicaset_objects(st)
     source_of = {o.key: o for o in objects}
     started = []
+    lookup = stored_lookup(objects)
     for pod in to_build:
+        pod_vols = pod_volumes(pod, source_of[pod.source], lookup)
+        if pod_vols.problems:
+            # kubelet keeps it in ContainerCreating, retrying the mount, until the object is there
+            for problem in pod_vols.problems:
+                report.pending.append(f"{pod.namespace}/{pod.name}: ContainerCreating: {problem.message}")
+                report.events.append(controllers.ControllerEvent(
+                    "Pod", pod.namespace, pod.name, "FailedMount", problem.message, type="Warning"))
+            continue
         machine.wire_pod(lab, topology, pod)
-        started.append((pod, runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings)))
+        started.append((pod, runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings, pod_vols)))
     if started:
         # all pods' processes are forked before any is waited for: they start in parallel
         machine.start_pods([spec for _, spec in started])
@@ -347,6 +383,7 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         st.pods[f"{pod.namespace}/{pod.name}"]["phase"] = RUNNING
     if started:
         lab_state.save(st)
+    _refresh_volumes(lab, st, source_of, lookup, {(p.namespace, p.name) for p, _ in started}, machine)
     if wait_ready and started:
         report.not_ready = machine.wait_answering([spec for _, spec in started], wait_ready)
 
@@ -365,6 +402,26 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
             "Node", "default", node, "RulesSynced",
             f"kube-proxy rules synced on {node}: {count} rules restored in {took * 1000:.0f} ms"))
     controlplane.record_events(lab, report.events, time.time())
+
+
+_FILE_VOLUMES = ("configMap", "secret", "projected", "downwardAPI")
+
+
+def _refresh_volumes(lab: str, st, source_of: dict, lookup, just_started: set, machine: Machine) -> None:
+    """kubelet's volume sync: a running pod's configMap/secret volumes follow their objects."""
+    for record in st.pods.values():
+        if record.get("phase") != RUNNING or record.get("deletionTimestamp") or not record.get("node"):
+            continue
+        pod = _instance(record)
+        source_obj = source_of.get(pod.source)
+        if source_obj is None or (pod.namespace, pod.name) in just_started:
+            continue
+        raw_volumes = source_obj.pod_spec.raw.get("volumes") or ()
+        if not any(isinstance(v, dict) and any(k in v for k in _FILE_VOLUMES) for v in raw_volumes):
+            continue
+        pod_vols = pod_volumes(pod, source_obj, lookup)     # a volume whose object went keeps its files
+        machine.update_volumes(names.pod_dir(lab, pod.namespace, pod.name, pod.uid),
+                               {v.name: v.files for v in pod_vols.volumes.values() if v.files is not None})
 
 
 def container_start_events(namespace: str, pod: str, container: str, image: str) -> list:

@@ -69,6 +69,14 @@ def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tu
                         views.selector_text(spec.get("selector") or {})]
             rows.append(row)
         return headers, rows
+    if kind in ("ConfigMap", "Secret"):
+        headers = (["NAMESPACE"] if all_namespaces else []) + (
+            ["NAME", "DATA", "AGE"] if kind == "ConfigMap" else ["NAME", "TYPE", "DATA", "AGE"])
+        for obj in objects:
+            count = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
+            middle = [obj.get("type", "Opaque")] if kind == "Secret" else []
+            rows.append(namespace_col(obj) + [obj["metadata"]["name"]] + middle + [count, output.age(created(obj))])
+        return headers, rows
     if kind == "Event":
         headers = (["NAMESPACE"] if all_namespaces else []) + ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
         for obj in objects:

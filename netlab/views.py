@@ -177,7 +177,10 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
                                         "controller": True, "blockOwnerDeletion": True}]
     pod_spec = source_obj.pod_spec
     statuses = container_statuses(status, source_container_list(source_obj), record)
-    phase, _ = pod_phase(pod, statuses, bool(status and status.owner_alive), pod_spec.restart_policy,
+    # a pod still being built (its volumes waiting for their ConfigMap, say) has no sandbox yet:
+    # ContainerCreating, not Unknown
+    building = record.get("phase") == "building" and not (status and status.containers)
+    phase, _ = pod_phase(pod, statuses, building or bool(status and status.owner_alive), pod_spec.restart_policy,
                          bool(record.get("deletionTimestamp")))
     pod_status = {"phase": phase}
     if pod.node is None:
@@ -259,6 +262,21 @@ def slice_columns(slice_: dict) -> tuple:
     ports = ",".join(str(p["port"]) for p in slice_.get("ports") or []) or "<unset>"
     addresses = [e["addresses"][0] for e in slice_.get("endpoints") or []]
     return ports, _first_three(addresses)
+
+
+def stored_object(raw: dict) -> dict:
+    """A stored object as the API returns it: a Secret's stringData is merged into data (base64)
+    and its type defaults to Opaque, as the API server writes them."""
+    result = copy.deepcopy(raw)
+    if result.get("kind") == "Secret":
+        import base64
+        data = dict(result.get("data") or {})
+        for key, value in (result.pop("stringData", None) or {}).items():
+            data[key] = base64.b64encode((value or "").encode()).decode()
+        if data:
+            result["data"] = data
+        result.setdefault("type", "Opaque")
+    return result
 
 
 def with_meta(obj: dict, created: float) -> dict:

@@ -22,6 +22,9 @@ need curl curl
 need tcpdump tcpdump
 need ps procps
 need gcc gcc
+# containers: busybox applets for busybox/alpine images, catatonit as each pod's pause process
+need busybox busybox
+need catatonit catatonit
 python3 -m venv --help >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 python3 -c 'import sysconfig,os,sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")) else 1)' \

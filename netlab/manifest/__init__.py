@@ -11,15 +11,15 @@
 from netlab.manifest.errors import ManifestError, Problem
 from netlab.manifest.loader import VALIDATE_MODES, lab_config, load, loads, parse_objects
 from netlab.manifest.model import (
-    ClientConfig, Container, ContainerPort, Deployment, EndpointSlice, EnvVar, KubeProxyConfig,
+    ClientConfig, ConfigMap, Container, ContainerPort, Deployment, EndpointSlice, EnvVar, KubeProxyConfig,
     LabConfig, LabelSelector, LabelSelectorRequirement, Manifests, Namespace, NodeConfig, ObjectMeta,
-    Pod, PodSpec, PodTemplate, ReplicaSet, Service, Source,
+    Pod, PodSpec, PodTemplate, ReplicaSet, Secret, Service, Source,
 )
 
 __all__ = [
     "VALIDATE_MODES", "load", "loads", "parse_objects", "lab_config", "ManifestError", "Problem",
-    "ClientConfig", "Container", "ContainerPort", "Deployment", "EndpointSlice", "EnvVar",
+    "ClientConfig", "ConfigMap", "Container", "ContainerPort", "Deployment", "EndpointSlice", "EnvVar",
     "KubeProxyConfig", "LabConfig", "LabelSelector", "LabelSelectorRequirement", "Manifests",
     "Namespace", "NodeConfig", "ObjectMeta", "Pod", "PodSpec", "PodTemplate", "ReplicaSet",
-    "Service", "Source",
+    "Secret", "Service", "Source",
 ]

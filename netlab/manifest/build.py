@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from netlab.manifest.model import (
-    Container, ContainerPort, Deployment, EndpointSlice, EnvVar, LabelSelector, Namespace,
-    ObjectMeta, Pod, PodSpec, PodTemplate, ReplicaSet, Service, Source,
+    ConfigMap, Container, ContainerPort, Deployment, EndpointSlice, EnvVar, LabelSelector, Namespace,
+    ObjectMeta, Pod, PodSpec, PodTemplate, ReplicaSet, Secret, Service, Source,
 )
 
 _ENV_SOURCES = ("configMapKeyRef", "secretKeyRef", "resourceFieldRef", "fileKeyRef")
@@ -134,7 +134,11 @@ def obj(kind: str, raw: Dict[str, Any], source: Source, namespace: str):
         return Namespace(meta(raw["metadata"], None), raw, source)
     if kind == "EndpointSlice":
         return EndpointSlice(meta(raw["metadata"], namespace), raw, source)
+    if kind == "ConfigMap":
+        return ConfigMap(meta(raw["metadata"], namespace), raw, source)
+    if kind == "Secret":
+        return Secret(meta(raw["metadata"], namespace), raw, source)
     raise ValueError(f"netlab does not model {kind}")
 
 
-MODELED = ("Pod", "ReplicaSet", "Deployment", "Service", "Namespace", "EndpointSlice")
+MODELED = ("Pod", "ReplicaSet", "Deployment", "Service", "Namespace", "EndpointSlice", "ConfigMap", "Secret")

@@ -7,10 +7,12 @@ walker (schema.py) has already reported those.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from fractions import Fraction
-from typing import Any, Dict, Optional, Sequence, Set
+from typing import Any, Dict, Optional, Sequence, Set, Tuple
 
 from netlab.manifest.model import LabelSelector
 from netlab.manifest.schema import Findings, suggest
@@ -805,8 +807,55 @@ def other(kind: str, obj: Dict[str, Any], f: Findings) -> None:
         f.error(("metadata", "name"), f"required field is missing: every {kind} needs a name")
 
 
+_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+MAX_DATA_BYTES = 1024 * 1024        # the API server's limit on a ConfigMap's or Secret's data
+
+
+def _data_keys(kind: str, obj: Dict[str, Any], fields: Tuple[str, ...], f: Findings) -> int:
+    """Keys of the data maps are file names ([-._a-zA-Z0-9], not "." or "..", at most 253, each
+    key in one map only); returns the data's size in bytes, base64 values decoded."""
+    seen: Dict[str, str] = {}
+    size = 0
+    for name in fields:
+        for key, value in _dict(obj.get(name)).items():
+            at = (name, MapKey(key))
+            if not key or len(key) > 253 or not _DATA_KEY.match(key) or key in (".", "..") or key.startswith(".."):
+                f.error(at, f'invalid key "{key}": a {kind} key becomes a file name: use letters, digits, '
+                            '"-", "_" and "." (not "." or "..", not starting with "..", at most 253)')
+            elif key in seen and not (kind == "Secret" and name == "stringData"):
+                f.error(at, f'key "{key}" is already in {seen[key]}: a key may appear in only one of them')
+            seen.setdefault(key, name)
+            if not isinstance(value, str):
+                continue
+            if name in ("binaryData",) or (kind == "Secret" and name == "data"):
+                try:
+                    size += len(base64.b64decode(value, validate=True))
+                except (ValueError, binascii.Error):
+                    f.error(at, f"invalid base64 in {name}: encode the value (e.g. `echo -n VALUE | base64 -w0`)"
+                                + (", or put the text in stringData" if kind == "Secret" else ", or put the text in data"))
+            else:
+                size += len(value.encode())
+    return size
+
+
+def config_map(obj: Dict[str, Any], f: Findings) -> None:
+    """A ConfigMap: keys usable as file names, binaryData in base64, at most 1 MiB in all."""
+    metadata("ConfigMap", obj.get("metadata"), f, dns_subdomain)
+    if _data_keys("ConfigMap", obj, ("data", "binaryData"), f) > MAX_DATA_BYTES:
+        f.error(("data",), f"too long: a ConfigMap holds at most {MAX_DATA_BYTES} bytes of data")
+
+
+def secret(obj: Dict[str, Any], f: Findings) -> None:
+    """A Secret: keys usable as file names, data in base64, at most 1 MiB in all."""
+    metadata("Secret", obj.get("metadata"), f, dns_subdomain)
+    if _data_keys("Secret", obj, ("data", "stringData"), f) > MAX_DATA_BYTES:
+        f.error(("data",), f"too long: a Secret holds at most {MAX_DATA_BYTES} bytes of data")
+
+
 BY_KIND = {
     "Pod": pod,
+    "ConfigMap": config_map,
+    "Secret": secret,
     "ReplicaSet": lambda obj, f: workload("ReplicaSet", obj, f),
     "Deployment": lambda obj, f: workload("Deployment", obj, f),
     "Service": service,

@@ -319,6 +319,28 @@ class Namespace(_Object):
 
 
 @dataclass(frozen=True)
+class ConfigMap(_Object):
+    """A v1 ConfigMap: `data` (text) and `binaryData` (base64) keys, kept as its validated map."""
+
+    kind: ClassVar[str] = "ConfigMap"
+    api_version: ClassVar[str] = "v1"
+    meta: ObjectMeta
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    source: Optional[Source] = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Secret(_Object):
+    """A v1 Secret: `data` (base64) and `stringData` (text, merged over data as the API server does)."""
+
+    kind: ClassVar[str] = "Secret"
+    api_version: ClassVar[str] = "v1"
+    meta: ObjectMeta
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    source: Optional[Source] = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class EndpointSlice(_Object):
     """A discovery.k8s.io/v1 EndpointSlice kept as its validated map."""
 
@@ -421,7 +443,7 @@ class LabConfig:
 
 # ------------------------------------------------------------------------------------- the load
 
-KubeObject = Any  # Pod | ReplicaSet | Deployment | Service | Namespace | EndpointSlice
+KubeObject = Any  # Pod | ReplicaSet | Deployment | Service | Namespace | EndpointSlice | ConfigMap | Secret
 
 
 @dataclass

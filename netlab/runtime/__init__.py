@@ -8,6 +8,8 @@ netlab package: everything in and out is plain data.
                                                   (exec'd, or its built-in server bound its ports);
                                                   a no-op returning the pid if the owner is alive
     start_pods(specs) -> list[int]                 the same for many pods, started in parallel
+    write_pod_volumes(state_dir, files) -> list     configMap/secret volume files, swapped in atomically
+                                                  (also live, under running containers)
     stop_pod(state_dir, grace=None) -> None        SIGTERM, SIGKILL after the grace period; idempotent
     pod_status(state_dir) -> PodStatus             owner alive?, ContainerStatus per container
     read_logs(state_dir, container, previous) -> str  the container's stdout+stderr (or the last run's)
@@ -40,7 +42,7 @@ from netlab.runtime.builtin import parse_builtin_reply, render_reply
 from netlab.runtime.command import DEFAULT_PATH, expand, plan_pod, resolve_command
 from netlab.runtime.linux import pids_in_netns
 from netlab.runtime.pod import (container_inits, owner_of, pod_status, read_logs, restart_container, start_pod,
-                                start_pods, stop_pod)
+                                start_pods, stop_pod, write_pod_volumes)
 from netlab.runtime.spec import ContainerSpec, ContainerStatus, PodRuntimeSpec, PodStatus
 
 __all__ = [
@@ -63,4 +65,5 @@ __all__ = [
     "start_pod",
     "start_pods",
     "stop_pod",
+    "write_pod_volumes",
 ]

@@ -136,7 +136,7 @@ class ContainerPlan:
     working_dir: str | None = None
     run_as_user: int | None = None
     run_as_group: int | None = None
-    mounts: list[tuple[str, str, bool]] = field(default_factory=list)
+    mounts: list[tuple[str, str, bool, str]] = field(default_factory=list)
     image_commands: str | None = None     # the shim folder of its image's commands (runtime/images.py)
 
 

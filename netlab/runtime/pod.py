@@ -37,7 +37,7 @@ import time
 import traceback
 
 from netlab import crashpoints
-from netlab.runtime import builtin, images, linux
+from netlab.runtime import builtin, images, linux, volumes
 from netlab.runtime.command import ContainerPlan, PodPlan, plan_pod
 from netlab.runtime.spec import ContainerStatus, PodRuntimeSpec, PodStatus
 
@@ -209,6 +209,7 @@ def _launch(spec: PodRuntimeSpec, plan: PodPlan) -> tuple[int | None, int | None
         if f.is_file():
             f.unlink()
     _write(state_dir / POD_FILE, _pod_record(plan, owner=None, inits={}))
+    write_pod_volumes(state_dir, spec.volume_files)
 
     r, w = os.pipe()
     pid = os.fork()
@@ -225,6 +226,16 @@ def _launch(spec: PodRuntimeSpec, plan: PodPlan) -> tuple[int | None, int | None
             os._exit(code)
     os.close(w)
     return None, r, pid
+
+
+def write_pod_volumes(state_dir: str | os.PathLike, volume_files: dict[str, dict[str, tuple[bytes, int]]]) -> list[str]:
+    """Make the pod's configMap/secret/... volumes show VOLUME_FILES (kubelet's atomic writer);
+    the names of those that changed. Containers that mounted a volume see the change."""
+    changed = []
+    for name, files in volume_files.items():
+        if volumes.write_volume(os.path.join(state_dir, VOLUMES_DIR, name), files):
+            changed.append(name)
+    return changed
 
 
 def _pod_record(plan: PodPlan, owner: dict | None, inits: dict[str, dict]) -> dict:
@@ -610,8 +621,8 @@ def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: in
         host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         containers_dir = os.readlink(f"/proc/self/fd/{cdir_fd}")
         _setup_mounts(plan, in_pidns, os.path.join(containers_dir, f"{c.name}.rootfs"),
-                      [(os.path.join(os.path.dirname(containers_dir), VOLUMES_DIR, volume), path, read_only)
-                       for volume, path, read_only in c.mounts], c.image_commands)
+                      [(os.path.join(os.path.dirname(containers_dir), VOLUMES_DIR, volume), path, read_only, sub_path)
+                       for volume, path, read_only, sub_path in c.mounts], c.image_commands)
         socket.sethostname(plan.hostname)
         err_r, err_w = os.pipe()
         os.set_blocking(err_r, False)
@@ -699,9 +710,10 @@ def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str, volumes: list | No
         for entry in os.listdir(etc):
             with open(os.path.join(etc, entry)) as handle:
                 files[entry] = handle.read()
-    for source, _, _ in volumes or ():
-        os.makedirs(source, exist_ok=True)
-        os.chmod(source, 0o777)          # an emptyDir is writable by every container's user
+    for source, _, _, _ in volumes or ():
+        if not os.path.isdir(source):
+            os.makedirs(source, exist_ok=True)
+            os.chmod(source, 0o777)      # an emptyDir is writable by every container's user
     os.makedirs(f"{root}/{OLD_ROOT}", exist_ok=True)
     linux.pivot_root(root, f"{root}/{OLD_ROOT}")
     os.chdir("/")
@@ -712,10 +724,25 @@ def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str, volumes: list | No
             handle.write(text)
     if image_commands:
         images.install(image_commands, f"/{OLD_ROOT}{images.SHIMS}")
-    for source, mount_path, read_only in volumes or ():
+    for source, mount_path, read_only, sub_path in volumes or ():
         target = os.path.normpath("/" + mount_path)
-        os.makedirs(target, exist_ok=True)
-        linux.mount(f"/{OLD_ROOT}{source}", target, None, linux.MS_BIND)
+        folder = f"/{OLD_ROOT}{source}"
+        if sub_path:
+            # kubelet's subPath check: the path, its links followed, stays inside the volume (a link
+            # a container made in an emptyDir must not hand another container the host's files)
+            inside = os.path.realpath(os.path.join(folder, sub_path))
+            if os.path.commonpath([inside, os.path.realpath(folder)]) != os.path.realpath(folder):
+                raise OSError(f"subPath {sub_path!r} of volume mount {mount_path} leaves its volume")
+            if not os.path.exists(inside):
+                os.makedirs(inside)
+            folder = inside
+        if os.path.isdir(folder):
+            os.makedirs(target, exist_ok=True)
+        else:                                   # a file's subPath: bound over a file
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.exists(target):
+                open(target, "w").close()
+        linux.mount(folder, target, None, linux.MS_BIND)
         if read_only:
             linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
     linux.umount2(f"/{OLD_ROOT}", linux.MNT_DETACH)

@@ -21,8 +21,9 @@ class ContainerSpec:
     working_dir: str | None = None
     run_as_user: int | None = None
     run_as_group: int | None = None
-    # emptyDir volumes: (volume name, mountPath, readOnly); the pod's containers share each one
-    mounts: list[tuple[str, str, bool]] = field(default_factory=list)
+    # the pod's volumes it mounts: (volume name, mountPath, readOnly, subPath or ""); the pod's
+    # containers share each volume
+    mounts: list[tuple[str, str, bool, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -39,6 +40,9 @@ class PodRuntimeSpec:
     state_dir: pathlib.Path
     containers: list[ContainerSpec]
     termination_grace_seconds: float = 2.0
+    # configMap/secret/projected/downwardAPI volumes: name -> {relative path: (content, mode)},
+    # written before the containers start; a volume named in mounts but not here is an emptyDir
+    volume_files: dict[str, dict[str, tuple[bytes, int]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -191,3 +191,93 @@ def test_the_python2_tutorial_runs_as_written_and_each_pod_serves_its_own_index_
     finally:
         netlab_cli("down", "--name", lab, check=False)
     assert lab_namespaces(lab) == []
+
+
+CONFIGURED = textwrap.dedent("""\
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: site}
+    data:
+      index.html: "hello from a configmap\\n"
+      app.conf: "color=blue\\n"
+    ---
+    apiVersion: v1
+    kind: Secret
+    metadata: {name: creds}
+    data: {user: YWRtaW4=}
+    stringData: {password: s3cret}
+    ---
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: configured}
+    spec:
+      volumes:
+      - {name: site, configMap: {name: site}}
+      - {name: creds, secret: {secretName: creds, defaultMode: 0400}}
+      containers:
+      - name: web
+        image: python:3.12
+        command: [python, -m, http.server, "8080"]
+        workingDir: /usr/share/site
+        ports: [{containerPort: 8080}]
+        volumeMounts:
+        - {name: site, mountPath: /usr/share/site}
+        - {name: creds, mountPath: /etc/creds}
+        - {name: site, mountPath: /etc/app.conf, subPath: app.conf}
+    """)
+
+LATER = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: waiting}
+    spec:
+      volumes: [{name: v, configMap: {name: not-yet}}]
+      containers:
+      - {name: c, image: debian, command: [sleep, infinity], volumeMounts: [{name: v, mountPath: /v}]}
+    """)
+
+
+def test_configmap_and_secret_volumes_show_their_keys_as_files_and_follow_updates(tmp_path):
+    lab = unique_lab("nlv")
+    manifest = tmp_path / "configured.yaml"
+    manifest.write_text(CONFIGURED)
+    try:
+        netlab_cli("up", "-f", str(manifest), "--name", lab)
+
+        def run(pod, *argv):
+            return netlab_cli("exec", "--name", lab, pod, "--", *argv, check=False)
+
+        assert run("configured", "cat", "/usr/share/site/index.html").stdout == "hello from a configmap\n"
+        assert run("configured", "cat", "/etc/creds/user", "/etc/creds/password").stdout == "admins3cret"
+        assert run("configured", "stat", "-L", "-c", "%a", "/etc/creds/user").stdout.strip() == "400"
+        assert run("configured", "cat", "/etc/app.conf").stdout == "color=blue\n"     # a subPath: one file
+        refused = run("configured", "sh", "-c", "echo x > /usr/share/site/new")
+        assert "Read-only file system" in refused.stderr                            # always read-only
+        ip = state.load(lab).pods["default/configured"]["ip"]
+        served = subprocess.run(["ip", "netns", "exec", f"{lab}-node1", "curl", "-s", "-m", "3",
+                                 f"http://{ip}:8080/index.html"], capture_output=True, text=True)
+        assert served.stdout == "hello from a configmap\n"
+        assert netlab_cli("get", "cm", "--name", lab).stdout.split()[3:5] == ["site", "2"]
+        assert netlab_cli("get", "secrets", "--name", lab).stdout.split()[4:7] == ["creds", "Opaque", "2"]
+
+        # an update of the ConfigMap reaches the mounted folder (not the subPath file), as with kubelet
+        manifest.write_text(CONFIGURED.replace("hello from a configmap", "hello again").replace("blue", "red"))
+        netlab_cli("apply", "-f", str(manifest), "--name", lab)
+        assert run("configured", "cat", "/usr/share/site/index.html").stdout == "hello again\n"
+        assert run("configured", "cat", "/etc/app.conf").stdout == "color=blue\n"
+
+        # a pod whose ConfigMap does not exist waits in ContainerCreating, then starts once it does
+        later = tmp_path / "later.yaml"
+        later.write_text(LATER)
+        said = netlab_cli("apply", "-f", str(later), "--name", lab)
+        assert 'configmap "not-yet" not found' in said.stderr
+        pods = netlab_cli("get", "pods", "--name", lab).stdout
+        assert any(line.split()[:3] == ["waiting", "0/1", "ContainerCreating"] for line in pods.splitlines())
+        events = netlab_cli("get", "events", "--name", lab).stdout
+        assert "FailedMount" in events and 'configmap "not-yet" not found' in events
+        later.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: not-yet}\ndata: {a: b}\n")
+        netlab_cli("apply", "-f", str(later), "--name", lab)
+        assert run("waiting", "cat", "/v/a").stdout == "b"
+    finally:
+        netlab_cli("down", "--name", lab, check=False)
+    assert lab_namespaces(lab) == [] and not os.path.exists(f"/run/netlab/{lab}")

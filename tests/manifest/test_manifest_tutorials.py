@@ -39,12 +39,11 @@ def test_what_the_tutorials_mean_is_what_netlab_sees():
     assert listed.services[0].raw["spec"]["clusterIP"] == "10.96.12.34"
 
     skipped = load(FIXTURES / "namespaced-and-skipped.yaml")
-    assert [type(o).__name__ for o in skipped.objects] == ["Namespace", "Pod", "Service"]
+    assert [type(o).__name__ for o in skipped.objects] == ["Namespace", "Pod", "Service", "ConfigMap"]
     assert skipped.pods[0].namespace == "development"
     assert [w.split(": ", 1)[1] for w in skipped.warnings] == [
         'skipping StatefulSet "web": netlab does not model StatefulSets',
         'skipping Ingress "minimal-ingress": netlab does not model Ingresses',
-        'skipping ConfigMap "game-demo": netlab does not model ConfigMaps',
         'skipping Certificate "example-com": netlab does not model Certificates',
     ]
 

@@ -422,9 +422,9 @@ def test_missing_and_wrong_api_version_and_kind():
 def test_kinds_netlab_does_not_model_are_skipped_with_a_warning():
     text = dedent("""\
         apiVersion: v1
-        kind: ConfigMap
+        kind: ServiceAccount
         metadata: {name: settings}
-        data: {a: "1"}
+        automountServiceAccountToken: false
         ---
         apiVersion: v1
         kind: Node
@@ -443,7 +443,7 @@ def test_kinds_netlab_does_not_model_are_skipped_with_a_warning():
     manifests = loads(text, "m.yaml")
     assert manifests.objects == []
     assert manifests.warnings == [
-        'm.yaml:1: skipping ConfigMap "settings": netlab does not model ConfigMaps',
+        'm.yaml:1: skipping ServiceAccount "settings": netlab does not model ServiceAccounts',
         'm.yaml:6: skipping Node "kind-worker": netlab does not model Nodes: the lab\'s nodes come from its '
         "Cluster document (spec.nodes)",
         'm.yaml:10: skipping Certificate "example": netlab does not model Certificates',
