@@ -516,8 +516,9 @@ def _print_changes(report) -> None:
         output.warn(f"pod {item} is still terminating")
     for item in report.pending:
         pod, _, why = item.partition(": ")
-        if why.startswith("ContainerCreating: "):      # kubelet waits for its volumes
-            output.warn(f"pod/{pod.split('/', 1)[1]} is ContainerCreating: {why.partition(': ')[2]}")
+        if why.startswith(("ContainerCreating: ", "CreateContainerConfigError: ")):   # waiting for its objects
+            reason, _, message = why.partition(": ")
+            output.warn(f"pod/{pod.split('/', 1)[1]} is {reason}: {message}")
         else:
             output.echo(f"pod/{pod.split('/', 1)[1]} is Pending")
     for item in report.not_ready:

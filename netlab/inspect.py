@@ -224,9 +224,14 @@ def exec_argv(lab: str, target: str, namespace: str, container: str | None, comm
         what = f'container "{chosen.name}"' if chosen else "the pod's container"
         raise LabError(f"{what} of pod {name!r} is not running (see `netlab logs {name}`)")
     uid, gid = _process_ids(chosen.pid)
-    # kubectl exec runs as the container's user (runAsUser), in its namespaces
-    return ["nsenter", "--target", str(chosen.pid), "--net", "--mount", "--uts", "--pid",
-            f"--setuid={uid}", f"--setgid={gid}"] + command
+    env = runtime.container_environment(names.pod_dir(lab, pod.namespace, pod.name, pod.uid), chosen.name)
+    # kubectl exec runs as the container's user (runAsUser), in its namespaces and working
+    # directory, with the container's environment (not the caller's)
+    argv = ["nsenter", "--target", str(chosen.pid), "--net", "--mount", "--uts", "--pid", "--wd",
+            f"--setuid={uid}", f"--setgid={gid}"]
+    if env is not None:
+        argv += ["env", "-i"] + [f"{k}={v}" for k, v in env.items()]
+    return argv + command
 
 
 def _process_ids(pid: int) -> tuple:

@@ -151,14 +151,16 @@ def pod_volumes(pod: PodInstance, source_obj, lookup: volumes.Lookup) -> volumes
 
 
 def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, warnings: list,
-                 pod_vols: volumes.PodVolumes | None = None):
-    """The runtime's view of one pod: its namespace, addresses, resolved containers and volumes."""
+                 pod_vols: volumes.PodVolumes | None = None, lookup: volumes.Lookup | None = None,
+                 config_errors: list | None = None):
+    """The runtime's view of one pod: its namespace, addresses, resolved containers and volumes
+    (env from ConfigMaps and Secrets through LOOKUP; what is missing goes to CONFIG_ERRORS)."""
     spec = source_obj.pod_spec
     node = topology.node(pod.node)
     pod_vols = pod_vols or volumes.PodVolumes()
     containers = []
     for container in spec.containers:
-        env = downward.container_env(container, pod, node, warnings)
+        env = downward.container_env(container, pod, node, warnings, lookup=lookup, config_errors=config_errors)
         mounts = []
         for m in container.raw.get("volumeMounts") or ():
             volume = pod_vols.volumes.get(m.get("name"))
@@ -364,15 +366,23 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     lookup = stored_lookup(objects)
     for pod in to_build:
         pod_vols = pod_volumes(pod, source_of[pod.source], lookup)
-        if pod_vols.problems:
-            # kubelet keeps it in ContainerCreating, retrying the mount, until the object is there
-            for problem in pod_vols.problems:
-                report.pending.append(f"{pod.namespace}/{pod.name}: ContainerCreating: {problem.message}")
+        config_errors: list = []
+        spec = runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings, pod_vols, lookup,
+                            config_errors)
+        # kubelet keeps such a pod waiting, retrying, until the ConfigMap or Secret is there
+        waiting = [("ContainerCreating", "FailedMount", p.message) for p in pod_vols.problems] or \
+            [("CreateContainerConfigError", "Failed", f"Error: {e}") for e in config_errors]
+        if waiting:
+            st.pods[f"{pod.namespace}/{pod.name}"]["waiting"] = {
+                "reason": waiting[0][0], "message": waiting[0][2].removeprefix("Error: ")}
+            for reason, event, message in waiting:
+                report.pending.append(f"{pod.namespace}/{pod.name}: {reason}: {message.removeprefix('Error: ')}")
                 report.events.append(controllers.ControllerEvent(
-                    "Pod", pod.namespace, pod.name, "FailedMount", problem.message, type="Warning"))
+                    "Pod", pod.namespace, pod.name, event, message, type="Warning"))
             continue
+        st.pods[f"{pod.namespace}/{pod.name}"].pop("waiting", None)
         machine.wire_pod(lab, topology, pod)
-        started.append((pod, runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings, pod_vols)))
+        started.append((pod, spec))
     if started:
         # all pods' processes are forked before any is waited for: they start in parallel
         machine.start_pods([spec for _, spec in started])

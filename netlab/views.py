@@ -177,6 +177,10 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
                                         "controller": True, "blockOwnerDeletion": True}]
     pod_spec = source_obj.pod_spec
     statuses = container_statuses(status, source_container_list(source_obj), record)
+    if record.get("waiting") and record.get("phase") == "building":
+        for entry in statuses:          # kubelet's reason for not starting them yet
+            if "waiting" in entry["state"]:
+                entry["state"] = {"waiting": dict(record["waiting"])}
     # a pod still being built (its volumes waiting for their ConfigMap, say) has no sandbox yet:
     # ContainerCreating, not Unknown
     building = record.get("phase") == "building" and not (status and status.containers)

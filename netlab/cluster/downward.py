@@ -31,11 +31,53 @@ def field_value(field_path: str, pod, node, service_account: str = "default", an
     return None
 
 
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+def _object_values(lookup, kind: str, namespace: str, name: str) -> dict | None:
+    from netlab.kubelet.volumes import object_data
+    obj = lookup(kind, namespace, name) if lookup else None
+    return None if obj is None else {k: v.decode("utf-8", "replace") for k, v in object_data(obj).items()}
+
+
 def container_env(container, pod, node, warnings: list, service_account: str = "default",
-                  annotations=None) -> dict:
-    """Resolve a container's env in order; `$(VAR)` in values refers to variables defined before it."""
+                  annotations=None, lookup=None, config_errors: list | None = None) -> dict:
+    """Resolve a container's env in order: `envFrom` first, then `env`; `$(VAR)` in values refers to
+    variables defined before it. LOOKUP finds ConfigMaps and Secrets; a missing one (not optional)
+    goes to CONFIG_ERRORS as kubelet's CreateContainerConfigError message."""
     env: dict = {}
+    errors = config_errors if config_errors is not None else []
+    for source in (getattr(container, "raw", None) or {}).get("envFrom") or ():
+        ref_kind, ref = ("ConfigMap", source.get("configMapRef")) if source.get("configMapRef") is not None \
+            else ("Secret", source.get("secretRef"))
+        ref = ref or {}
+        values = _object_values(lookup, ref_kind, pod.namespace, ref.get("name") or "")
+        if values is None:
+            if not ref.get("optional"):
+                errors.append(f'{ref_kind.lower()} "{ref.get("name")}" not found')
+            continue
+        skipped = []
+        for key, value in values.items():
+            name = (source.get("prefix") or "") + key
+            if _ENV_NAME.match(name):
+                env[name] = value
+            else:
+                skipped.append(name)
+        if skipped:       # kubelet's InvalidEnvironmentVariableNames
+            warnings.append(f"pod {pod.namespace}/{pod.name}: keys [{', '.join(sorted(skipped))}] from the "
+                            f"EnvFrom {ref_kind.lower()} {pod.namespace}/{ref.get('name')} were skipped since "
+                            "they are invalid environment variable names")
     for var in container.env or ():
+        if getattr(var, "key_ref", None) is not None:
+            ref_kind, name, key, optional = var.key_ref
+            values = _object_values(lookup, ref_kind, pod.namespace, name)
+            if values is None or key not in values:
+                if not optional:
+                    errors.append(f'{ref_kind.lower()} "{name}" not found' if values is None
+                                  else f"couldn't find key {key} in {ref_kind} {pod.namespace}/{name}")
+                continue
+            env[var.name] = values[key]
+            continue
         if var.field_path is not None:
             value = field_value(var.field_path, pod, node, service_account, annotations)
             if value is None:

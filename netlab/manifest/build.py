@@ -36,6 +36,11 @@ def env_var(raw: Dict[str, Any]) -> EnvVar:
     field_ref = source.get("fieldRef")
     if field_ref:
         return EnvVar(raw["name"], field_path=field_ref["fieldPath"])
+    for ref, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+        if source.get(ref):
+            key = _map(source[ref])
+            return EnvVar(raw["name"], key_ref=(kind, key.get("name") or "", key.get("key") or "",
+                                                bool(key.get("optional"))))
     kind = next((k for k in _ENV_SOURCES if source.get(k)), next(iter(source)))
     return EnvVar(raw["name"], unsupported=kind)
 

@@ -124,14 +124,16 @@ class ContainerPort:
 class EnvVar:
     """An env entry: a literal value, a downward-API fieldPath, or a source netlab cannot resolve.
 
-    `unsupported` names the valueFrom source netlab does not provide (configMapKeyRef,
-    secretKeyRef, resourceFieldRef, fileKeyRef) so the runtime can warn and leave the variable out.
+    `key_ref` is a configMapKeyRef/secretKeyRef: (kind "ConfigMap" or "Secret", object name, key,
+    optional). `unsupported` names the valueFrom source netlab does not provide (resourceFieldRef,
+    fileKeyRef) so the runtime can warn and leave the variable out.
     """
 
     name: str
     value: Optional[str] = None
     field_path: Optional[str] = None
     unsupported: Optional[str] = None
+    key_ref: Optional[Tuple[str, str, str, bool]] = None
 
 
 @dataclass(frozen=True)

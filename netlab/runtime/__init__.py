@@ -14,6 +14,7 @@ netlab package: everything in and out is plain data.
     pod_status(state_dir) -> PodStatus             owner alive?, ContainerStatus per container
     read_logs(state_dir, container, previous) -> str  the container's stdout+stderr (or the last run's)
     restart_container(state_dir, name) -> bool     the owner starts an exited container again, same netns
+    container_environment(state_dir, name) -> dict  the env a container started with (for exec)
     container_inits(state_dir), owner_of(state_dir)  (pid, start time) to watch with pidfds
     resolve_command(container) -> list[str] | None argv to exec here, or None for the built-in server
     expand(text, env) -> str                       kubelet's $(VAR) expansion ($$ escapes); callers use
@@ -41,13 +42,14 @@ Working directory: workingDir if it exists (or lies in /tmp, where it is created
 from netlab.runtime.builtin import parse_builtin_reply, render_reply
 from netlab.runtime.command import DEFAULT_PATH, expand, plan_pod, resolve_command
 from netlab.runtime.linux import pids_in_netns
-from netlab.runtime.pod import (container_inits, owner_of, pod_status, read_logs, restart_container, start_pod,
+from netlab.runtime.pod import (container_environment, container_inits, owner_of, pod_status, read_logs, restart_container, start_pod,
                                 start_pods, stop_pod, write_pod_volumes)
 from netlab.runtime.spec import ContainerSpec, ContainerStatus, PodRuntimeSpec, PodStatus
 
 __all__ = [
     "ContainerSpec",
     "ContainerStatus",
+    "container_environment",
     "container_inits",
     "owner_of",
     "restart_container",

@@ -246,7 +246,8 @@ def _pod_record(plan: PodPlan, owner: dict | None, inits: dict[str, dict]) -> di
         "grace": plan.grace,
         "owner": owner,
         "containers": [
-            {"name": c.name, "mode": c.mode, "argv": c.argv, "init": inits.get(c.name)} for c in plan.containers
+            {"name": c.name, "mode": c.mode, "argv": c.argv, "init": inits.get(c.name), "env": c.env}
+            for c in plan.containers
         ],
     }
 
@@ -307,6 +308,15 @@ def restart_container(state_dir: str | os.PathLike, container: str) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def container_environment(state_dir: str | os.PathLike, container: str) -> dict[str, str] | None:
+    """The environment CONTAINER was started with (what `kubectl exec` gives a command), or None."""
+    record = _read(pathlib.Path(state_dir) / POD_FILE) or {}
+    for c in record.get("containers") or ():
+        if c.get("name") == container:
+            return c.get("env")
+    return None
 
 
 def container_inits(state_dir: str | os.PathLike) -> dict[str, tuple[int, int]]:

@@ -220,6 +220,8 @@ CONFIGURED = textwrap.dedent("""\
         command: [python, -m, http.server, "8080"]
         workingDir: /usr/share/site
         ports: [{containerPort: 8080}]
+        envFrom: [{secretRef: {name: creds}, prefix: CREDS_}]
+        env: [{name: APP_CONF, valueFrom: {configMapKeyRef: {name: site, key: app.conf}}}]
         volumeMounts:
         - {name: site, mountPath: /usr/share/site}
         - {name: creds, mountPath: /etc/creds}
@@ -251,6 +253,9 @@ def test_configmap_and_secret_volumes_show_their_keys_as_files_and_follow_update
         assert run("configured", "cat", "/etc/creds/user", "/etc/creds/password").stdout == "admins3cret"
         assert run("configured", "stat", "-L", "-c", "%a", "/etc/creds/user").stdout.strip() == "400"
         assert run("configured", "cat", "/etc/app.conf").stdout == "color=blue\n"     # a subPath: one file
+        env = run("configured", "env").stdout.splitlines()       # exec sees the container's env
+        assert {"APP_CONF=color=blue", "CREDS_user=admin", "CREDS_password=s3cret", "HOSTNAME=configured"} <= set(env)
+        assert run("configured", "pwd").stdout == "/usr/share/site\n"                 # and its workingDir
         refused = run("configured", "sh", "-c", "echo x > /usr/share/site/new")
         assert "Read-only file system" in refused.stderr                            # always read-only
         ip = state.load(lab).pods["default/configured"]["ip"]

@@ -94,7 +94,7 @@ def test_pod_fields_and_defaults():
         EnvVar("EMPTY", value=""),
         EnvVar("IP", field_path="status.podIP"),
         EnvVar("APP", field_path="metadata.labels['app']"),
-        EnvVar("CM", unsupported="configMapKeyRef"),
+        EnvVar("CM", key_ref=("ConfigMap", "c", "k", False)),
         EnvVar("MEM", unsupported="resourceFieldRef"),
     ]
     assert pod.spec.container("helper") is helper

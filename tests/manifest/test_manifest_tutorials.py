@@ -51,7 +51,8 @@ def test_what_the_tutorials_mean_is_what_netlab_sees():
     assert [e.field_path for e in env[0].spec.containers[0].env] == [
         "spec.nodeName", "metadata.name", "metadata.namespace", "status.podIP", "spec.serviceAccountName"]
     assert [e.unsupported for e in env[1].spec.containers[0].env] == [
-        "resourceFieldRef", "resourceFieldRef", None, "configMapKeyRef"]
+        "resourceFieldRef", "resourceFieldRef", None, None]
+    assert env[1].spec.containers[0].env[3].key_ref[0] == "ConfigMap"
 
     hello = load(FIXTURES / "frontend-backend.yaml")
     assert [o.name for o in hello.objects] == ["backend", "hello", "frontend"]
