@@ -22,21 +22,26 @@ netlab package: everything in and out is plain data.
     pids_in_netns(netns) -> list[int]              every process in that netns (orphan clean-up)
     parse_builtin_reply(text) -> dict              read what the built-in server answers
 
-What runs for a container (`ContainerStatus.mode`):
-  - "exec": its command (or command+args, or args alone) when the executable exists here, after
-    $(VAR) expansion; `python`/`python2` become `python3`, `-m SimpleHTTPServer` becomes
-    `-m http.server`. Manifest strings are exec'd as argv, never through a shell.
-  - "builtin": image-only, or the executable is not here, and it declares containerPorts: netlab's
-    server (TCP: HTTP, UDP: echo; SCTP is skipped with a note in the log) answering `key: value`
-    lines with pod, namespace, pod_ip, node, host_ip, container, server and the client address.
-  - "sleep": neither a runnable command nor ports: a placeholder that sleeps until stopped.
+What runs for a container (`ContainerStatus.mode`, decided by command.plan_container):
+  - "builtin" for a test image netlab answers as (agnhost netexec, http-echo, echoserver, whoami,
+    nginxdemos/hello, hello-app: replies.py), on the image's own ports;
+  - "builtin" serving the document root of an nginx/httpd image with no command (images.py);
+  - "exec": its command (or command+args, or args alone) after $(VAR) expansion, found on the
+    host or among its image's commands (python shims, busybox applets: images.py); a command it
+    does not have is exec'd all the same and exits 127 as in a cluster. Manifest strings are
+    exec'd as argv, never through a shell;
+  - "builtin" (netlab's identity server: TCP HTTP, UDP echo, answering `key: value` lines with
+    pod, namespace, pod_ip, node, host_ip, container, server and the client address) for an image
+    with no command and containerPorts; "sleep", a placeholder, with neither.
 
-Each container runs as PID 1's child in its own PID namespace (a small init forwards signals and
-reaps), with its own mount namespace (private /tmp tmpfs, read-only /sys showing the pod's devices,
-/proc of its PID namespace, /etc/netns/NETNS files as `ip netns exec` does) and UTS namespace
-(hostname = pod name). The owner sets net.ipv4.ip_unprivileged_port_start=0 in the pod netns.
+Each pod has a pause process (catatonit -P named /pause, PID 1 of the sandbox's PID namespace)
+under its owner (`netlab-shim NS/POD`). Each container runs as the child of its init (PID 1 of its
+own PID namespace, `netlab-init NS/POD/C`, forwarding signals and reaping) with its own mount
+namespace (an overlay of the host's root with a writable layer, private /tmp, /run, /dev, read-only
+/sys, /proc of its PID namespace, the pod's /etc files, its volumes) and UTS namespace (hostname =
+pod name). The owner sets net.ipv4.ip_unprivileged_port_start=0 in the pod netns.
 Env = PATH, HOSTNAME, HOME, then the manifest's env. runAsUser/runAsGroup are applied before exec.
-Working directory: workingDir if it exists (or lies in /tmp, where it is created), else /tmp.
+Working directory: workingDir (made when missing), else the image's (nginx: its document root), else /.
 """
 
 from netlab.runtime.builtin import parse_builtin_reply, render_reply

@@ -9,16 +9,19 @@ so it needs no threads and answers concurrent clients.
 from __future__ import annotations
 
 import errno
+import mimetypes
 import os
 import selectors
 import socket
 import time
+import urllib.parse
 from typing import Callable
 
 _HEADER_LIMIT = 64 * 1024
 _READ_TIMEOUT = 10.0  # a client that never finishes its request
 _DRAIN_TIMEOUT = 2.0  # a client that never closes after the response
 _UDP_MAX = 65507
+_BODY_LIMIT = 1024 * 1024  # a request body read before answering (echoserver echoes it)
 
 
 def _clean(value: str) -> str:
@@ -98,32 +101,58 @@ class _Conn:
         self.draining = False
 
 
-def _http_response(info: dict[str, str], conn: _Conn, head: bytes) -> tuple[bytes, str, int]:
-    """The whole response to a request head, plus its request line and status code for the log."""
-    lines = head.split(b"\n")
-    request = lines[0].decode("latin-1").strip()
-    host = None
+class ParsedRequest:
+    """One HTTP request as read off the wire (the shape replies.Request has)."""
+
+    __slots__ = ("method", "target", "version", "headers", "body", "client", "server")
+
+    def __init__(self, method, target, version, headers, body, client, server):
+        self.method, self.target, self.version = method, target, version
+        self.headers, self.body, self.client, self.server = headers, body, client, server
+
+
+def parse_head(head: bytes) -> tuple[str, str, str, tuple[tuple[str, str], ...]] | None:
+    """(method, target, version, headers) of a request head, or None when it is not HTTP."""
+    lines = head.decode("latin-1").split("\n")
+    parts = lines[0].strip().split()
+    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        return None
+    headers = []
     for raw in lines[1:]:
-        name, sep, value = raw.decode("latin-1").partition(":")
-        if sep and name.strip().lower() == "host":
-            host = value.strip()
-            break
-    parts = request.split()
-    ok = len(parts) == 3 and parts[2].startswith("HTTP/")
-    body = render_reply(
-        info, protocol="TCP", server=conn.local, client=conn.peer, request=request or None, host=host
-    ).encode()
-    code, status = (200, "OK") if ok else (400, "Bad Request")
-    headers = (
-        f"HTTP/1.1 {code} {status}\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n"
-        "Server: netlab\r\n\r\n"
-    ).encode()
-    if ok and parts[0] == "HEAD":
-        body = b""
-    return headers + body, request or "-", code
+        name, sep, value = raw.partition(":")
+        if sep and name.strip():
+            headers.append((name.strip(), value.strip()))
+    return parts[0], parts[1], parts[2], tuple(headers)
+
+
+def header(headers, name: str) -> str | None:
+    name = name.lower()
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
+def identity_response(info: dict[str, str], request: ParsedRequest) -> tuple[int, str, list, bytes]:
+    """netlab's own answer: who answered whom, as `key: value` lines."""
+    line = f"{request.method} {request.target} {request.version}"
+    body = render_reply(info, protocol="TCP", server=request.server, client=request.client, request=line,
+                        host=header(request.headers, "host")).encode()
+    return 200, "OK", [("Content-Type", "text/plain; charset=utf-8"), ("Server", "netlab")], body
+
+
+def serialize(request_method: str, status: int, reason: str, headers: list, body: bytes) -> bytes:
+    """The response on the wire: status line, headers (Content-Length and Connection: close added), body."""
+    names = {k.lower() for k, _ in headers}
+    lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers]
+    if "content-length" not in names:
+        lines.append(f"Content-Length: {len(body)}")
+    if "connection" not in names:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + (b"" if request_method == "HEAD" else body)
+
+
+def _bad_request() -> bytes:
+    body = b"bad request\n"
+    return serialize("GET", 400, "Bad Request", [("Content-Type", "text/plain; charset=utf-8"), ("Server", "netlab")],
+                     body)
 
 
 def _accept_all(listener: socket.socket, sel, conns: dict, limit: int | None = None) -> None:
@@ -141,6 +170,9 @@ def _accept_all(listener: socket.socket, sel, conns: dict, limit: int | None = N
         sel.register(sock, selectors.EVENT_READ, ("conn", c))
 
 
+Responder = Callable[[ParsedRequest], "tuple[int, str, list, bytes] | tuple[int, str, list, bytes, int]"]
+
+
 def serve(
     info: dict[str, str],
     ports: list[tuple[int, str]],
@@ -148,8 +180,18 @@ def serve(
     ready: Callable[[], None] = lambda: None,
     stop_fd: int | None = None,
     stopping: Callable[[], bool] = lambda: False,
-) -> None:
-    """Serve every port until STOPPING() turns true (STOP_FD becomes readable then), then drain.
+    respond: Responder | None = None,
+    answer_udp: Callable[[bytes, str, int], bytes | None] | None = None,
+    greeting: bytes | None = None,
+) -> int:
+    """Serve every port until STOPPING() turns true (STOP_FD becomes readable then), then drain;
+    returns the exit code (0, or what a response asked for: agnhost's /exit).
+
+    RESPOND(request) gives (status, reason, headers, body[, exit code]) for each HTTP request
+    (netlab's identity page by default); ANSWER_UDP(payload, client, port) the reply to a
+    datagram, or None for none (netlab's echo by default). With GREETING, a TCP port is a raw
+    server: it writes GREETING to each connection and closes it (agnhost serve-hostname --tcp).
+    A response whose status is None closes the connection without a word.
 
     Draining is a graceful shutdown: connections already queued are accepted, the ports close,
     and the server returns once every open connection has had its answer. kubelet sends SIGTERM
@@ -180,6 +222,7 @@ def serve(
     conns: dict[int, _Conn] = {}
     last_sweep = time.monotonic()
     draining_until = None
+    exit_code = None
 
     def close(c: _Conn) -> None:
         conns.pop(c.sock.fileno(), None)
@@ -213,7 +256,7 @@ def serve(
         sel.modify(c.sock, selectors.EVENT_READ, ("conn", c))
 
     while True:
-        if draining_until is None and stopping():
+        if draining_until is None and (stopping() or (exit_code is not None and not any(c.out for c in conns.values()))):
             draining_until = time.monotonic() + _DRAIN_TIMEOUT
             for s in listeners:
                 if s.type == socket.SOCK_STREAM:
@@ -222,7 +265,7 @@ def serve(
                 s.close()
             log(f"stopping: {len(conns)} connection(s) to finish")
         if draining_until is not None and (not conns or time.monotonic() > draining_until):
-            return
+            return exit_code or 0
         for key, _ in sel.select(timeout=1.0 if draining_until is None else 0.1):
             kind, data = key.data
             if kind == "stop":
@@ -231,7 +274,18 @@ def serve(
                 except OSError:
                     pass
                 continue
-            if kind == "accept":
+            if kind == "accept" and greeting is not None:
+                for _ in range(64):
+                    try:
+                        sock, _peer = key.fileobj.accept()
+                    except OSError:
+                        break
+                    try:
+                        sock.sendall(greeting)
+                    except OSError:
+                        pass
+                    sock.close()
+            elif kind == "accept":
                 _accept_all(key.fileobj, sel, conns, limit=64)
             elif kind == "udp":
                 for _ in range(64):
@@ -241,11 +295,15 @@ def serve(
                         break
                     except OSError:
                         break
-                    text = render_reply(info, protocol="UDP", port=str(data), client=_addr(peer)) + "payload: "
-                    reply = text.encode()
-                    reply += payload[: max(0, _UDP_MAX - len(reply))]
+                    if answer_udp is not None:
+                        reply = answer_udp(payload, _addr(peer), data)
+                    else:
+                        text = render_reply(info, protocol="UDP", port=str(data), client=_addr(peer)) + "payload: "
+                        reply = text.encode()
+                        reply += payload[: max(0, _UDP_MAX - len(reply))]
                     try:
-                        key.fileobj.sendto(reply, peer)
+                        if reply is not None:
+                            key.fileobj.sendto(reply[:_UDP_MAX], peer)
                     except OSError:
                         pass
                     log(f"UDP {_addr(peer)} {len(payload)} bytes")
@@ -266,19 +324,86 @@ def serve(
                         close(c)
                     continue
                 c.buf += chunk
-                end = c.buf.find(b"\r\n\r\n")
+                end, gap = c.buf.find(b"\r\n\r\n"), 4
                 if end < 0:
-                    end = c.buf.find(b"\n\n")
+                    end, gap = c.buf.find(b"\n\n"), 2
                 if end < 0 and chunk and len(c.buf) < _HEADER_LIMIT:
                     continue
                 if not c.buf.strip():
                     close(c)
                     continue
-                c.out, request, code = _http_response(info, c, c.buf if end < 0 else c.buf[:end])
-                log(f'TCP {c.peer} "{request}" {code}')
+                head = c.buf if end < 0 else c.buf[:end]
+                parsed = parse_head(head)
+                if parsed is None:
+                    c.out = _bad_request()
+                    log(f'TCP {c.peer} "{head.splitlines()[0].decode("latin-1", "replace") if head else "-"}" 400')
+                    flush(c)
+                    continue
+                body = c.buf[end + gap:] if end >= 0 else b""
+                try:
+                    length = int(header(parsed[3], "content-length") or 0)
+                except ValueError:
+                    length = 0
+                if len(body) < min(length, _BODY_LIMIT) and chunk:
+                    continue                        # the rest of the body is on its way
+                request = ParsedRequest(*parsed, body[:length], c.peer, c.local)
+                answer = respond(request) if respond is not None else identity_response(info, request)
+                if len(answer) > 4 and answer[4] is not None:
+                    exit_code = answer[4]
+                if answer[0] is None:
+                    close(c)
+                    continue
+                c.out = serialize(request.method, *answer[:4])
+                log(f'TCP {c.peer} "{request.method} {request.target} {request.version}" {answer[0]}')
                 flush(c)
         now = time.monotonic()
         if now - last_sweep >= 1.0:
             last_sweep = now
             for c in [c for c in conns.values() if c.deadline < now]:
                 close(c)
+
+
+_NOT_FOUND = {
+    "nginx": ("<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1>"
+              "</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"),
+    "Apache": ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>404 Not Found</title>\n'
+               "</head><body>\n<h1>Not Found</h1>\n<p>The requested URL was not found on this server.</p>\n"
+               "</body></html>\n"),
+}
+
+
+def doc_root_responder(info: dict[str, str], root: str, server: str = "nginx") -> Responder:
+    """Serve ROOT's files as nginx (or Apache) serves a document root. While the root has no
+    index.html (the image's welcome page, which netlab does not ship), netlab's identity page
+    stands in for it: every path that is not a file answers it, so pods behind a Service still say
+    which one answered; once something put an index.html there, a missing file is a 404."""
+    def respond(request: ParsedRequest):
+        path = urllib.parse.unquote(request.target.split("?", 1)[0].split("#", 1)[0]) or "/"
+        clean = os.path.normpath("/" + path.lstrip("/"))
+        target = root + ("" if clean == "/" else clean)
+        headers = [("Server", server)]
+        if not os.path.isfile(os.path.join(root, "index.html")) and not os.path.isfile(target):
+            return identity_response(info, request)
+        if request.method not in ("GET", "HEAD"):
+            return 405, "Not Allowed", headers + [("Content-Type", "text/html")], b"405 Not Allowed\n"
+        if os.path.isdir(target):
+            if not path.endswith("/"):
+                return 301, "Moved Permanently", headers + [("Location", path + "/")], b""
+            index = os.path.join(target, "index.html")
+            if os.path.isfile(index):
+                target = index
+            elif clean == "/":
+                return identity_response(info, request)
+            else:
+                return 403, "Forbidden", headers + [("Content-Type", "text/html")], b"403 Forbidden\n"
+        try:
+            with open(target, "rb") as handle:
+                body = handle.read()
+        except OSError:
+            return 404, "Not Found", headers + [("Content-Type", "text/html")], _NOT_FOUND[server].encode()
+        kind = mimetypes.guess_type(target)[0] or "application/octet-stream"
+        if kind.startswith("text/"):
+            kind += "; charset=utf-8" if server == "Apache" else ""
+        return 200, "OK", headers + [("Content-Type", kind)], body
+
+    return respond

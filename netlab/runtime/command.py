@@ -138,6 +138,9 @@ class ContainerPlan:
     run_as_group: int | None = None
     mounts: list[tuple[str, str, bool, str]] = field(default_factory=list)
     image_commands: str | None = None     # the shim folder of its image's commands (runtime/images.py)
+    doc_root: str | None = None           # "builtin": the image's document root it serves, if any
+    behaviour: object | None = None       # "builtin": the test image it answers as (runtime/replies.py)
+    title: str = ""                       # "builtin"/"sleep": what `ps -ef` shows for it
 
 
 @dataclass
@@ -154,6 +157,56 @@ class PodPlan:
 
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def plan_container(c: ContainerSpec, env: dict[str, str],
+                   exists: Callable[[str, str], bool] | None = None) -> ContainerPlan:
+    """Decide what runs for one container, first match wins:
+
+    1. a test image netlab answers as (agnhost netexec, http-echo, ...: runtime/replies.py):
+       "builtin" on the image's own ports;
+    2. a document-root image (nginx, httpd) with no command, or running its own server command:
+       "builtin" serving the root on its containerPorts (80 when it declares none);
+    3. a command that exists (on the host, or among the image's commands): "exec";
+    4. a command that does not: "exec" all the same, so it fails as in a cluster (exit code 127,
+       `executable file not found in $PATH` in its log); args alone starting with "-" are flags for
+       the image's entrypoint, not a command, and fall through to 5;
+    5. no command: "builtin" (netlab's identity server) on its containerPorts, else "sleep".
+    """
+    from netlab.runtime import replies
+    traits = images.traits(c.image)
+    given = manifest_argv(c)
+    provided = images.provided(traits.commands)
+    base_exists = exists or (lambda name, p: find_executable(name, p) is not None)
+
+    def found(name: str, p: str) -> bool:
+        if name in provided and "/usr/local/bin" in p.split(":"):
+            return True
+        if name.startswith("/usr/local/bin/") and name[len("/usr/local/bin/"):] in provided:
+            return True
+        return base_exists(name, p)
+
+    common = dict(name=c.name, env=env, working_dir=c.working_dir or traits.working_dir,
+                  run_as_user=c.run_as_user, run_as_group=c.run_as_group, mounts=list(c.mounts),
+                  image_commands=traits.commands)
+    ports = [(int(p), proto) for p, proto in c.ports]
+    behaviour = replies.behaviour_of(c.image, [expand(a, c.env) for a in given] if given else None, c.env)
+    written = " ".join(expand(a, c.env) for a in given) if given else ""
+    if behaviour is not None:
+        own = [(p, "TCP") for p in behaviour.tcp_ports] + [(p, "UDP") for p in behaviour.udp_ports]
+        return ContainerPlan(mode="builtin", argv=None, ports=own, behaviour=behaviour,
+                             title=written or images.repository_tag(c.image), **common)
+    entrypoint_flags = not c.command and bool(c.args) and c.args[0].startswith("-")
+    if traits.doc_root and (given is None or entrypoint_flags or given[0] in traits.server_commands):
+        return ContainerPlan(mode="builtin", argv=None, ports=ports or [(80, "TCP")], doc_root=traits.doc_root,
+                             title=traits.title or written, **common)
+    argv = resolve_command(c, found)
+    if argv:
+        return ContainerPlan(mode="exec", argv=argv, ports=ports, **common)
+    if given and not entrypoint_flags:
+        return ContainerPlan(mode="exec", argv=[expand(a, c.env) for a in given], ports=ports, **common)
+    return ContainerPlan(mode="builtin" if ports else "sleep", argv=None, ports=ports,
+                         title=f"netlab-{'server' if ports else 'sleep'} {images.repository_tag(c.image)}", **common)
 
 
 def netns_path(netns: str) -> str:
@@ -174,22 +227,7 @@ def plan_pod(spec: PodRuntimeSpec, exists: Callable[[str, str], bool] | None = N
         for port, proto in c.ports:
             if proto not in ("TCP", "UDP", "SCTP") or not 0 < int(port) < 65536:
                 raise ValueError(f"pod {spec.namespace}/{spec.name}: container {c.name}: bad port {port}/{proto}")
-        argv = resolve_command(c, exists)
-        mode = "exec" if argv else ("builtin" if c.ports else "sleep")
-        plans.append(
-            ContainerPlan(
-                name=c.name,
-                mode=mode,
-                argv=argv,
-                env=container_env(spec, c),
-                ports=[(int(p), proto) for p, proto in c.ports],
-                working_dir=c.working_dir,
-                run_as_user=c.run_as_user,
-                run_as_group=c.run_as_group,
-                mounts=list(c.mounts),
-                image_commands=images.command_folder(c.image),
-            )
-        )
+        plans.append(plan_container(c, container_env(spec, c), exists))
     info = {
         "pod": spec.name,
         "namespace": spec.namespace,

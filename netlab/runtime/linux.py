@@ -85,6 +85,18 @@ def set_process_name(name: str) -> None:
     _libc.prctl(PR_SET_NAME, ctypes.cast(buf, ctypes.c_void_p).value, 0, 0, 0)
 
 
+def set_title(title: str) -> None:
+    """Make `ps -ef` show TITLE for this process (a forked Python shows its parent's command line
+    otherwise): setproctitle rewrites the argv area in place. /proc/PID/comm becomes the title's
+    first word, as for a program of that name."""
+    try:
+        import setproctitle
+        setproctitle.setproctitle(title)
+    except ImportError:
+        pass
+    set_process_name(title.split()[0].rsplit("/", 1)[-1].rstrip(":") if title.strip() else "netlab")
+
+
 # ---- /proc ----------------------------------------------------------------------------------------
 
 

@@ -24,6 +24,9 @@ Every pid is stored with its start time from /proc/PID/stat, so a reused pid is 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import email.utils
+import errno
 import gc
 import json
 import os
@@ -32,12 +35,14 @@ import pwd
 import select
 import signal
 import socket
+import subprocess
 import sys
 import time
 import traceback
 
 from netlab import crashpoints
-from netlab.runtime import builtin, images, linux, volumes
+# imported here, not where used: a container's user may not read the host's Python library
+from netlab.runtime import builtin, images, linux, replies, volumes
 from netlab.runtime.command import ContainerPlan, PodPlan, plan_pod
 from netlab.runtime.spec import ContainerStatus, PodRuntimeSpec, PodStatus
 
@@ -450,7 +455,7 @@ def _owner_main(plan: PodPlan, state_dir: pathlib.Path, w: int) -> None:
         os.close(log)
         os.umask(0o022)
         os.chdir("/")
-        linux.set_process_name("netlab-pause")
+        linux.set_title(f"netlab-shim {plan.namespace}/{plan.name}")
         state_fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
         cdir_fd = os.open(CONTAINERS_DIR, os.O_RDONLY | os.O_DIRECTORY, dir_fd=state_fd)
         ns_fd = os.open(plan.netns_path, os.O_RDONLY)
@@ -466,6 +471,8 @@ def _owner_main(plan: PodPlan, state_dir: pathlib.Path, w: int) -> None:
         me = _ident(os.getpid())
         _write_at(state_fd, POD_FILE, _pod_record(plan, me, {}))
         own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        pause = _start_pause(plan, own_pidns)
+        me["pause"] = _ident(pause)
         inits: dict[str, dict] = {}
         by_pid: dict[int, ContainerPlan] = {}
         for c in plan.containers:
@@ -486,6 +493,37 @@ def _owner_main(plan: PodPlan, state_dir: pathlib.Path, w: int) -> None:
         traceback.print_exc(file=sys.stderr)
         os._exit(1)
     os._exit(0)
+
+
+PAUSE = "/usr/bin/catatonit"       # Debian's catatonit: podman's pause process
+
+
+def _start_pause(plan: PodPlan, own_pidns: int) -> int:
+    """The pod's pause process, holding its sandbox as a runtime's does: catatonit in pause mode
+    (`-P`) named /pause, PID 1 of the sandbox's own PID namespace, the pod in its environment."""
+    try:
+        linux.unshare(linux.CLONE_NEWPID)
+        new_pidns = True
+    except OSError:
+        new_pidns = False
+    pid = os.fork()
+    if pid == 0:
+        try:
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+            env = {"NETLAB_POD": f"{plan.namespace}/{plan.name}", "PATH": "/usr/bin:/bin"}
+            try:
+                os.execve(PAUSE, ["/pause", "-P"], env)
+            except OSError as e:           # no catatonit: a Python pause, as small as it gets here
+                _log(f"cannot run {PAUSE} ({e.strerror}): pausing in Python")
+                linux.set_title("/pause")
+                signal.pthread_sigmask(signal.SIG_SETMASK, set())
+                while True:
+                    signal.pause()
+        finally:
+            os._exit(1)
+    if new_pidns:
+        linux.setns(own_pidns, linux.CLONE_NEWPID)
+    return pid
 
 
 def _default_signal_handlers(ignored_too: bool = False) -> None:
@@ -555,6 +593,13 @@ def _owner_loop(plan: PodPlan, state_fd: int, cdir_fd: int, by_pid: dict[int, Co
         _kill(pid, signal.SIGKILL)
     while by_pid:
         _reap(cdir_fd, by_pid, 0)
+    pause = (me.get("pause") or {}).get("pid")
+    if pause:
+        _kill(pause, signal.SIGKILL)       # the sandbox goes last, as kubelet's StopPodSandbox
+        try:
+            os.waitpid(pause, 0)
+        except ChildProcessError:
+            pass
 
 
 def _restart_requested(plan: PodPlan, state_fd: int, cdir_fd: int, by_pid: dict[int, ContainerPlan], me: dict,
@@ -619,7 +664,7 @@ def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: in
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         if owner is not None and os.getppid() != owner:
             os._exit(1)  # the owner died before we armed PDEATHSIG
-        linux.set_process_name("netlab-init")
+        linux.set_title(f"netlab-init {plan.namespace}/{plan.name}/{c.name}")
         in_pidns = os.getpid() == 1
         if not in_pidns:
             linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
@@ -641,6 +686,8 @@ def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: in
             try:
                 os.close(err_r)
                 _main_process(plan, c, cdir_fd, log_fd, w, err_w, host_proc, in_pidns)
+            except BaseException:
+                traceback.print_exc()          # into the container's log: a netlab bug, said
             finally:
                 os._exit(127)
         os.close(err_w)
@@ -837,8 +884,15 @@ def _main_process(
         try:
             os.execvpe(c.argv[0], c.argv, c.env)
         except OSError as e:
-            _fail(err_w, f'exec "{c.argv[0]}": {e.strerror}', "StartError", 128)
-    linux.set_process_name("netlab-server" if c.mode == "builtin" else "netlab-sleep")
+            # as a shell says it: 127 for a command not found, 126 for one that cannot run; the
+            # words are runc's
+            name = c.argv[0]
+            if e.errno == errno.ENOENT:
+                said = (f'exec: "{name}": stat {name}: no such file or directory' if "/" in name
+                        else f'exec: "{name}": executable file not found in $PATH')
+                _fail(err_w, said, "Error", 127)
+            _fail(err_w, f'exec: "{name}": {e.strerror.lower()}', "Error", 126)
+    linux.set_title(c.title or f"netlab-{c.mode}")
     info = dict(plan.server_info, container=c.name)
 
     def log(msg: str) -> None:
@@ -860,13 +914,77 @@ def _main_process(
         asked = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: asked.append(1))
-        builtin.serve(info, c.ports, log, ready=lambda: os.close(w), stop_fd=stop_r, stopping=lambda: bool(asked))
-        os._exit(0)
+        if c.behaviour is not None:
+            for line in replies.startup_log(c.behaviour):
+                os.write(1, (line + "\n").encode())
+            if c.behaviour.exits is not None:      # the image's program refuses its arguments
+                os.close(w)
+                os._exit(c.behaviour.exit_code)
+        respond, answer_udp, greeting = _responders(c, info)
+        code = builtin.serve(info, c.ports, log,
+                             ready=lambda: os.close(w), stop_fd=stop_r, stopping=lambda: bool(asked),
+                             respond=respond, answer_udp=answer_udp, greeting=greeting)
+        os._exit(code)
     except _Exit:  # SIGTERM/SIGINT: a clean stop, as pause's
         os._exit(0)
     except OSError as e:
         _fail(err_w, f"built-in server: {e}", "Error", 1)
     os._exit(0)
+
+
+def _responders(c: ContainerPlan, info: dict[str, str]):
+    """What the built-in server answers for this container: (HTTP responder, UDP answerer, the
+    greeting a raw TCP server writes on accept) for its test image, its image's document root, or
+    (None, None, None) for netlab's identity page and UDP echo."""
+    if c.behaviour is not None:
+        who = replies.Identity(pod=info["pod"], namespace=info["namespace"], pod_ip=info["pod_ip"],
+                               node=info["node"], container=c.name)
+
+        def run_shell(command: str) -> tuple[str, str, int]:
+            try:
+                done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=10)
+            except (OSError, subprocess.SubprocessError) as e:
+                return "", str(e), 1
+            return done.stdout, done.stderr, done.returncode
+
+        def respond(request):
+            answer = replies.http_reply(behaviour, replies.Request(
+                method=request.method, target=request.target, version=request.version, headers=request.headers,
+                body=request.body, client=request.client, server=request.server), who, run_shell=run_shell,
+                dial=_dial)
+            if answer.no_reply:
+                return None, "", [], b"", answer.exit_code
+            headers = list(answer.headers)
+            if not any(k.lower() == "date" for k, _ in headers):      # as Go's server adds it
+                headers.append(("Date", email.utils.formatdate(usegmt=True)))
+            return answer.status, answer.reason, headers, answer.body, answer.exit_code
+
+        behaviour = dataclasses.replace(c.behaviour, started=time.time())
+        greeting = replies.tcp_greeting(behaviour, who) if behaviour.raw_tcp else None
+        return (respond, lambda payload, client, port: replies.udp_reply(behaviour, payload, client, who),
+                greeting)
+    if c.doc_root:
+        return builtin.doc_root_responder(info, c.doc_root, "Apache" if "apache2" in c.doc_root else "nginx"), None, None
+    return None, None, None
+
+
+def _dial(protocol: str, host: str, port: int, request: str) -> str:
+    """agnhost netexec's /dial: one request to HOST:PORT from this pod, its answer as text."""
+    if protocol == "udp":
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(request.encode(), (host, port))
+            return s.recv(65535).decode("utf-8", "replace")
+    with socket.create_connection((host, port), timeout=5) as s:
+        target = request if request.startswith("/") else "/" + request
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/"):
+        raise OSError("malformed HTTP response")
+    return body.decode("utf-8", "replace")
 
 
 class _Exit(Exception):

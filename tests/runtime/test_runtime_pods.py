@@ -205,16 +205,65 @@ def test_exiting_container_is_reported_with_its_code_and_output(lab):
     assert status.owner_alive and _status(state, "stay").state == "running" and status.phase == "Running"
 
 
-def test_exec_failure_is_a_start_error(lab, tmp_path):
+def test_a_command_the_container_does_not_have_exits_127_and_says_so(lab, tmp_path):
     ns = lab.netns("pod")
     # Executable on the host, but under /tmp, which the container sees as its own empty tmpfs.
     script = tmp_path / "entrypoint"
     script.write_text("#!/bin/sh\necho hi\n")
     script.chmod(0o755)
-    _, state = lab.start(ns, [_run("bad", [str(script)])])
+    _, state = lab.start(ns, [_run("bad", [str(script)]), _run("gone", ["no-such-command-nltest", "--flag"])])
     st = _terminated(state, "bad")
-    assert (st.reason, st.exit_code) == ("StartError", 128)
-    assert "No such file" in st.message and "No such file" in read_logs(state, "bad")
+    assert (st.reason, st.exit_code) == ("Error", 127)
+    assert "no such file or directory" in st.message and "no such file or directory" in read_logs(state, "bad")
+    gone = _terminated(state, "gone")
+    assert (gone.reason, gone.exit_code) == ("Error", 127)
+    assert read_logs(state, "gone") == 'netlab: exec: "no-such-command-nltest": executable file not found in $PATH\n'
+
+
+def test_each_pod_has_one_pause_process_and_titled_processes(lab):
+    ns = lab.netns("pod")
+    _, state = lab.start(ns, [_web(), _run("side", ["sleep", "300"])], name="titled")
+    titles = sorted(pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+                    for pid in pids_in_netns(f"/run/netns/{ns}"))
+    assert titles.count("/pause -P") == 1                          # catatonit in pause mode
+    assert "netlab-shim default/titled" in titles
+    assert "nginx: master process nginx -g daemon off;" in titles   # what the image would run
+    assert "sleep 300" in titles
+    pause = next(pid for pid in pids_in_netns(f"/run/netns/{ns}")
+                 if pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"/pause"))
+    assert b"NETLAB_POD=default/titled" in pathlib.Path(f"/proc/{pause}/environ").read_bytes()
+    # PID 1 of the sandbox's own PID namespace, as a runtime's pause is
+    nspid = next(line for line in pathlib.Path(f"/proc/{pause}/status").read_text().splitlines()
+                 if line.startswith("NSpid:"))
+    assert nspid.split()[-1] == "1"
+    stop_pod(state, grace=1)
+    assert pids_in_netns(f"/run/netns/{ns}") == []
+
+
+def test_busybox_applets_serve_http_and_tcp(lab):
+    pod, ip, client, _ = lab.pair()
+    _, state = lab.start(pod, [
+        _run("httpd", ["sh", "-c", "echo from-busybox > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]),
+        _run("nc", ["sh", "-c", "echo from-nc | nc -l -p 9090"])])
+    assert _wait("busybox httpd", lambda: _in_ns(client, "curl", "-s", "-m", "2", f"http://{ip}:8080/").stdout) \
+        == "from-busybox\n"
+    read = "import socket; s = socket.create_connection(('%s', 9090), 3); print(s.recv(100).decode(), end='')" % ip
+    assert _wait("busybox nc", lambda: _in_ns(client, "python3", "-c", read).stdout) == "from-nc\n"
+    link = os.readlink(f"/proc/{_status(state, 'httpd').pid}/exe")
+    assert link == "/usr/bin/busybox"                               # Debian's busybox, a real one
+
+
+def test_an_nginx_image_serves_its_document_root(lab):
+    pod, ip, client, _ = lab.pair()
+    html = ("html", "/usr/share/nginx/html", False, "")
+    _, state = lab.start(pod, [
+        ContainerSpec(name="web", image="nginx:1.27", ports=[(80, "TCP")], mounts=[html]),
+        _run("writer", ["sh", "-c", "echo '<h1>hi</h1>' > /usr/share/nginx/html/index.html; sleep 300"], mounts=[html])])
+    got = _wait("index.html", lambda: "hi" in (r := _in_ns(client, "curl", "-s", "-i", f"http://{ip}/")).stdout and r)
+    assert "Content-Type: text/html" in got.stdout and got.stdout.endswith("<h1>hi</h1>\n")
+    missing = _in_ns(client, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://{ip}/nope.txt").stdout
+    assert missing == "404"
+    assert _status(state, "web").mode == "builtin"
 
 
 def test_run_as_user_is_honoured(lab):
