@@ -397,7 +397,8 @@ def probe(source, dest, count, namespace, lab_name):
     DEST is a Service name (SERVICE or SERVICE:PORT), IP:PORT, or node/NAME:NODEPORT.
       netlab probe --from curl web --count 1000
       netlab probe --from client/client node/node2:30080 --count 200
-    The verdict is a chi-square test of the hits against the shares at p = 0.001.
+    The verdict is a chi-square test of the hits against the shares at p = 0.001, over the
+    answered requests; requests without an answer are counted apart, by what went wrong.
     """
     from netlab import probe as probe_mod
     _require_root()
@@ -405,13 +406,20 @@ def probe(source, dest, count, namespace, lab_name):
     output.echo(f"{count} requests from {result.source} to {result.destination} (enters at {result.ingress_node})")
     rows = []
     keys = list(result.expected) + [k for k in result.hits if k not in result.expected]
-    total = sum(result.hits.values()) or 1
+    total = (sum(result.hits.values()) - result.failed) or 1     # shares of the answered requests
     for key in keys:
+        if key.startswith("(no answer"):
+            continue
         pod = result.pod_names.get(key.rpartition(":")[0], "")
         share = result.expected.get(key)
         rows.append([key, pod, result.hits.get(key, 0), f"{100.0 * result.hits.get(key, 0) / total:.1f}%",
                      f"{100.0 * share:.1f}%" if share is not None else "-"])
     output.echo(output.table(["ENDPOINT", "POD", "HITS", "SHARE", "EXPECTED"], rows))
+    if result.failed:
+        kinds = ", ".join(f"{n} {k[len('(no answer: '):-1]}" for k, n in result.hits.items()
+                          if k.startswith("(no answer"))
+        output.echo(f"{result.failed} of {count} requests got no answer ({kinds}); the shares and the verdict "
+                    "count the answered ones")
     if result.verdict in ("DROP", "REJECT"):
         output.echo(f"kube-proxy's rules {result.verdict} this traffic on {result.ingress_node}")
     if result.affinity:

@@ -24,7 +24,8 @@ class ProbeResult:
     pod_names: dict             # endpoint ip -> pod name
     verdict: str | None         # DROP/REJECT from kube-proxy's filter chains, if any
     affinity: bool
-    fit: object = None
+    fit: object = None          # chi-square over the answered requests only
+    failed: int = 0             # requests that got no answer (each kind is a "(no answer: ...)" hit)
 
 
 def _source_of(st, topology, lab: str, target: str, namespace: str) -> tuple:
@@ -93,9 +94,20 @@ def _protocol_of_ip(view, ip: str, port: int) -> str:
     return "TCP"
 
 
+def judge(hits: dict, expected: dict, affinity: bool) -> tuple:
+    """(chi-square fit or None, requests without an answer). A request that got no answer says
+    nothing about which endpoint kube-proxy chose: it is counted apart, and the spread is judged
+    over the answered ones (no verdict with affinity, where one endpoint takes all)."""
+    from netlab import stats
+    answered = {k: v for k, v in hits.items() if not k.startswith("(no answer")}
+    failed = sum(hits.values()) - sum(answered.values())
+    fit = stats.goodness_of_fit(answered, expected) if expected and not affinity and answered else None
+    return fit, failed
+
+
 def probe(lab: str, source: str, dest: str, count: int, namespace: str = "default") -> ProbeResult:
     """Send COUNT requests from SOURCE to DEST; count hits per endpoint beside kube-proxy's share."""
-    from netlab import proxy, stats
+    from netlab import proxy
     from netlab.dataplane import traffic
     st, topology = _loaded_lab(lab)
     src_netns, src_ip, src_node = _source_of(st, topology, lab, source, namespace)
@@ -122,7 +134,7 @@ def probe(lab: str, source: str, dest: str, count: int, namespace: str = "defaul
             key = f"(no answer: {reply.error})"
         hits[key] = hits.get(key, 0) + 1
     affinity = bool(service and service["spec"].get("sessionAffinity") == "ClientIP")
-    fit = stats.goodness_of_fit(hits, expected) if expected and not affinity else None
+    fit, failed = judge(hits, expected, affinity)
     return ProbeResult(source=source, destination=f"{ip}:{port}/{protocol}", protocol=protocol,
                        ingress_node=ingress, hits=hits, expected=expected, pod_names=pod_names,
-                       verdict=traced.verdict, affinity=affinity, fit=fit)
+                       verdict=traced.verdict, affinity=affinity, fit=fit, failed=failed)

@@ -25,3 +25,15 @@ def test_an_even_spread_passes_and_a_skewed_one_fails():
 
 def test_hits_on_an_endpoint_that_should_get_none_fail():
     assert not stats.goodness_of_fit({"a": 50, "b": 50, "x": 1}, {"a": 0.5, "b": 0.5}).passed
+
+
+def test_probe_counts_unanswered_requests_apart_and_judges_the_answered_ones():
+    from netlab.probe import judge
+    expected = {"10.244.1.2:80": 0.5, "10.244.2.2:80": 0.5}
+    hits = {"10.244.1.2:80": 497, "10.244.2.2:80": 492, "(no answer: timed out)": 11}
+    fit, failed = judge(hits, expected, affinity=False)
+    assert failed == 11 and fit.passed and fit.statistic < 1      # the timeouts are no category
+    skewed, _ = judge({"10.244.1.2:80": 900, "10.244.2.2:80": 100}, expected, affinity=False)
+    assert not skewed.passed
+    assert judge({"(no answer: connection refused)": 5}, expected, affinity=False) == (None, 5)
+    assert judge(hits, expected, affinity=True)[0] is None

@@ -154,6 +154,7 @@ class PodPlan:
     grace: float
     server_info: dict[str, str]
     containers: list[ContainerPlan]
+    root_filesystem: str = "overlay"
 
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -243,4 +244,5 @@ def plan_pod(spec: PodRuntimeSpec, exists: Callable[[str, str], bool] | None = N
         grace=float(spec.termination_grace_seconds),
         server_info=info,
         containers=plans,
+        root_filesystem=spec.root_filesystem,
     )

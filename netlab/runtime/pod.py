@@ -653,7 +653,8 @@ def _reap(cdir_fd: int, by_pid: dict[int, ContainerPlan], flags: int) -> None:
         rec = _read_at(cdir_fd, f"{c.name}.json") or {"name": c.name, "mode": c.mode, "argv": c.argv}
         if rec.get("state") != "terminated":
             rec.update(_exit_fields(status), state="terminated", finished_at=time.time())
-            rec["message"] = "the container's init ended before recording its exit"
+            if c.mode == "exec":        # a built-in server is its own init: its exit is news to nobody
+                rec["message"] = "the container's init ended before recording its exit"
             _write_at(cdir_fd, f"{c.name}.json", rec)
         flags = os.WNOHANG
 
@@ -679,6 +680,15 @@ def _init_main(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: in
                       [(os.path.join(os.path.dirname(containers_dir), VOLUMES_DIR, volume), path, read_only, sub_path)
                        for volume, path, read_only, sub_path in c.mounts], c.image_commands)
         socket.sethostname(plan.hostname)
+        if in_pidns and c.mode in ("builtin", "sleep"):
+            # netlab's own server (or placeholder) needs no init above it: it is the container's
+            # PID 1, as an image's entrypoint is, and one interpreter fewer per pod
+            try:
+                _main_process(plan, c, cdir_fd, log_fd, w, -1, host_proc, in_pidns)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(127)
         err_r, err_w = os.pipe()
         os.set_blocking(err_r, False)
         main = os.fork()
@@ -733,11 +743,20 @@ def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str, volumes: list | No
     # reach the host.
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_SLAVE)
     upper, work, root = (os.path.join(rootfs, part) for part in ("upper", "work", "merged"))
-    for folder in (upper, work, root):
-        os.makedirs(folder, exist_ok=True)
-    linux.mount("overlay", root, "overlay", 0, f"lowerdir=/,upperdir={upper},workdir={work}")
+    if plan.root_filesystem == "host":
+        # bench/containers.py's reference, never a lab's: the mounts below over the host's own
+        # tree (in this mount namespace only), no root of its own, no files, volumes or commands
+        root = ""
+    else:
+        for folder in (upper, work, root):
+            os.makedirs(folder, exist_ok=True)
+        linux.mount("overlay", root, "overlay", 0, f"lowerdir=/,upperdir={upper},workdir={work}")
     nodev = linux.MS_NOSUID | linux.MS_NODEV
     linux.mount("tmpfs", f"{root}/tmp", "tmpfs", nodev, "mode=1777,size=256m")
+    if not root:        # the reference: a private /tmp and /proc on the host's tree, nothing more
+        if in_pidns:
+            linux.mount("proc", "/proc", "proc", nodev | linux.MS_NOEXEC)
+        return
     linux.mount("tmpfs", f"{root}/run", "tmpfs", nodev, "mode=755,size=64m")
     linux.mount("tmpfs", f"{root}/dev", "tmpfs", linux.MS_NOSUID, "mode=755,size=64k")
     for device in DEVICES:
@@ -999,7 +1018,8 @@ def _fail(err_w: int, message: str, reason: str, code: int) -> None:
     """Tell the init why the main process is giving up, say it in the log, and exit."""
     try:
         os.write(2, f"netlab: {message}\n".encode())
-        os.write(err_w, json.dumps({"reason": reason, "message": message, "exit_code": code}).encode())
+        if err_w >= 0:     # -1: no init above us; the owner records the exit from our status
+            os.write(err_w, json.dumps({"reason": reason, "message": message, "exit_code": code}).encode())
     finally:
         os._exit(code)
 

@@ -43,6 +43,9 @@ class PodRuntimeSpec:
     # configMap/secret/projected/downwardAPI volumes: name -> {relative path: (content, mode)},
     # written before the containers start; a volume named in mounts but not here is an emptyDir
     volume_files: dict[str, dict[str, tuple[bytes, int]]] = field(default_factory=dict)
+    # "overlay": each container's own copy-on-write root; "host": a bind of the host's root, the
+    # reference bench/containers.py measures the overlay against (never used by a lab)
+    root_filesystem: str = "overlay"
 
 
 @dataclass
