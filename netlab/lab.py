@@ -636,6 +636,12 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
     check_services(st, topology, {f"{o.namespace}/{o.name}": o.source for o in loaded.objects
                                   if getattr(o, "kind", None) == "Service"})   # nothing is saved yet
     reconcile(lab, st, report, rng=rng, wait_ready=wait_ready, ensure_network=create)
+    # the pods the applied objects ask for (a Deployment's are not all there yet: 500 per pass)
+    wanted = sum(o.replicas if o.kind in ("Deployment", "ReplicaSet") else 1 for o in parse_stored(st.objects)
+                 if o.kind in ("Pod", "Deployment", "ReplicaSet"))
+    warning = neighbour_warning(max(wanted, len(st.pods)), topology)
+    if warning:
+        report.warnings.append(warning)
     return report
 
 
@@ -672,6 +678,32 @@ def wait_pods_gone(lab: str, keys: list, timeout: float) -> list:
         if left:
             time.sleep(0.05)
     return left
+
+
+NEIGHBOUR_LIMIT = "/proc/sys/net/ipv4/neigh/default/gc_thresh3"
+
+
+def neighbour_warning(pods: int, topology, limit_path: str = NEIGHBOUR_LIMIT) -> str | None:
+    """A warning when a lab of PODS pods needs more ARP entries than the kernel keeps.
+
+    The kernel's ARP table is one for all network namespaces, capped at gc_thresh3 (1024 by
+    default): each pod holds an entry for its gateway and its node one for each pod it talks to,
+    so past about 450 pods new entries fail ("neighbor table overflow!" in dmesg) and connections
+    lose their first SYN (a 1 s retransmit) or time out. The limit is host-wide: netlab names it and
+    leaves it alone."""
+    try:
+        with open(limit_path) as handle:
+            limit = int(handle.read())
+    except (OSError, ValueError):
+        return None
+    nodes = len(topology.nodes)
+    needed = 2 * pods + nodes * nodes + nodes * len(topology.clients) + 16
+    if needed <= limit:
+        return None
+    return (f"this lab may need about {needed} ARP entries and the kernel keeps {limit} for every namespace "
+            f"together (net.ipv4.neigh.default.gc_thresh3): connections will lose packets. On a machine of "
+            f"your own, raise it: sysctl -w net.ipv4.neigh.default.gc_thresh1={needed} "
+            f"net.ipv4.neigh.default.gc_thresh2={2 * needed} net.ipv4.neigh.default.gc_thresh3={4 * needed}")
 
 
 def check_capacity(objects, topology) -> None:

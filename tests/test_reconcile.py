@@ -114,3 +114,16 @@ def test_a_pod_whose_container_stopped_leaves_the_endpoints_but_stays_in_its_rep
     ready = {e["targetRef"]["name"]: e["conditions"]["ready"] for s in st.allocations["view"]["slices"]
              for e in s["endpoints"]}
     assert ready[st.pods[key]["name"]] is False and sum(ready.values()) == 1
+
+
+def test_a_lab_too_big_for_the_kernels_arp_table_is_warned_about_with_the_sysctl(tmp_path):
+    from netlab.lab import neighbour_warning
+    from netlab.manifest import lab_config
+    from netlab.cluster.topology import build_topology
+    limit = tmp_path / "gc_thresh3"
+    limit.write_text("1024\n")
+    topology = build_topology("lab", lab_config({"spec": {"nodes": 10}}))
+    assert neighbour_warning(300, topology, str(limit)) is None
+    said = neighbour_warning(1000, topology, str(limit))
+    assert "gc_thresh3" in said and "keeps 1024" in said and "sysctl -w net.ipv4.neigh.default.gc_thresh1=" in said
+    assert neighbour_warning(1000, topology, str(tmp_path / "absent")) is None
