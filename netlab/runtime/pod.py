@@ -42,7 +42,7 @@ import traceback
 
 from netlab import crashpoints
 # imported here, not where used: a container's user may not read the host's Python library
-from netlab.runtime import builtin, images, linux, replies, volumes
+from netlab.runtime import builtin, images, launcher, linux, replies, volumes
 from netlab.runtime.command import ContainerPlan, PodPlan, plan_pod
 from netlab.runtime.spec import ContainerStatus, PodRuntimeSpec, PodStatus
 
@@ -52,6 +52,7 @@ STOP_FILE = "stop.json"
 CONTAINERS_DIR = "containers"
 
 START_TIMEOUT = 10.0  # seconds start_pod waits for every container to reach exec (or bind its ports)
+LAUNCHER_BATCH = 16   # from this many pods on, a launcher forks the owners (a fresh interpreter costs ~40 ms)
 _OWNER_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
 RESTART_SUFFIX = ".restart"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -147,9 +148,15 @@ def start_pods(specs: list[PodRuntimeSpec]) -> list[int]:
         if not os.path.exists(plan.netns_path):
             raise FileNotFoundError(f"pod {spec.namespace}/{spec.name}: network namespace {plan.netns_path} does not exist")
     launches = []
-    for spec, plan in zip(specs, plans):
-        launches.append(_launch(spec, plan))
-        crashpoints.reached("pod forked")
+    # a big batch has its owners forked by a small process of their own (runtime/launcher.py)
+    forker = launcher.Launcher() if len(specs) >= LAUNCHER_BATCH else None
+    try:
+        for spec, plan in zip(specs, plans):
+            launches.append(_launch(spec, plan, forker))
+            crashpoints.reached("pod forked")
+    finally:
+        if forker is not None:
+            forker.close()
     pending = {fd: i for i, (_, fd, _) in enumerate(launches) if fd is not None}
     data: dict[int, bytes] = {fd: b"" for fd in pending}
     deadline = time.monotonic() + START_TIMEOUT
@@ -200,8 +207,9 @@ def start_pods(specs: list[PodRuntimeSpec]) -> list[int]:
     return pids
 
 
-def _launch(spec: PodRuntimeSpec, plan: PodPlan) -> tuple[int | None, int | None, int | None]:
-    """Fork the pod's owner: (running owner pid, None, None) if already up, else (None, pipe, middle child)."""
+def _launch(spec: PodRuntimeSpec, plan: PodPlan, forker=None) -> tuple[int | None, int | None, int | None]:
+    """Fork the pod's owner (here, or by FORKER, a launcher.Launcher): (running owner pid, None, None)
+    if already up, else (None, pipe, middle child or None)."""
     state_dir = pathlib.Path(spec.state_dir).absolute()  # the owner works from /
     cdir = state_dir / CONTAINERS_DIR
     cdir.mkdir(parents=True, exist_ok=True)
@@ -217,6 +225,12 @@ def _launch(spec: PodRuntimeSpec, plan: PodPlan) -> tuple[int | None, int | None
     write_pod_volumes(state_dir, spec.volume_files)
 
     r, w = os.pipe()
+    if forker is not None:
+        try:
+            forker.fork_owner(plan, state_dir, w)
+        finally:
+            os.close(w)
+        return None, r, None
     pid = os.fork()
     if pid == 0:  # the middle child: leave the caller's session, fork the owner, vanish
         code = 1

@@ -477,3 +477,24 @@ def test_read_logs_names_the_known_containers(lab):
     _, state = lab.start(ns, [_web()])
     with pytest.raises(LookupError, match=r"'nope' is not in pod default/web-1 \(web\)"):
         read_logs(state, "nope")
+
+
+def test_a_big_batch_has_its_owners_forked_by_a_launcher_that_then_goes(lab):
+    from netlab.runtime import start_pods
+    from netlab.runtime.pod import LAUNCHER_BATCH
+    # an exec'd container among them: the start-up pipe must not stay open in it
+    specs = [lab.spec(lab.netns(f"b{i}"), [_web(), _run("side", ["sleep", "300"])], name=f"batch-{i}")
+             for i in range(LAUNCHER_BATCH)]
+    owners = start_pods(specs)
+    assert len(set(owners)) == LAUNCHER_BATCH
+    for spec, owner in zip(specs, owners):
+        assert pod_status(spec.state_dir).owner_alive and _status(spec.state_dir, "web").state == "running"
+        # not the caller's child, and not a launcher's: the launcher has exited
+        parent = int(pathlib.Path(f"/proc/{owner}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert parent != os.getpid()
+        cmdline = pathlib.Path(f"/proc/{parent}/cmdline").read_bytes()
+        assert b"launcher" not in cmdline
+        assert parse_builtin_reply(_curl(spec.netns, "http://127.0.0.1/"))["pod"] == spec.name
+    for spec in specs:
+        stop_pod(spec.state_dir, grace=1)
+        assert pids_in_netns(f"/run/netns/{spec.netns}") == []
