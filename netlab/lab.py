@@ -465,6 +465,14 @@ def wait_until_answering(specs, timeout: float) -> list:
         waiting = still
         if waiting:
             time.sleep(0.01)
+    # a container with no port to wait for may have ended all the same (a command it lacks): say so
+    for spec in specs:
+        for container in spec.containers:
+            key = f"{spec.namespace}/{spec.name}"
+            if key not in ended and not any(proto == "TCP" for _, proto in container.ports):
+                why = _ended(spec, container.name)
+                if why and not why.split(" exited with code ")[1].startswith("0 "):
+                    ended[key] = why
     return list(ended.values()) + [f"{spec.namespace}/{spec.name}:{port} is not answering yet"
                                    for spec, _, port in waiting]
 
