@@ -8,6 +8,7 @@ namespace it acts on and closed before returning; nothing here ever acts on the 
 from __future__ import annotations
 
 import hashlib
+import os
 import ipaddress
 from contextlib import contextmanager
 
@@ -209,23 +210,44 @@ def ensure_client(topology, client) -> None:
     _ensure_on_underlay(topology, client.netns, client.ip)
 
 
+LOOPBACK_INDEX = 1          # the kernel gives `lo` ifindex 1 in every network namespace
+_bridges: dict = {}         # (node netns, its inode) -> cni0's ifindex: one lookup per node, not per pod
+
+
+def _bridge_index(ipr, node_netns: str) -> int:
+    """cni0's index in NODE_NETNS, remembered for as long as that namespace is the same one."""
+    key = (node_netns, os.stat(netns.path(node_netns)).st_ino)
+    index = _bridges.get(key)
+    if index is None:
+        index = _bridges[key] = _index(ipr, names.POD_BRIDGE)
+    return index
+
+
 def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str) -> None:
-    """A pod's eth0: a veth whose peer is a hairpinning port of the node's cni0 (CNI bridge + host-local)."""
-    ensure_namespace(pod_netns, topology.lab)
-    with rtnl(node.netns) as ipr:
-        index = _ensure_veth(ipr, host_veth, node.netns, pod_netns, names.POD_IFNAME)
-        ipr.link("set", index=index, master=_index(ipr, names.POD_BRIDGE))
-        ipr.link("set", index=index, kind="bridge_slave", mode=BRIDGE_PORT_HAIRPIN)
-        ipr.link("set", index=index, state="up")
-    gateway = node.gateway
-    with rtnl(pod_netns) as ipr:
-        _up(ipr, "lo")
-        eth0 = _index(ipr, names.POD_IFNAME)
-        _ensure_addr(ipr, eth0, ip, node.pod_cidr.prefixlen)
-        ipr.link("set", index=eth0, state="up")
+    """A pod's eth0: a veth whose peer is a hairpinning port of the node's cni0 (CNI bridge + host-local).
+
+    One rtnetlink socket per namespace and as few round trips as will do: this runs once per pod,
+    and a thousand-pod lab spends most of its wiring time here."""
+    netns.create(pod_netns)
+    with rtnl(pod_netns) as pod:
+        # the tag ensure_namespace writes, and lo up, in one message
+        pod.link("set", index=LOOPBACK_INDEX, ifalias=OWNER_TAG + topology.lab, state="up")
+        crashpoints.reached("namespace tagged")
+        with rtnl(node.netns) as ipr:
+            index = _ensure_veth(ipr, host_veth, node.netns, pod_netns, names.POD_IFNAME)
+            try:
+                ipr.link("set", index=index, master=_bridge_index(ipr, node.netns), state="up")
+            except NetlinkError:        # cni0 was made anew in the same namespace: look again
+                _bridges.clear()
+                ipr.link("set", index=index, master=_bridge_index(ipr, node.netns), state="up")
+            ipr.link("set", index=index, kind="bridge_slave", mode=BRIDGE_PORT_HAIRPIN)
+        gateway = node.gateway
+        eth0 = _index(pod, names.POD_IFNAME)
+        _ensure_addr(pod, eth0, ip, node.pod_cidr.prefixlen)
+        pod.link("set", index=eth0, state="up")
         # flannel's host-local result: the cluster CIDR and the default route via the gateway.
-        _ensure_route(ipr, str(topology.cluster_cidr), gateway)
-        _ensure_route(ipr, "0.0.0.0/0", gateway)
+        _ensure_route(pod, str(topology.cluster_cidr), gateway)
+        _ensure_route(pod, "0.0.0.0/0", gateway)
 
 
 def remove_pod_network(node_netns: str, pod_netns: str, host_veth: str) -> None:
