@@ -281,15 +281,17 @@ class Supervisor:
     def sync_pass(self) -> bool:
         """Every role once, under the lab's lock; False when the lab is gone."""
         from netlab import controlplane
-        self.last_full = time.monotonic()
+        self.last_full = began = time.monotonic()
         with self.lock:
             results, self.probe_results = self.probe_results, []
             finished, self.terminated = self.terminated, []
             # in flight until a pass has folded the result in: no pass may start the probe again first
             for pod_key, container, probe, _, _ in results:
                 self.probing.discard((pod_key, container, probe.kind))
+        locked_at = None
         try:
             with lab_state.locked(self.lab, wait=60.0, create=False):
+                locked_at = time.monotonic()
                 try:
                     st = lab_state.load(self.lab)
                 except lab_state.StateDamaged as err:
@@ -312,7 +314,8 @@ class Supervisor:
         if DEBUG:
             log(f"pass: {len(results)} probe results, {len(finished)} stopped, {len(outcome.probes)} probes due, "
                 f"{len(outcome.terminate)} to stop, next timer in "
-                f"{(min(self.timers) - time.monotonic()) if self.timers else None}")
+                f"{(min(self.timers) - time.monotonic()) if self.timers else None}; waited "
+                f"{(locked_at or began) - began:.2f}s for the lock, ran {time.monotonic() - (locked_at or began):.2f}s")
         return True
 
     def _after(self, outcome) -> None:

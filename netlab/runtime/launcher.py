@@ -43,10 +43,11 @@ class Launcher:
         theirs.close()
         self.sock = mine
 
-    def fork_owner(self, plan, state_dir: pathlib.Path, start_w: int) -> int:
-        """Have the launcher fork the owner of PLAN with START_W as its start-up pipe; its pid."""
+    def fork_owner(self, plan, state_dir: pathlib.Path, start_w: int, netns_fd: int) -> int:
+        """Have the launcher fork the owner of PLAN, in the network namespace NETNS_FD, with START_W
+        as its start-up pipe; its pid."""
         message = pickle.dumps((plan, str(state_dir)))
-        socket.send_fds(self.sock, [message], [start_w])
+        socket.send_fds(self.sock, [message], [start_w, netns_fd])
         answer = self.sock.recv(16)
         if len(answer) != 4:
             raise RuntimeError("the pod launcher ended before forking an owner")
@@ -61,26 +62,59 @@ class Launcher:
             self.proc.wait()
 
 
+NETNS_PINS = "/run/netns"
+
+
+def small_mount_namespace() -> None:
+    """Move into a mount namespace of our own without the network namespaces' pins.
+
+    A lab pins each namespace with a mount under /run/netns, so the host's mount table grows with
+    the pods, and every container's unshare(CLONE_NEWNS) copies the whole table (and its set-up
+    walks it twice more): a cost that grows with the lab. The owners forked here, and the
+    containers they start, copy this smaller table instead. A slave, so the host's unmounts still
+    reach it; nothing mounted here reaches the host."""
+    from netlab.runtime import linux
+    linux.unshare(linux.CLONE_NEWNS)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_SLAVE)
+    try:
+        linux.umount2(NETNS_PINS, linux.MNT_DETACH)          # the shared bind and every pin in it
+    except OSError:
+        for line in open("/proc/self/mountinfo").read().splitlines():     # pins on a plain folder
+            point = line.split()[4]
+            if point.startswith(NETNS_PINS + "/"):
+                try:
+                    linux.umount2(point, linux.MNT_DETACH)
+                except OSError:
+                    pass
+
+
 def main(fd: int) -> int:
-    from netlab.runtime import pod
+    from netlab.runtime import linux, pod
     sock = socket.socket(fileno=fd)
+    try:
+        small_mount_namespace()
+    except OSError as e:      # then the owners copy the host's table: slower, not wrong
+        sys.stderr.write(f"netlab launcher: staying in the host's mount namespace: {e}\n")
     gc.freeze()           # what is loaded now is never collected (nor its pages copied) in the owners
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(sock, _MESSAGE_MAX, 1)
+            message, fds, _, _ = socket.recv_fds(sock, _MESSAGE_MAX, 2)
         except OSError:
             return 1
         if not message:
             return 0
         plan, state_dir = pickle.loads(message)
-        start_w = fds[0]
+        start_w, netns_fd = fds
         # received descriptors are inheritable: one an exec'd container kept would hold the start-up
         # pipe open, and the caller would wait for its end in vain
         os.set_inheritable(start_w, False)
         pid = os.fork()
         if pid == 0:
-            pod._owner_main(plan, pathlib.Path(state_dir), start_w)     # never returns
+            linux.setns(netns_fd, linux.CLONE_NEWNET)
+            os.close(netns_fd)
+            pod._owner_main(plan, pathlib.Path(state_dir), start_w, joined=True)     # never returns
         os.close(start_w)
+        os.close(netns_fd)
         sock.send(struct.pack("!i", pid))
         while True:       # an owner that already ended (it failed at once) is not left a zombie
             try:

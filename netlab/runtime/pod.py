@@ -226,10 +226,12 @@ def _launch(spec: PodRuntimeSpec, plan: PodPlan, forker=None) -> tuple[int | Non
 
     r, w = os.pipe()
     if forker is not None:
+        ns_fd = os.open(plan.netns_path, os.O_RDONLY)    # the launcher's mount namespace has no pins
         try:
-            forker.fork_owner(plan, state_dir, w)
+            forker.fork_owner(plan, state_dir, w, ns_fd)
         finally:
             os.close(w)
+            os.close(ns_fd)
         return None, r, None
     pid = os.fork()
     if pid == 0:  # the middle child: leave the caller's session, fork the owner, vanish
@@ -452,8 +454,9 @@ def _log(msg: str) -> None:
         pass
 
 
-def _owner_main(plan: PodPlan, state_dir: pathlib.Path, w: int) -> None:
-    """The pod's owner: join the netns, start the containers, reap them, stop them on SIGTERM."""
+def _owner_main(plan: PodPlan, state_dir: pathlib.Path, w: int, joined: bool = False) -> None:
+    """The pod's owner: join the netns (unless JOINED already), start the containers, reap them,
+    stop them on SIGTERM."""
     try:
         signal.pthread_sigmask(signal.SIG_BLOCK, _OWNER_SIGNALS)
         _default_signal_handlers()  # never run the caller's Python handlers in here
@@ -472,9 +475,10 @@ def _owner_main(plan: PodPlan, state_dir: pathlib.Path, w: int) -> None:
         linux.set_title(f"netlab-shim {plan.namespace}/{plan.name}")
         state_fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
         cdir_fd = os.open(CONTAINERS_DIR, os.O_RDONLY | os.O_DIRECTORY, dir_fd=state_fd)
-        ns_fd = os.open(plan.netns_path, os.O_RDONLY)
-        linux.setns(ns_fd, linux.CLONE_NEWNET)
-        os.close(ns_fd)
+        if not joined:
+            ns_fd = os.open(plan.netns_path, os.O_RDONLY)
+            linux.setns(ns_fd, linux.CLONE_NEWNET)
+            os.close(ns_fd)
         try:
             # Per-netns since Linux 4.11; /proc/sys/net follows the opener's netns. Container runtimes
             # set it so non-root containers can bind port 80.

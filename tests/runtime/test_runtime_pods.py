@@ -495,6 +495,10 @@ def test_a_big_batch_has_its_owners_forked_by_a_launcher_that_then_goes(lab):
         cmdline = pathlib.Path(f"/proc/{parent}/cmdline").read_bytes()
         assert b"launcher" not in cmdline
         assert parse_builtin_reply(_curl(spec.netns, "http://127.0.0.1/"))["pod"] == spec.name
+        # in a mount namespace of the launcher's, without the namespaces' pins, so containers copy
+        # a table that does not grow with the lab
+        assert os.readlink(f"/proc/{owner}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+        assert "/run/netns" not in pathlib.Path(f"/proc/{owner}/mountinfo").read_text()
     for spec in specs:
         stop_pod(spec.state_dir, grace=1)
         assert pids_in_netns(f"/run/netns/{spec.netns}") == []
