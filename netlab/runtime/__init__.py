@@ -36,7 +36,8 @@ What runs for a container (`ContainerStatus.mode`, decided by command.plan_conta
 
 A batch of 16 pods or more has its owners forked by a launcher (runtime/launcher.py): a fresh,
 quiet interpreter with only the runtime loaded, so the caller does not fork itself once per pod and
-the owners share the launcher's pages with each other.
+the owners share the launcher's pages with each other. It forks them in a mount namespace of its
+own without the network namespaces' pins, so a container's mount namespace copies a small table.
 Each pod has a pause process (catatonit -P named /pause, PID 1 of the sandbox's PID namespace)
 under its owner (`netlab-shim NS/POD`). Each container runs as the child of its init (PID 1 of its
 own PID namespace, `netlab-init NS/POD/C`, forwarding signals and reaping) with its own mount
