@@ -39,16 +39,29 @@ def namespace_inodes(lab: str) -> set:
     return inodes
 
 
-def _processes_in(inodes: set) -> list:
+def _named_lab(pid: str) -> str | None:
+    """The lab a process's command line names (`--name LAB`), if any."""
+    try:
+        words = [w.decode(errors="replace") for w in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        return None
+    return next((b for a, b in zip(words, words[1:]) if a == "--name"), None)
+
+
+def _processes_in(inodes: set, lab: str = "") -> list:
     """Processes in one of INODES that no name pins now. The kernel reuses a freed namespace's inode,
-    so one that another lab has pinned since is that lab's, not a leak."""
+    so one that another lab has pinned since is that lab's, not a leak; and so is a command of
+    another lab's (`--name OTHER`) that stands in a namespace it made a moment ago, before pinning
+    it (its own test looks after it)."""
     inodes = set(inodes) - namespace_inodes("")
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
                 if os.stat(f"{entry.path}/ns/net").st_ino in inodes:
-                    found.append(int(entry.name))
+                    named = _named_lab(entry.name)
+                    if named is None or named == lab or not lab:
+                        found.append(int(entry.name))
             except OSError:
                 continue
     return found
@@ -63,7 +76,7 @@ def leftovers(lab: str, inodes: set = frozenset()) -> list:
     listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     left += [f"namespace {line.split()[0]}" for line in listing.splitlines()
              if line.split() and line.split()[0].startswith(f"{lab}-")]
-    left += [f"process {pid}" for pid in sorted(set(lab_processes(lab)) | set(_processes_in(set(inodes))))]
+    left += [f"process {pid}" for pid in sorted(set(lab_processes(lab)) | set(_processes_in(set(inodes), lab)))]
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     left += [f"mount {line.split()[4]}" for line in mounts
              if f"/{lab}-" in line.split()[4] or f"/netlab/{lab}/" in line.split()[4] + "/"]
