@@ -28,12 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 NETLAB = [str(ROOT / ".venv/bin/netlab")]
 
-
-def mem_available() -> int:
-    for line in open("/proc/meminfo"):
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no MemAvailable")
+from containers import mem_available  # noqa: E402  (bench/containers.py, beside this one)
 
 
 def netlab(*args: str) -> subprocess.CompletedProcess:

@@ -265,6 +265,16 @@ def selector(raw: Any, path: Path, f: Findings) -> bool:
 # ----------------------------------------------------------------------------------------- pods
 
 
+def local_path(value: Any, at: Path, f: Findings) -> None:
+    """A path inside a volume (subPath, items[].path): relative, without "..", as the API server wants."""
+    if not isinstance(value, str):
+        return
+    if value.startswith("/"):
+        f.error(at, f'invalid value "{value}": must be a relative path inside the volume')
+    elif ".." in value.split("/"):
+        f.error(at, f'invalid value "{value}": must not contain ".." (it would leave the volume)')
+
+
 def pod_spec(spec: Any, path: Path, f: Findings, template_of: Optional[str] = None) -> None:
     """A PodSpec: containers, their names, images, ports and env; restartPolicy for templates."""
     spec = _dict(spec)
@@ -282,6 +292,14 @@ def pod_spec(spec: Any, path: Path, f: Findings, template_of: Optional[str] = No
         if dns_label(name, at, f, "volume name") and name in volumes:
             f.error(at, f'duplicate volume name "{name}"')
         volumes.add(name)
+        for kind in ("configMap", "secret", "downwardAPI"):
+            for j, item in enumerate(_list(_dict(_dict(volume).get(kind)).get("items"))):
+                local_path(_dict(item).get("path"), path + ("volumes", i, kind, "items", j, "path"), f)
+        for k, part in enumerate(_list(_dict(_dict(volume).get("projected")).get("sources"))):
+            for kind, source in _dict(part).items():
+                for j, item in enumerate(_list(_dict(source).get("items"))):
+                    local_path(_dict(item).get("path"),
+                               path + ("volumes", i, "projected", "sources", k, kind, "items", j, "path"), f)
     containers = spec.get("containers")
     if isinstance(containers, list) and not containers:
         f.error(path + ("containers",), "a pod needs at least one container (name and image)")
@@ -373,6 +391,8 @@ def container(c: Any, path: Path, f: Findings, names: Set[str], volumes: Set[str
                                                               "(another mount of the container uses it)")
         if mount_path:
             mount_paths.add(mount_path)
+        if _dict(m).get("subPath"):
+            local_path(_dict(m)["subPath"], path + ("volumeMounts", i, "subPath"), f)
         mount = _str(_dict(m).get("name"))
         if mount is not None and mount not in volumes:
             known = f" (volumes: {', '.join(sorted(volumes))})" if volumes else ""

@@ -43,3 +43,16 @@ def test_more_than_one_mebibyte_of_data_is_refused():
     big = base64.b64encode(b"x" * (1024 * 1024 + 1)).decode()
     with pytest.raises(ManifestError, match="at most 1048576 bytes"):
         loads(f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n  blob: {big}\n")
+
+
+@pytest.mark.parametrize("mount, volume, words", [
+    ("{name: v, mountPath: /x, subPath: ../../etc}", "{name: v, emptyDir: {}}", 'must not contain ".."'),
+    ("{name: v, mountPath: /x, subPath: /etc}", "{name: v, emptyDir: {}}", "must be a relative path"),
+    ("{name: v, mountPath: /x}", "{name: v, configMap: {name: c, items: [{key: a, path: ../a}]}}", 'must not contain ".."'),
+])
+def test_a_path_that_would_leave_its_volume_is_refused(mount, volume, words):
+    doc = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+           f"  volumes: [{volume}]\n"
+           f"  containers: [{{name: c, image: debian, volumeMounts: [{mount}]}}]\n")
+    with pytest.raises(ManifestError, match=words):
+        loads(doc, file="pod.yaml")
