@@ -28,7 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 NETLAB = [str(ROOT / ".venv/bin/netlab")]
 
-from containers import mem_available  # noqa: E402  (bench/containers.py, beside this one)
+from containers import HELD, mem_held, settled_mem_available  # noqa: E402  (bench/containers.py, beside this one)
 
 
 def netlab(*args: str) -> subprocess.CompletedProcess:
@@ -107,7 +107,8 @@ def main() -> int:
         netlab("down", "--name", reference)
 
         subprocess.run(["sync"])
-        before = mem_available()
+        before = settled_mem_available()
+        held_before = mem_held()
         t0 = time.perf_counter()
         up = netlab("up", "--name", lab, "-f", str(manifest))
         t_first = time.perf_counter() - t0
@@ -126,7 +127,8 @@ def main() -> int:
         not_answering = [line for line in up.stderr.splitlines() if "not answering" in line or "exited" in line]
         warned = any("ARP entries" in line for line in up.stderr.splitlines())
         time.sleep(1.0)
-        per_pod = (before - mem_available()) / (args.pods + 1)
+        per_pod = (before - settled_mem_available()) / (args.pods + 1)
+        held_per_pod = (mem_held() - held_before) / (args.pods + 1)
         t0 = time.perf_counter()
         listing = netlab("get", "pods", "--name", lab).stdout
         t_get = time.perf_counter() - t0
@@ -152,7 +154,8 @@ def main() -> int:
               f"up warned about it: {warned}")
         print(f"up until every pod answers: {t_up:.2f}s ({t_up / t_reference:.1f}x the default lab; goal < 15 s; "
               f"the first 500 in {t_first:.2f}s); {running} pods Running; up reported {len(not_answering)} not answering")
-        print(f"memory per pod (fall of MemAvailable): {per_pod / 2**20:.2f} MiB (goal <= 3 MB)")
+        print(f"memory per pod (fall of MemAvailable): {per_pod / 2**20:.2f} MiB; rise of {' + '.join(HELD)}: "
+              f"{held_per_pod / 2**20:.2f} MiB (goal <= 3 MB)")
         print(f"get pods: {t_get:.2f}s")
         print(f"first request to each pod's IP: {first_failed} of {len(ips)} failed, {slow} took a SYN retransmit")
         verdict = "no verdict" if result.fit is None else ("consistent" if result.fit.passed else "NOT consistent")

@@ -1,21 +1,21 @@
-"""The pod runtime: a pod's pause-like owner and its containers as real processes in the pod's netns.
+"""The pod runtime: a pod's pause process and its containers as real processes in the pod's netns.
 
 The network namespace (/run/netns/NAME, `lo`, `eth0`, addresses, routes) is made by someone else; this
 package only starts, supervises, inspects and stops processes inside it. It depends on no other
 netlab package: everything in and out is plain data.
 
-    start_pod(spec: PodRuntimeSpec) -> int        owner pid, once every container has started
+    start_pod(spec: PodRuntimeSpec) -> int        the pause's pid, once every container has started
                                                   (exec'd, or its built-in server bound its ports);
-                                                  a no-op returning the pid if the owner is alive
+                                                  a no-op returning the pid if the pause is alive
     start_pods(specs) -> list[int]                 the same for many pods, started in parallel
     write_pod_volumes(state_dir, files) -> list     configMap/secret volume files, swapped in atomically
                                                   (also live, under running containers)
     stop_pod(state_dir, grace=None) -> None        SIGTERM, SIGKILL after the grace period; idempotent
-    pod_status(state_dir) -> PodStatus             owner alive?, ContainerStatus per container
+    pod_status(state_dir) -> PodStatus             pause alive?, ContainerStatus per container
     read_logs(state_dir, container, previous) -> str  the container's stdout+stderr (or the last run's)
-    restart_container(state_dir, name) -> bool     the owner starts an exited container again, same netns
+    restart_container(state_dir, name) -> bool     the runtime starts an exited container again, same netns
     container_environment(state_dir, name) -> dict  the env a container started with (for exec)
-    container_inits(state_dir), owner_of(state_dir)  (pid, start time) to watch with pidfds
+    container_inits(state_dir), owner_of(state_dir)  (pid, start time) to watch with pidfds (owner: the pause)
     resolve_command(container) -> list[str] | None argv to exec here, or None for the built-in server
     expand(text, env) -> str                       kubelet's $(VAR) expansion ($$ escapes); callers use
                                                    it for literal env values, which arrive here final
@@ -34,16 +34,18 @@ What runs for a container (`ContainerStatus.mode`, decided by command.plan_conta
     pod, namespace, pod_ip, node, host_ip, container, server and the client address) for an image
     with no command and containerPorts; "sleep", a placeholder, with neither.
 
-A batch of 16 pods or more has its owners forked by a launcher (runtime/launcher.py): a fresh,
-quiet interpreter with only the runtime loaded, so the caller does not fork itself once per pod and
-the owners share the launcher's pages with each other. It forks them in a mount namespace of its
+Every pod's processes are children of the pod runtime (runtime/daemon.py, `netlab-runtime DIR`):
+one process per folder of pod state directories (a lab's pods folder), as containerd is on a node,
+started by the first start_pods and gone with its last pod. It forks in a mount namespace of its
 own without the network namespaces' pins, so a container's mount namespace copies a small table.
-Each pod has a pause process (catatonit -P named /pause, PID 1 of the sandbox's PID namespace)
-under its owner (`netlab-shim NS/POD`). Each container runs as the child of its init (PID 1 of its
-own PID namespace, `netlab-init NS/POD/C`, forwarding signals and reaping) with its own mount
-namespace (an overlay of the host's root with a writable layer, private /tmp, /run, /dev, read-only
-/sys, /proc of its PID namespace, the pod's /etc files, its volumes) and UTS namespace (hostname =
-pod name). The owner sets net.ipv4.ip_unprivileged_port_start=0 in the pod netns.
+Each pod has a pause process (catatonit -P named /pause, PID 1 of the sandbox's PID namespace):
+the pod's owner, whose end is the pod's end. Each container runs as the child of its init (PID 1 of
+its own PID namespace, `netlab-init NS/POD/C`, forwarding signals and reaping; a built-in server is
+its own init) with its own mount namespace (an overlay of the host's root with a writable layer,
+private /tmp, /run, /dev, read-only /sys, /proc of its PID namespace, the pod's /etc files, its
+volumes) and UTS namespace (hostname = pod name), and net.ipv4.ip_unprivileged_port_start=0 in the
+pod netns. The runtime's children die with it (PR_SET_PDEATHSIG): the kubelet then starts the pods
+again, under a new runtime.
 Env = PATH, HOSTNAME, HOME, then the manifest's env. runAsUser/runAsGroup are applied before exec.
 Working directory: workingDir (made when missing), else the image's (nginx: its document root), else /.
 """

@@ -72,7 +72,7 @@ class ContainerStatus:
 
 @dataclass
 class PodStatus:
-    """The owner's liveness plus each container's status, in manifest order."""
+    """The pod's liveness (its owner, the pause process) plus each container's status, in manifest order."""
 
     owner_pid: int | None
     owner_alive: bool

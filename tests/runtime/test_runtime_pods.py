@@ -1,10 +1,11 @@
-"""Root tests: real pods (owner + container processes) in throwaway network namespaces."""
+"""Root tests: real pods (a pause and container processes under the pod runtime) in throwaway network namespaces."""
 
 from __future__ import annotations
 
 import os
 import pathlib
 import secrets
+import select
 import signal
 import subprocess
 import sys
@@ -225,10 +226,10 @@ def test_each_pod_has_one_pause_process_and_titled_processes(lab):
     _, state = lab.start(ns, [_web(), _run("side", ["sleep", "300"])], name="titled")
     titles = sorted(pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
                     for pid in pids_in_netns(f"/run/netns/{ns}"))
-    assert titles.count("/pause -P") == 1                          # catatonit in pause mode
-    assert "netlab-shim default/titled" in titles
-    assert "nginx: master process nginx -g daemon off;" in titles   # what the image would run
-    assert "sleep 300" in titles
+    # catatonit in pause mode, the exec'd container under its init, the built-in server as what the
+    # image would run: no interpreter of netlab's own per pod
+    assert titles == ["/pause -P", "netlab-init default/titled/side", "nginx: master process nginx -g daemon off;",
+                      "sleep 300"]
     pause = next(pid for pid in pids_in_netns(f"/run/netns/{ns}")
                  if pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"/pause"))
     assert b"NETLAB_POD=default/titled" in pathlib.Path(f"/proc/{pause}/environ").read_bytes()
@@ -410,15 +411,14 @@ def test_stop_pod_leaves_nothing_and_is_idempotent(lab):
     assert pids_in_netns(ns) == []
 
 
-def test_owner_survives_its_starter_and_containers_die_with_it(lab):
-    ns = lab.netns("pod")
-    spec = lab.spec(ns, [_web(), _run("tail", ["tail", "-f", "/dev/null"])])
+def _starter(ns: str, state_dir: pathlib.Path) -> int:
+    """Start the pod from another Python process that then exits; the pause's pid."""
     starter = textwrap.dedent(
         f"""
         import pathlib
         from netlab.runtime import ContainerSpec, PodRuntimeSpec, start_pod
         spec = PodRuntimeSpec(lab="nltest", namespace="default", name="web-1", node="node1", pod_ip="10.250.7.2",
-            host_ip="10.250.0.1", netns={ns!r}, state_dir=pathlib.Path({str(spec.state_dir)!r}), containers=[
+            host_ip="10.250.0.1", netns={ns!r}, state_dir=pathlib.Path({str(state_dir)!r}), containers=[
             ContainerSpec(name="web", image="nginx", ports=[(80, "TCP")]),
             ContainerSpec(name="tail", image="busybox", command=["tail", "-f", "/dev/null"])])
         print(start_pod(spec))
@@ -426,21 +426,52 @@ def test_owner_survives_its_starter_and_containers_die_with_it(lab):
     )
     r = subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
-    owner = int(r.stdout)
-    time.sleep(0.2)
+    return int(r.stdout)
+
+
+def _parent(pid: int) -> int:
+    return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_pod_outlives_its_starter_and_ends_with_its_pause(lab):
+    ns = lab.netns("pod")
+    spec = lab.spec(ns, [_web(), _run("tail", ["tail", "-f", "/dev/null"])])
+    pause = _starter(ns, spec.state_dir)
     status = pod_status(spec.state_dir)
-    assert status.owner_pid == owner and status.owner_alive
+    assert status.owner_pid == pause and status.owner_alive
+    assert pathlib.Path(f"/proc/{pause}/cmdline").read_bytes() == b"/pause\0-P\0"
     assert [c.state for c in status.containers] == ["running", "running"]
     assert parse_builtin_reply(_curl(ns, "http://127.0.0.1/"))["pod"] == "web-1"
-    # SIGKILL the owner: PR_SET_PDEATHSIG takes every container down with it.
-    os.kill(owner, signal.SIGKILL)
+    # SIGKILL the pause: the sandbox is gone, and the runtime takes the containers down with it
+    # and records how they ended, as kubelet then reports them.
+    os.kill(pause, signal.SIGKILL)
     _wait("the pod's processes to die", lambda: pids_in_netns(ns) == [])
-    # A process leaves its namespaces early in exit, before /proc shows it as a zombie: wait for both.
+    status = _wait("every container to be reported gone", lambda: (
+        (st := pod_status(spec.state_dir)) and all(c.state == "terminated" for c in st.containers) and st))
+    assert not status.owner_alive
+    assert {(c.exit_code, c.reason) for c in status.containers} == {(137, "Error")}
+    assert "the pause process ended" in (spec.state_dir / "runtime.log").read_text()
+    stop_pod(spec.state_dir)
+
+
+def test_killing_the_runtime_takes_its_pods_with_it_and_the_next_start_brings_a_new_one(lab):
+    ns = lab.netns("pod")
+    spec = lab.spec(ns, [_web(), _run("tail", ["tail", "-f", "/dev/null"])])
+    pause = _starter(ns, spec.state_dir)
+    runtime = _parent(pause)
+    assert pathlib.Path(f"/proc/{runtime}/cmdline").read_bytes().startswith(b"netlab-runtime ")
+    os.kill(runtime, signal.SIGKILL)
+    # PR_SET_PDEATHSIG: nothing of the pod outlives its runtime, and nobody is left to record the ends
+    _wait("the pod's processes to die", lambda: pids_in_netns(ns) == [])
     status = _wait("every container to be reported gone", lambda: (
         (st := pod_status(spec.state_dir)) and all(c.state == "terminated" for c in st.containers) and st))
     assert not status.owner_alive
     assert {c.reason for c in status.containers} == {"ContainerStatusUnknown"}
-    stop_pod(spec.state_dir)
+    again = start_pod(spec)
+    assert _parent(again) != runtime and pod_status(spec.state_dir).owner_alive
+    assert parse_builtin_reply(_curl(ns, "http://127.0.0.1/"))["pod"] == "web-1"
+    stop_pod(spec.state_dir, grace=1)
+    assert pids_in_netns(ns) == []
 
 
 def test_start_pod_names_a_missing_netns(lab):
@@ -450,24 +481,17 @@ def test_start_pod_names_a_missing_netns(lab):
 
 
 def test_without_a_pid_namespace_the_init_still_cleans_up(lab, monkeypatch):
-    """Where unshare(CLONE_NEWPID) is refused, containers share the owner's PID namespace."""
-    from netlab.runtime import linux
+    """Where unshare(CLONE_NEWPID) is refused, containers share the runtime's PID namespace."""
+    from netlab.runtime import daemon
 
-    real = linux.unshare
-
-    def no_pidns(flags):
-        if flags & linux.CLONE_NEWPID:
-            raise PermissionError(1, "unshare(CLONE_NEWPID): refused by the test")
-        real(flags)
-
-    monkeypatch.setattr(linux, "unshare", no_pidns)  # the forked owner inherits the patch
+    monkeypatch.setenv(daemon.NO_PID_NAMESPACES, "1")   # this test's own runtime starts with it
     ns = lab.netns("pod")
     _, state = lab.start(ns, [_web(), _run("bg", ["sh", "-c", "sleep 300 & wait"])])
     assert parse_builtin_reply(_curl(ns, "http://127.0.0.1/"))["container"] == "web"
     bg = _status(state, "bg")
     assert bg.state == "running"
     assert pathlib.Path(f"/proc/{bg.pid}/comm").read_text() == "sh\n"  # a host pid, no namespace of its own
-    assert "no PID namespace" in (state / "owner.log").read_text()
+    assert "no PID namespace" in (state / "runtime.log").read_text()
     stop_pod(state, grace=1)
     assert pids_in_netns(ns) == []  # the orphaned `sleep` went with its process group
 
@@ -479,26 +503,29 @@ def test_read_logs_names_the_known_containers(lab):
         read_logs(state, "nope")
 
 
-def test_a_big_batch_has_its_owners_forked_by_a_launcher_that_then_goes(lab):
+def test_the_pods_of_a_folder_share_one_runtime_that_goes_with_the_last_of_them(lab):
     from netlab.runtime import start_pods
-    from netlab.runtime.pod import LAUNCHER_BATCH
     # an exec'd container among them: the start-up pipe must not stay open in it
     specs = [lab.spec(lab.netns(f"b{i}"), [_web(), _run("side", ["sleep", "300"])], name=f"batch-{i}")
-             for i in range(LAUNCHER_BATCH)]
-    owners = start_pods(specs)
-    assert len(set(owners)) == LAUNCHER_BATCH
-    for spec, owner in zip(specs, owners):
-        assert pod_status(spec.state_dir).owner_alive and _status(spec.state_dir, "web").state == "running"
-        # not the caller's child, and not a launcher's: the launcher has exited
-        parent = int(pathlib.Path(f"/proc/{owner}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        assert parent != os.getpid()
-        cmdline = pathlib.Path(f"/proc/{parent}/cmdline").read_bytes()
-        assert b"launcher" not in cmdline
-        assert parse_builtin_reply(_curl(spec.netns, "http://127.0.0.1/"))["pod"] == spec.name
-        # in a mount namespace of the launcher's, without the namespaces' pins, so containers copy
-        # a table that does not grow with the lab
-        assert os.readlink(f"/proc/{owner}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
-        assert "/run/netns" not in pathlib.Path(f"/proc/{owner}/mountinfo").read_text()
+             for i in range(3)]
+    pauses = start_pods(specs)
+    runtimes = {_parent(pause) for pause in pauses}
+    assert len(runtimes) == 1
+    runtime = runtimes.pop()
+    assert runtime != os.getpid()
+    assert pathlib.Path(f"/proc/{runtime}/cmdline").read_bytes().startswith(f"netlab-runtime {lab.tmp}".encode())
+    # in a mount namespace of its own, without the namespaces' pins, so containers copy a table
+    # that does not grow with the lab
+    assert os.readlink(f"/proc/{runtime}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert "/run/netns" not in pathlib.Path(f"/proc/{runtime}/mountinfo").read_text()
     for spec in specs:
-        stop_pod(spec.state_dir, grace=1)
-        assert pids_in_netns(f"/run/netns/{spec.netns}") == []
+        assert pod_status(spec.state_dir).owner_alive and _status(spec.state_dir, "web").state == "running"
+        assert parse_builtin_reply(_curl(spec.netns, "http://127.0.0.1/"))["pod"] == spec.name
+    runtime_fd = os.pidfd_open(runtime)
+    try:
+        for spec in specs:
+            stop_pod(spec.state_dir, grace=1)
+            assert pids_in_netns(f"/run/netns/{spec.netns}") == []
+        assert select.select([runtime_fd], [], [], 5)[0], "the runtime is still there without pods"
+    finally:
+        os.close(runtime_fd)
