@@ -21,7 +21,7 @@ from netlab import crashpoints, names, state as lab_state, store
 from netlab.cluster import controllers, downward
 from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import Topology, build_topology
-from netlab.kubelet import volumes
+from netlab.kubelet import dns, envvars, volumes
 from netlab.manifest import admission
 from netlab.dataplane import etc, netns
 from netlab import runtime
@@ -152,15 +152,18 @@ def pod_volumes(pod: PodInstance, source_obj, lookup: volumes.Lookup) -> volumes
 
 def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, warnings: list,
                  pod_vols: volumes.PodVolumes | None = None, lookup: volumes.Lookup | None = None,
-                 config_errors: list | None = None):
+                 config_errors: list | None = None, services: list | None = None):
     """The runtime's view of one pod: its namespace, addresses, resolved containers and volumes
-    (env from ConfigMaps and Secrets through LOOKUP; what is missing goes to CONFIG_ERRORS)."""
+    (env from ConfigMaps and Secrets through LOOKUP; what is missing goes to CONFIG_ERRORS; the
+    Service variables of SERVICES, the lab's Services with their cluster IPs, as kubelet sets them)."""
     spec = source_obj.pod_spec
     node = topology.node(pod.node)
     pod_vols = pod_vols or volumes.PodVolumes()
+    service_env = envvars.service_env(services or [], pod.namespace, spec.raw.get("enableServiceLinks") is not False)
     containers = []
     for container in spec.containers:
-        env = downward.container_env(container, pod, node, warnings, lookup=lookup, config_errors=config_errors)
+        env = downward.container_env(container, pod, node, warnings, lookup=lookup, config_errors=config_errors,
+                                     service_env=service_env)
         mounts = []
         for m in container.raw.get("volumeMounts") or ():
             volume = pod_vols.volumes.get(m.get("name"))
@@ -178,6 +181,30 @@ def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, war
         state_dir=names.pod_dir(lab, pod.namespace, pod.name, pod.uid), containers=containers,
         termination_grace_seconds=min(float(grace if grace is not None else 30), 2.0),
         volume_files={v.name: v.files for v in pod_vols.volumes.values() if v.files is not None})
+
+
+def _services_now(st: lab_state.LabState, objects, topology: Topology) -> list:
+    """The lab's Services with their cluster IPs, as the kubelet's informer holds them when a
+    container starts (the allocations are kube-proxy's sync's too, so both agree)."""
+    from netlab import proxier
+    from netlab.cluster.services import ServiceError
+    try:
+        return proxier.allocate(objects, st, topology)
+    except ServiceError:          # refused at apply; a stored clash gives no variables, not a failed pass
+        return []
+
+
+def _cluster_dns(services: list, topology: Topology) -> str | None:
+    """The cluster DNS address pods are pointed at, once the lab has the kube-system/kube-dns
+    Service at it. Until then a pod sees the host's resolv.conf through: a name lookup sent to an
+    address no rule serves would wait out every search path (20 s), where one the Service has no
+    endpoints for is refused at once."""
+    for service in services:
+        meta = service.get("metadata") or {}
+        if (meta.get("namespace"), meta.get("name")) == ("kube-system", "kube-dns"):
+            ip = (service.get("spec") or {}).get("clusterIP")
+            return ip if ip not in (None, "", "None") else None
+    return None
 
 
 def _record_of(pod: PodInstance, phase: str) -> dict:
@@ -263,13 +290,16 @@ class Machine:
     def teardown_pod(self, lab: str, topology: Topology, pod: PodInstance) -> None:
         _teardown_pod(lab, topology, pod)
 
-    def wire_pod(self, lab: str, topology: Topology, pod: PodInstance) -> None:
-        """The pod's network namespace, its eth0 on the node's cni0, its address and /etc/hosts."""
+    def wire_pod(self, lab: str, topology: Topology, pod: PodInstance, resolv_conf: str | None = None) -> None:
+        """The pod's network namespace, its eth0 on the node's cni0, its address, /etc/hosts and
+        /etc/resolv.conf (RESOLV_CONF; None: the host's, seen through)."""
         node = topology.node(pod.node)
         pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
         _network().ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
                                       pod.ip)
         etc.write_pod_hosts(pod_ns, pod.ip, pod.name)
+        if resolv_conf is not None:
+            etc.write_pod_resolv_conf(pod_ns, resolv_conf)
 
     def start_pods(self, specs: list) -> None:
         runtime.start_pods(specs)
@@ -364,11 +394,13 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     source_of = {o.key: o for o in objects}
     started = []
     lookup = stored_lookup(objects)
+    services = _services_now(st, objects, topology) if to_build else []
+    cluster_dns = _cluster_dns(services, topology)
     for pod in to_build:
         pod_vols = pod_volumes(pod, source_of[pod.source], lookup)
         config_errors: list = []
         spec = runtime_spec(lab, pod, source_of[pod.source], topology, report.warnings, pod_vols, lookup,
-                            config_errors)
+                            config_errors, services)
         # kubelet keeps such a pod waiting, retrying, until the ConfigMap or Secret is there
         waiting = [("ContainerCreating", "FailedMount", p.message) for p in pod_vols.problems] or \
             [("CreateContainerConfigError", "Failed", f"Error: {e}") for e in config_errors]
@@ -381,7 +413,10 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
                     "Pod", pod.namespace, pod.name, event, message, type="Warning"))
             continue
         st.pods[f"{pod.namespace}/{pod.name}"].pop("waiting", None)
-        machine.wire_pod(lab, topology, pod)
+        resolv_conf = None
+        if cluster_dns:
+            resolv_conf = dns.pod_resolv_conf(source_of[pod.source].pod_spec.raw, pod.namespace, cluster_dns).render()
+        machine.wire_pod(lab, topology, pod, resolv_conf)
         started.append((pod, spec))
     if started:
         # all pods' processes are forked before any is waited for: they start in parallel

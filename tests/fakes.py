@@ -45,6 +45,7 @@ class FakeMachine(lab_mod.Machine):
         self.network_built = 0
         self.wired, self.started, self.torn_down = [], [], []
         self.dead = set()                     # pod names whose sandbox has died
+        self.resolv_conf = {}                 # pod name -> the resolv.conf it was wired with
 
     def namespaces_exist(self, spaces):
         return self.network_built > 0
@@ -59,8 +60,9 @@ class FakeMachine(lab_mod.Machine):
         self.torn_down.append(pod.name)
         self.dead.discard(pod.name)
 
-    def wire_pod(self, lab, topology, pod):
+    def wire_pod(self, lab, topology, pod, resolv_conf=None):
         self.wired.append((pod.name, pod.node, pod.ip))
+        self.resolv_conf[pod.name] = resolv_conf
 
     def start_pods(self, specs):
         self.started += [spec.name for spec in specs]

@@ -41,10 +41,13 @@ def _object_values(lookup, kind: str, namespace: str, name: str) -> dict | None:
 
 
 def container_env(container, pod, node, warnings: list, service_account: str = "default",
-                  annotations=None, lookup=None, config_errors: list | None = None) -> dict:
+                  annotations=None, lookup=None, config_errors: list | None = None,
+                  service_env: dict | None = None) -> dict:
     """Resolve a container's env in order: `envFrom` first, then `env`; `$(VAR)` in values refers to
-    variables defined before it. LOOKUP finds ConfigMaps and Secrets; a missing one (not optional)
-    goes to CONFIG_ERRORS as kubelet's CreateContainerConfigError message."""
+    variables defined before it or to SERVICE_ENV (kubelet/envvars.py), which comes last and never
+    replaces the container's own. LOOKUP finds ConfigMaps and Secrets; a missing one (not
+    optional) goes to CONFIG_ERRORS as kubelet's CreateContainerConfigError message."""
+    service_env = service_env or {}
     env: dict = {}
     errors = config_errors if config_errors is not None else []
     for source in (getattr(container, "raw", None) or {}).get("envFrom") or ():
@@ -85,7 +88,7 @@ def container_env(container, pod, node, warnings: list, service_account: str = "
                                 f"{var.field_path!r} is not supported by netlab; left unset")
                 continue
         elif var.value is not None:
-            value = expand(var.value, env)
+            value = expand(var.value, {**service_env, **env})
         elif getattr(var, "unsupported", None):
             warnings.append(f"pod {pod.namespace}/{pod.name}: env {var.name}: {var.unsupported} "
                             "is not supported by netlab; left unset")
@@ -93,6 +96,8 @@ def container_env(container, pod, node, warnings: list, service_account: str = "
         else:
             value = ""
         env[var.name] = value
+    for name, value in service_env.items():
+        env.setdefault(name, value)
     return env
 
 

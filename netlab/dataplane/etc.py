@@ -1,7 +1,7 @@
 """Per-namespace /etc files: what `ip netns exec` and the pod runtime mount over /etc.
 
 `ip netns exec NAME` bind-mounts /etc/netns/NAME/FILE over /etc/FILE, and netlab's containers do
-the same, so a pod gets the hosts file the kubelet writes for it. Without one, a container's own
+the same, so a pod gets the hosts and resolv.conf files the kubelet writes for it. Without one, a container's own
 hostname (the pod name) is unknown, and a server that looks it up (Python's http.server calls
 getfqdn) waits for the host's DNS servers, which a lab namespace cannot reach.
 """
@@ -32,6 +32,16 @@ def write_pod_hosts(netns_name: str, ip: str, hostname: str) -> None:
     tmp = folder / ".hosts.tmp"
     tmp.write_text(KUBELET_HOSTS.format(ip=ip, hostname=hostname))
     os.replace(tmp, folder / "hosts")
+
+
+def write_pod_resolv_conf(netns_name: str, text: str) -> None:
+    """The resolv.conf kubelet gives the pod (netlab/kubelet/dns.py), seen by its containers and
+    under `ip netns exec`."""
+    folder = ETC_NETNS / netns_name
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".resolv.conf.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, folder / "resolv.conf")
 
 
 def remove(netns_name: str) -> None:

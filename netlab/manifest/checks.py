@@ -320,8 +320,7 @@ def pod_spec(spec: Any, path: Path, f: Findings, template_of: Optional[str] = No
     for key in ("serviceAccountName", "priorityClassName"):
         if _str(spec.get(key)):
             dns_subdomain(spec[key], path + (key,), f, key)
-    for i, address in enumerate(_list(_dict(spec.get("dnsConfig")).get("nameservers"))):
-        ip(address, path + ("dnsConfig", "nameservers", i), f, "nameserver")
+    _dns_config(spec, path, f)
     for i, alias in enumerate(_list(spec.get("hostAliases"))):
         ip(_dict(alias).get("ip"), path + ("hostAliases", i, "ip"), f, "hostAliases IP")
     for i, toleration in enumerate(_list(spec.get("tolerations"))):
@@ -891,3 +890,35 @@ def check_kind(kind: str, obj: Dict[str, Any], f: Findings) -> None:
         f.error(("status",), f"expected a map, got {type(obj['status']).__name__}: status is written by the "
                              "cluster; remove it")
     BY_KIND.get(kind, lambda o, fi: other(kind, o, fi))(obj, f)
+
+
+def _dns_config(spec: dict, path: tuple, f) -> None:
+    """validatePodDNSConfig: dnsPolicy None needs a dnsConfig with a nameserver; at most 3
+    nameservers, 32 search paths of 2048 characters in all, each a DNS subdomain; named options."""
+    config = spec.get("dnsConfig")
+    at = path + ("dnsConfig",)
+    if spec.get("dnsPolicy") == "None":
+        if not isinstance(config, dict):
+            f.error(at, "Required value: must provide `dnsConfig` when `dnsPolicy` is None")
+            return
+        if not _list(config.get("nameservers")):
+            f.error(at + ("nameservers",), "Required value: must provide at least one DNS nameserver when "
+                    "`dnsPolicy` is None")
+            return
+    config = _dict(config)
+    nameservers = _list(config.get("nameservers"))
+    if len(nameservers) > 3:
+        f.error(at + ("nameservers",), "must not have more than 3 nameservers")
+    for i, address in enumerate(nameservers):
+        ip(address, at + ("nameservers", i), f, "nameserver")
+    searches = [s for s in _list(config.get("searches")) if isinstance(s, str)]
+    if len(searches) > 32:
+        f.error(at + ("searches",), "must not have more than 32 search paths")
+    if len(" ".join(searches)) > 2048:
+        f.error(at + ("searches",), "must not have more than 2048 characters (including spaces) in the search list")
+    for i, search in enumerate(searches):
+        dns_subdomain(search.removesuffix("."), at + ("searches", i), f, "search path")
+    for i, option in enumerate(_list(config.get("options"))):
+        if not _str(_dict(option).get("name")):
+            f.error(at + ("options", i, "name"), "Required value: must not be empty")
+
