@@ -67,7 +67,10 @@ class Client:
 
     def _ask(self, message: tuple, fds: list[int] = ()):
         try:
-            socket.send_fds(self.sock, [pickle.dumps(message)], list(fds)) if fds else self.sock.send(pickle.dumps(message))
+            if fds:
+                socket.send_fds(self.sock, [pickle.dumps(message)], list(fds))
+            else:
+                self.sock.send(pickle.dumps(message))
             answer = self.sock.recv(_MESSAGE_MAX)
         except OSError as e:
             raise RuntimeGone(f"the pod runtime ended: {e}") from None
