@@ -56,11 +56,6 @@ class Topology:
     def prefixlen(self) -> int:
         return self.underlay.prefixlen
 
-    @property
-    def cluster_dns(self) -> str:
-        """The cluster DNS Service's address, the tenth of the Service range (kubeadm's choice)."""
-        return str(self.service_cidr.network_address + 10)
-
 
 def build_topology(lab: str, config) -> Topology:
     """Lay out the lab from its Cluster settings: node k gets underlay .k+1 and pod CIDR #k."""

@@ -42,9 +42,10 @@ def default_signal_handlers(ignored_too: bool = False) -> None:
             pass
 
 
-def _kill(pid: int, sig: int) -> None:
+def kill(pid: int, sig: int) -> None:
+    """Signal our own unreaped child (its pid cannot have been reused); gone already is fine."""
     try:
-        os.kill(pid, sig)  # our own unreaped child: its pid cannot have been reused
+        os.kill(pid, sig)
     except ProcessLookupError:
         pass
 
@@ -222,7 +223,7 @@ def _init_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: 
     while True:
         info = signal.sigwaitinfo(_INIT_SIGNALS)
         if info.si_signo != signal.SIGCHLD:
-            _kill(main, info.si_signo)
+            kill(main, info.si_signo)
             continue
         while True:
             try:

@@ -313,7 +313,7 @@ class _Runtime:
             self._pod_log(pod, f"stopping {len(pod.running)} running container(s), grace {grace:g}s")
             pod.stop_at = time.monotonic() + grace
             for pid in pod.running:
-                _kill(pid, signal.SIGTERM)
+                container.kill(pid, signal.SIGTERM)
         else:
             pod.stop_at = min(pod.stop_at, time.monotonic() + grace)
         self._settle(pod)
@@ -444,7 +444,7 @@ class _Runtime:
                 if pod.stop_at is None:
                     self._pod_log(pod, "the pause process ended: stopping the pod's containers")
                 for other in pod.running:
-                    _kill(other, signal.SIGKILL)
+                    container.kill(other, signal.SIGKILL)
             else:
                 pod.running.pop(pid, None)
                 self._record_end(pod, c, status)
@@ -470,7 +470,7 @@ class _Runtime:
         """A stopping pod without containers loses its pause (the sandbox goes last, as kubelet's
         StopPodSandbox); a pod with neither is forgotten."""
         if pod.stop_at is not None and not pod.running and pod.pause is not None:
-            _kill(pod.pause, signal.SIGKILL)
+            container.kill(pod.pause, signal.SIGKILL)
         if not pod.running and pod.pause is None and self.pods.get(pod.state_dir) is pod:
             del self.pods[pod.state_dir]
 
@@ -480,9 +480,9 @@ class _Runtime:
             if pod.stop_at is not None and not pod.killed and now >= pod.stop_at:
                 pod.killed = True
                 for pid in pod.running:
-                    _kill(pid, signal.SIGKILL)
+                    container.kill(pid, signal.SIGKILL)
                 if pod.pause is not None and not pod.running:
-                    _kill(pod.pause, signal.SIGKILL)
+                    container.kill(pod.pause, signal.SIGKILL)
 
     # -- records
 
@@ -513,13 +513,6 @@ class _Runtime:
             records.log_line(fd, f"pod {pod.plan.namespace}/{pod.plan.name}: {msg}")
         finally:
             os.close(fd)
-
-
-def _kill(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)  # our own unreaped child: its pid cannot have been reused
-    except ProcessLookupError:
-        pass
 
 
 def main(runtime_dir: str) -> int:
