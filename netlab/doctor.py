@@ -260,6 +260,11 @@ TOOLS = {
     "conntrack": ("conntrack", True),
     "curl": ("curl", True),
     "tcpdump": ("tcpdump", False),
+    "catatonit": ("catatonit", True),        # every pod's pause process
+    "busybox": ("busybox", False),           # busybox/alpine images' applets
+    "unbound": ("unbound", True),            # the cluster DNS pods (kube-system/coredns)
+    "unbound-control": ("unbound", True),
+    "dig": ("bind9-dnsutils", False),        # dig, nslookup, host in containers
     "unshare": ("util-linux", False),  # only for the doctor's own probe
 }
 IPTABLES_BINARIES = ("iptables", "iptables-restore", "iptables-nft-restore", "iptables-legacy-restore",

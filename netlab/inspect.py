@@ -154,7 +154,9 @@ def next_steps(lab: str) -> list:
     st, topology = _loaded_lab(lab)
     flag = "" if lab == names.DEFAULT_LAB else f" --name {lab}"
     sources = _sources(st)
-    running = sorted((r for r in st.pods.values() if r.get("node")), key=lambda r: r["name"])
+    # the user's pods and Services: the cluster's own (kube-system) are not what a lab is about
+    running = sorted((r for r in st.pods.values() if r.get("node") and r["namespace"] != "kube-system"),
+                     key=lambda r: r["name"])
     steps = [f"netlab get pods -o wide{flag}", f"netlab get svc,endpoints{flag}".replace(",endpoints", "")]
 
     def first_port(record):
@@ -173,13 +175,19 @@ def next_steps(lab: str) -> list:
         steps.append(f"netlab exec{flag} {src['name']} -- curl -s {dst['ip']}:{first_port(dst)}"
                      f"   # pod on {src['node']} -> pod on {dst['node']}, no NAT")
     view = st.allocations.get("view") or {"services": []}
-    services_ = [s for s in view["services"] if s["spec"].get("clusterIP") not in (None, "None")]
+    services_ = [s for s in view["services"] if s["spec"].get("clusterIP") not in (None, "None")
+                 and s["metadata"].get("namespace") != "kube-system"]
     if services_ and running:
         svc = services_[0]
         steps.append(f"netlab probe{flag} --from {running[0]['name']} {svc['metadata']['name']} --count 1000"
                      "   # spread over the endpoints")
-    node_ports = [(s, p["nodePort"]) for s in view["services"] for p in s["spec"].get("ports") or []
-                  if p.get("nodePort")]
+        dns = any((s["metadata"].get("namespace"), s["metadata"]["name"]) == ("kube-system", "kube-dns")
+                  for s in view["services"])
+        ports = svc["spec"].get("ports") or []
+        if dns and ports and svc["metadata"].get("namespace") == running[0]["namespace"]:
+            steps.append(f"netlab exec{flag} {running[0]['name']} -- curl -s {svc['metadata']['name']}:{ports[0]['port']}"
+                         "   # by name, through the cluster DNS")
+    node_ports = [(s, p["nodePort"]) for s in services_ for p in s["spec"].get("ports") or [] if p.get("nodePort")]
     if node_ports and topology.clients:
         svc, port = node_ports[0]
         steps.append(f"netlab exec{flag} client/{topology.clients[0].name} -- curl -s {topology.nodes[-1].ip}:{port}"

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from netlab import crashpoints, names, state as lab_state, store
-from netlab.cluster import controllers, downward
+from netlab.cluster import addons, controllers, dnsrecords, downward
 from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import Topology, build_topology
 from netlab.kubelet import dns, envvars, volumes
@@ -194,11 +194,11 @@ def _services_now(st: lab_state.LabState, objects, topology: Topology) -> list:
         return []
 
 
-def _cluster_dns(services: list, topology: Topology) -> str | None:
-    """The cluster DNS address pods are pointed at, once the lab has the kube-system/kube-dns
-    Service at it. Until then a pod sees the host's resolv.conf through: a name lookup sent to an
-    address no rule serves would wait out every search path (20 s), where one the Service has no
-    endpoints for is refused at once."""
+def _cluster_dns(services: list) -> str | None:
+    """The cluster DNS address pods are pointed at: the kube-system/kube-dns Service's (a new lab
+    starts with it, netlab/cluster/addons.py). A lab without it (clusterDNS disabled, or the
+    Service deleted) gives None, and its pods see the host's resolv.conf through: a lookup sent to
+    an address no rule serves would wait out every search path (20 s)."""
     for service in services:
         meta = service.get("metadata") or {}
         if (meta.get("namespace"), meta.get("name")) == ("kube-system", "kube-dns"):
@@ -314,6 +314,10 @@ class Machine:
     def wait_answering(self, specs: list, timeout: float) -> list:
         return wait_until_answering(specs, timeout)
 
+    def write_dns_records(self, state_dir, text: str) -> None:
+        """A DNS pod's records file (what its unbound follows), replaced whole when it changed."""
+        runtime.write_dns_records(state_dir, text)
+
 
 # -- the lab ------------------------------------------------------------------------------------
 
@@ -395,7 +399,7 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     started = []
     lookup = stored_lookup(objects)
     services = _services_now(st, objects, topology) if to_build else []
-    cluster_dns = _cluster_dns(services, topology)
+    cluster_dns = _cluster_dns(services)
     for pod in to_build:
         pod_vols = pod_volumes(pod, source_of[pod.source], lookup)
         config_errors: list = []
@@ -436,6 +440,8 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     from netlab import controlplane, manifest, proxier
     proxier.sync(lab, st, topology, manifest.lab_config(st.config), objects, report, machine.proxy)
     lab_state.save(st)
+    # 4. the DNS records controller: every cluster DNS pod's records follow Services and pods
+    sync_dns_records(lab, st, source_of, machine)
     for pod, spec in started:
         report.events.append(controllers.ControllerEvent(
             "Pod", pod.namespace, pod.name, "Scheduled", f"Successfully assigned {pod.namespace}/{pod.name} to {pod.node}"))
@@ -447,6 +453,32 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
             "Node", "default", node, "RulesSynced",
             f"kube-proxy rules synced on {node}: {count} rules restored in {took * 1000:.0f} ms"))
     controlplane.record_events(lab, report.events, time.time())
+
+
+def serves_cluster_dns(source_obj) -> bool:
+    """Whether pods of SOURCE_OBJ run the cluster DNS (a container of the CoreDNS image)."""
+    from netlab.runtime import images
+    return source_obj is not None and any(images.traits(c.image).program == "coredns"
+                                          for c in source_obj.pod_spec.containers)
+
+
+def sync_dns_records(lab: str, st: lab_state.LabState, source_of: dict, machine: Machine) -> None:
+    """Write the cluster's DNS records (netlab.cluster.dnsrecords, from the Services and
+    EndpointSlices kube-proxy's pass just saw, and the pods) for every running DNS pod."""
+    targets = [record for record in st.pods.values()
+               if record.get("node") and record.get("phase") == RUNNING and not record.get("deletionTimestamp")
+               and serves_cluster_dns(source_of.get(tuple(record["source"])))]
+    if not targets:
+        return
+    view = st.allocations.get("view") or {}
+    services = view.get("services") or []
+    dns_ip = _cluster_dns(services)
+    pods = [{"namespace": r["namespace"], "name": r["name"], "ip": r.get("ip")}
+            for r in st.pods.values() if r.get("node") and r.get("ip")]
+    text = "".join(line + "\n" for line in
+                   dnsrecords.records(services, view.get("slices") or [], pods, dns_ip, dns.CLUSTER_DOMAIN))
+    for record in targets:
+        machine.write_dns_records(names.pod_dir(lab, record["namespace"], record["name"], record["uid"]), text)
 
 
 _FILE_VOLUMES = ("configMap", "secret", "projected", "downwardAPI")
@@ -649,6 +681,7 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
     """apply() under the lab's lock."""
     st = lab_state.load(lab)
     config_raw = (loaded.lab.raw or None) if loaded.lab is not None else None
+    new_lab = st is None
     if st is None:
         if not create:
             raise LabError(f"lab {lab!r} is not up; start it with `netlab up --name {lab}`")
@@ -666,6 +699,12 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
     topology = topology_of(lab, st.config)
     check_capacity(loaded.objects, topology)
     api = store.EmbeddedStore(st, time.time(), rng)
+    if new_lab:
+        # a new lab starts with its cluster DNS, as kubeadm's addon phase creates it
+        config = manifest_lab_config(st.config)
+        if config.cluster_dns.enabled:
+            for raw in addons.cluster_dns_objects(str(config.cluster_dns_ip), config.cluster_dns.replicas):
+                api.create(raw)
     held = {key: record.get("clusterIP") for key, record in st.allocations.get("services", {}).items()
             if record.get("clusterIP")}
     admission.admit([o for o in loaded.objects if getattr(o, "kind", None)], lambda key: api.get(*key),

@@ -71,7 +71,7 @@ def pod_endpoint_inputs(lab: str, st, objects, pod_status=None) -> list:
         ports = [(p.name, p.container_port, p.protocol) for c in spec.containers for p in c.ports or ()]
         result.append({"name": pod.name, "namespace": pod.namespace, "labels": dict(pod.labels),
                        "ip": pod.ip, "node": pod.node, "ready": ready, "terminating": terminating,
-                       "container_ports": ports})
+                       "container_ports": ports, "hostname": spec.hostname, "subdomain": spec.subdomain})
     return result
 
 

@@ -256,9 +256,11 @@ def endpoints_column(endpoints: dict) -> str:
     """kubectl's ENDPOINTS: ip:port of ready addresses, the first three and a count of the rest."""
     items = []
     for subset in endpoints.get("subsets") or []:
-        for address in subset.get("addresses") or []:
-            for port in subset.get("ports") or []:
-                items.append(f"{address['ip']}:{port['port']}")
+        addresses = subset.get("addresses") or []
+        if not subset.get("ports"):          # a headless Service without ports: the addresses alone
+            items += [address["ip"] for address in addresses]
+        for port in subset.get("ports") or []:      # kubectl's formatEndpoints: each port, its addresses
+            items += [f"{address['ip']}:{port['port']}" for address in addresses]
     return _first_three(items)
 
 

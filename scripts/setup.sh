@@ -25,6 +25,10 @@ need gcc gcc
 # containers: busybox applets for busybox/alpine images, catatonit as each pod's pause process
 need busybox busybox
 need catatonit catatonit
+# cluster DNS: unbound in the kube-system DNS pods; dig, nslookup and host in containers
+need unbound unbound
+need unbound-control unbound
+need dig bind9-dnsutils
 python3 -m venv --help >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 python3 -c 'import sysconfig,os,sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")) else 1)' \
@@ -32,8 +36,23 @@ python3 -c 'import sysconfig,os,sys; sys.exit(0 if os.path.exists(os.path.join(s
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "setup.sh: installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # No package may start a daemon on the host (unbound would listen on the host's port 53 and
+  # take over its resolv.conf): a policy-rc.d that refuses every start, for this install only.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# setup.sh of netlab: no service starts while it installs packages\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  trap '[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -qq
   apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  own_policy=
+  # netlab runs unbound only inside its DNS pods: the service this install enabled stays off
+  if [[ " ${need_pkgs[*]} " == *" unbound "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # br_netfilter: built into some kernels, a module on others. Loading it is the one host-level change.

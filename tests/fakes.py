@@ -46,6 +46,7 @@ class FakeMachine(lab_mod.Machine):
         self.wired, self.started, self.torn_down = [], [], []
         self.dead = set()                     # pod names whose sandbox has died
         self.resolv_conf = {}                 # pod name -> the resolv.conf it was wired with
+        self.dns_records = {}                 # DNS pod's state dir -> the records written for it
 
     def namespaces_exist(self, spaces):
         return self.network_built > 0
@@ -72,6 +73,9 @@ class FakeMachine(lab_mod.Machine):
 
     def wait_answering(self, specs, timeout):
         return []
+
+    def write_dns_records(self, state_dir, text):
+        self.dns_records[str(state_dir)] = text
 
 
 def pod_dir_of(lab: str, record: dict) -> str:

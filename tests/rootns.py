@@ -31,8 +31,12 @@ def _strip_counters(text):
 
 
 def snapshot():
-    """Links, addresses, routes, sysctls and both iptables variants of the root namespace."""
+    """Links, addresses, routes, sysctls, both iptables variants, the DNS port and the resolver
+    configuration of the root namespace (the cluster DNS must stay inside its pods)."""
     return {
+        "port 53": sorted(line for line in _run(["ss", "-Hlnut"]).splitlines()
+                          if line.split()[4].endswith(":53")),
+        "resolv.conf": open("/etc/resolv.conf").read(),
         "links": _run(["ip", "-o", "link", "show"]),
         "addresses": _run(["ip", "-o", "addr", "show"]),
         "routes": _run(["ip", "route", "show", "table", "all"]),

@@ -127,3 +127,26 @@ def test_a_lab_too_big_for_the_kernels_arp_table_is_warned_about_with_the_sysctl
     said = neighbour_warning(1000, topology, str(limit))
     assert "gc_thresh3" in said and "keeps 1024" in said and "sysctl -w net.ipv4.neigh.default.gc_thresh1=" in said
     assert neighbour_warning(1000, topology, str(tmp_path / "absent")) is None
+
+
+def test_every_running_dns_pod_gets_the_records_of_the_services_and_pods(lab):
+    from netlab.cluster import addons
+    st, machine = lab
+    api = store.EmbeddedStore(st, 1000.0, random.Random(1))
+    for raw in addons.cluster_dns_objects("10.96.0.10"):
+        api.create(raw)
+    apply(lab, 2)
+    dns_pods = sorted(k for k in st.pods if k.startswith("kube-system/coredns-"))
+    assert len(dns_pods) == 2
+    written = {pod_dir_of("t", st.pods[k]) for k in dns_pods}
+    assert set(machine.dns_records) == written
+    text = machine.dns_records[written.pop()]
+    web_ip = next(s for s in st.allocations["view"]["services"] if s["metadata"]["name"] == "web")["spec"]["clusterIP"]
+    assert f"web.default.svc.cluster.local. 30 IN A {web_ip}\n" in text
+    assert "kube-dns.kube-system.svc.cluster.local. 30 IN A 10.96.0.10\n" in text
+    for key, record in st.pods.items():
+        assert f"{record['ip'].replace('.', '-')}.{record['namespace']}.pod.cluster.local. 30 IN A {record['ip']}\n" in text
+    # the web pods look names up there; the DNS pods themselves (dnsPolicy Default) do not
+    web = next(k for k in st.pods if k.startswith("default/web-")).split("/")[1]
+    assert "nameserver 10.96.0.10\n" in machine.resolv_conf[web]
+    assert "nameserver" not in machine.resolv_conf[dns_pods[0].split("/")[1]]

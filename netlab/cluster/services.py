@@ -280,6 +280,8 @@ def endpoint_slices(service: dict, pods: list) -> list:
     """The EndpointSlices for one Service (with a selector) from PODS.
 
     PODS are dicts: name, namespace, labels, ip, node, ready, container_ports [(name, port, protocol)],
+    hostname and subdomain (spec.hostname, spec.subdomain: the endpoint's hostname under the Service
+    its subdomain names),
     and for a pod being deleted terminating=True (its endpoint stays, not ready, serving while its
     containers still pass readiness, as the EndpointSlice controller publishes it).
     Pods whose resolved target ports differ land in different slices, as the controller does.
@@ -314,6 +316,9 @@ def endpoint_slices(service: dict, pods: list) -> list:
                 "nodeName": pod["node"],
                 "targetRef": {"kind": "Pod", "namespace": pod["namespace"], "name": pod["name"]},
             })
+            if pod.get("hostname") and pod.get("subdomain") == meta["name"]:
+                # the pod's own DNS name under this Service: HOSTNAME.SVC.NS.svc.cluster.local
+                endpoints[-1]["hostname"] = pod["hostname"]
         slice_ports = []
         for name, number, protocol in ports:
             entry = {"port": number, "protocol": protocol}
@@ -345,6 +350,9 @@ def endpoints_view(service: dict, slices: list) -> dict:
                  for e in slice_["endpoints"] if e["conditions"].get("ready")]
         not_ready = [{"ip": e["addresses"][0], "nodeName": e.get("nodeName"), "targetRef": e.get("targetRef")}
                      for e in slice_["endpoints"] if not e["conditions"].get("ready")]
+        # the Endpoints controller's RepackSubsets: each subset's addresses in address order
+        ready.sort(key=lambda a: ipaddress.ip_address(a["ip"]))
+        not_ready.sort(key=lambda a: ipaddress.ip_address(a["ip"]))
         subset = {"ports": [{k: v for k, v in p.items() if not (k == "name" and v == "")}
                             for p in slice_["ports"]]}
         if ready:

@@ -16,6 +16,7 @@ Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kin
       loadBalancerPool: 172.18.255.200-172.18.255.250
       iptablesBackend: restore            # or python-iptables
       kubeProxy: {masqueradeAll: false, masqueradeBit: 14, detectLocalMode: ClusterCIDR, minSyncPeriod: 1s}
+      clusterDNS: {enabled: true, ip: 10.96.0.10, replicas: 2}   # kube-system's coredns and kube-dns
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from netlab.manifest import checks, schema
-from netlab.manifest.model import ClientConfig, KubeProxyConfig, LabConfig, NodeConfig, Source
+from netlab.manifest.model import ClientConfig, ClusterDNSConfig, KubeProxyConfig, LabConfig, NodeConfig, Source
 from netlab.manifest.schema import Findings
 
 API_VERSION = LabConfig.API_VERSION
@@ -46,9 +47,11 @@ TYPES = {
         "loadBalancerPool": "str",
         "iptablesBackend": "str",
         "kubeProxy": "NetlabKubeProxy",
+        "clusterDNS": "NetlabClusterDNS",
     }},
     "NetlabNode": {"f": {"name": "str", "labels": "{str}"}, "r": ["name"]},
     "NetlabClient": {"f": {"name": "str", "ip": "str"}, "r": ["name"]},
+    "NetlabClusterDNS": {"f": {"enabled": "bool", "ip": "str", "replicas": "int"}},
     "NetlabKubeProxy": {"f": {"masqueradeAll": "bool", "masqueradeBit": "int", "detectLocalMode": "str",
                               "minSyncPeriod": "str"}},
 }
@@ -236,6 +239,7 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
             or not isinstance(backend, str):
         backend = _DEFAULT.iptables_backend
     kube_proxy = _kube_proxy(spec, f)
+    cluster_dns = _cluster_dns(spec, service_cidr, f)
 
     return LabConfig(
         name=name,
@@ -249,6 +253,7 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
         load_balancer_pool=pool or _DEFAULT.load_balancer_pool,
         iptables_backend=backend,
         kube_proxy=kube_proxy,
+        cluster_dns=cluster_dns,
         raw=obj,
         source=source,
     )
@@ -299,6 +304,30 @@ def _clients(spec: dict, underlay, node_ips: Dict[IPv4, str], pool, f: Findings)
         taken[ip] = name
         clients.append(ClientConfig(name, ip))
     return clients
+
+
+def _cluster_dns(spec: dict, service_cidr: ipaddress.IPv4Network, f: Findings) -> ClusterDNSConfig:
+    """spec.clusterDNS: on or off, the kube-dns Service's address (inside serviceCIDR), replicas."""
+    raw = spec.get("clusterDNS") if isinstance(spec.get("clusterDNS"), dict) else {}
+    path = _SPEC + ("clusterDNS",)
+    default = ClusterDNSConfig()
+    ip = None
+    if isinstance(raw.get("ip"), str):
+        ip = _address(raw["ip"], path + ("ip",), f)
+        if ip is not None and (ip not in service_cidr or ip in (service_cidr.network_address,
+                                                                service_cidr.broadcast_address)):
+            f.error(path + ("ip",), f"cluster DNS address {ip} is not a host address of serviceCIDR "
+                                    f"{service_cidr}: the kube-dns Service takes it as its clusterIP")
+            ip = None
+    replicas = raw.get("replicas")
+    if not isinstance(replicas, int) or isinstance(replicas, bool):
+        replicas = default.replicas
+    elif replicas < 0:
+        f.error(path + ("replicas",), f"invalid value {replicas}: must be greater than or equal to 0")
+        replicas = default.replicas
+    enabled = raw.get("enabled")
+    return ClusterDNSConfig(enabled=enabled if isinstance(enabled, bool) else default.enabled, ip=ip,
+                            replicas=replicas)
 
 
 def _kube_proxy(spec: dict, f: Findings) -> KubeProxyConfig:

@@ -402,6 +402,15 @@ class KubeProxyConfig:
     min_sync_period: float = 1.0    # seconds (--iptables-min-sync-period): syncs at most this often, after a burst of 2
 
 
+@dataclass(frozen=True)
+class ClusterDNSConfig:
+    """spec.clusterDNS: the kube-system DNS a new lab starts with (netlab/cluster/addons.py)."""
+
+    enabled: bool = True
+    ip: Optional[ipaddress.IPv4Address] = None     # None: .10 of the service CIDR
+    replicas: int = 2
+
+
 def default_nodes(count: int = 2, underlay: ipaddress.IPv4Network = _UNDERLAY) -> Tuple[NodeConfig, ...]:
     """node1..nodeN at .2, .3, ... of the underlay."""
     base = int(underlay.network_address)
@@ -429,6 +438,7 @@ class LabConfig:
     )
     iptables_backend: str = "restore"
     kube_proxy: KubeProxyConfig = field(default_factory=KubeProxyConfig)
+    cluster_dns: ClusterDNSConfig = field(default_factory=ClusterDNSConfig)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     source: Optional[Source] = field(default=None, compare=False)
 
@@ -439,8 +449,8 @@ class LabConfig:
 
     @property
     def cluster_dns_ip(self) -> ipaddress.IPv4Address:
-        """The kube-dns Service IP: .10 of the service CIDR."""
-        return self.service_cidr.network_address + 10
+        """The kube-dns Service IP: spec.clusterDNS.ip, else .10 of the service CIDR."""
+        return self.cluster_dns.ip or self.service_cidr.network_address + 10
 
 
 # ------------------------------------------------------------------------------------- the load

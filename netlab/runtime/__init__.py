@@ -54,7 +54,7 @@ from netlab.runtime.builtin import parse_builtin_reply, render_reply
 from netlab.runtime.command import DEFAULT_PATH, expand, plan_pod, resolve_command
 from netlab.runtime.linux import pids_in_netns
 from netlab.runtime.pod import (container_environment, container_inits, owner_of, pod_status, read_logs, restart_container, start_pod,
-                                start_pods, stop_pod, write_pod_volumes)
+                                start_pods, stop_pod, write_dns_records, write_pod_volumes)
 from netlab.runtime.spec import ContainerSpec, ContainerStatus, PodRuntimeSpec, PodStatus
 
 __all__ = [
@@ -78,5 +78,6 @@ __all__ = [
     "start_pod",
     "start_pods",
     "stop_pod",
+    "write_dns_records",
     "write_pod_volumes",
 ]

@@ -129,7 +129,7 @@ class ContainerPlan:
     """Everything the container process needs, decided before anything is forked."""
 
     name: str
-    mode: str  # "exec" | "builtin" | "sleep"
+    mode: str  # "exec" | "builtin" | "dns" | "sleep"
     argv: list[str] | None
     env: dict[str, str]
     ports: list[tuple[int, str]] = field(default_factory=list)
@@ -166,13 +166,15 @@ def plan_container(c: ContainerSpec, env: dict[str, str],
 
     1. a test image netlab answers as (agnhost netexec, http-echo, ...: runtime/replies.py):
        "builtin" on the image's own ports;
-    2. a document-root image (nginx, httpd) with no command, or running its own server command:
+    2. the CoreDNS image with no command (or flags for its entrypoint): "dns", the cluster DNS
+       (runtime/coredns.py);
+    3. a document-root image (nginx, httpd) with no command, or running its own server command:
        "builtin" serving the root on its containerPorts (80 when it declares none);
-    3. a command that exists (on the host, or among the image's commands): "exec";
-    4. a command that does not: "exec" all the same, so it fails as in a cluster (exit code 127,
+    4. a command that exists (on the host, or among the image's commands): "exec";
+    5. a command that does not: "exec" all the same, so it fails as in a cluster (exit code 127,
        `executable file not found in $PATH` in its log); args alone starting with "-" are flags for
-       the image's entrypoint, not a command, and fall through to 5;
-    5. no command: "builtin" (netlab's identity server) on its containerPorts, else "sleep".
+       the image's entrypoint, not a command, and fall through to 6;
+    6. no command: "builtin" (netlab's identity server) on its containerPorts, else "sleep".
     """
     from netlab.runtime import replies
     traits = images.traits(c.image)
@@ -198,6 +200,8 @@ def plan_container(c: ContainerSpec, env: dict[str, str],
         return ContainerPlan(mode="builtin", argv=None, ports=own, behaviour=behaviour,
                              title=written or images.repository_tag(c.image), **common)
     entrypoint_flags = not c.command and bool(c.args) and c.args[0].startswith("-")
+    if traits.program == "coredns" and (given is None or entrypoint_flags):
+        return ContainerPlan(mode="dns", argv=None, ports=ports, title=traits.title, **common)
     if traits.doc_root and (given is None or entrypoint_flags or given[0] in traits.server_commands):
         return ContainerPlan(mode="builtin", argv=None, ports=ports or [(80, "TCP")], doc_root=traits.doc_root,
                              title=traits.title or written, **common)

@@ -1,6 +1,6 @@
 """A container's processes: its init (PID 1 of its own PID namespace, forwarding signals, reaping,
 recording how the main process ended), its own filesystem and namespaces, and its main process (the
-image's command exec'd, netlab's built-in server, or a placeholder sleep).
+image's command exec'd, netlab's built-in server, the cluster DNS's unbound, or a placeholder sleep).
 
 Everything here runs in a child the pod runtime (runtime/daemon.py) forked, inside the pod's
 network namespace, and ends in os._exit.
@@ -21,9 +21,9 @@ import time
 import traceback
 
 # imported here, not where used: a container's user may not read the host's Python library
-from netlab.runtime import builtin, images, linux, replies
+from netlab.runtime import builtin, coredns, images, linux, replies
 from netlab.runtime.command import ContainerPlan, PodPlan
-from netlab.runtime.records import VOLUMES_DIR, exit_fields, read_at, write_at
+from netlab.runtime.records import DNS_RECORDS_DIR, VOLUMES_DIR, exit_fields, read_at, write_at
 
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 _INIT_SIGNALS = {signal.SIGCHLD, *_FORWARDED}
@@ -70,11 +70,15 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
         os.setsid()
         host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         containers_dir = os.readlink(f"/proc/self/fd/{cdir_fd}")
-        _setup_mounts(plan, in_pidns, os.path.join(containers_dir, f"{c.name}.rootfs"),
-                      [(os.path.join(os.path.dirname(containers_dir), VOLUMES_DIR, volume), path, read_only, sub_path)
-                       for volume, path, read_only, sub_path in c.mounts], c.image_commands)
+        pod_dir = os.path.dirname(containers_dir)
+        mounts = [(os.path.join(pod_dir, VOLUMES_DIR, volume), path, read_only, sub_path)
+                  for volume, path, read_only, sub_path in c.mounts]
+        if c.mode == "dns":     # the cluster's records, as the DNS records controller writes them
+            os.makedirs(os.path.join(pod_dir, DNS_RECORDS_DIR), mode=0o755, exist_ok=True)
+            mounts.append((os.path.join(pod_dir, DNS_RECORDS_DIR), coredns.RECORDS_MOUNT, True, ""))
+        _setup_mounts(plan, in_pidns, os.path.join(containers_dir, f"{c.name}.rootfs"), mounts, c.image_commands)
         socket.sethostname(plan.hostname)
-        if in_pidns and c.mode in ("builtin", "sleep"):
+        if in_pidns and c.mode in ("builtin", "dns", "sleep"):
             # netlab's own server (or placeholder) needs no init above it: it is the container's
             # PID 1, as an image's entrypoint is, and one interpreter fewer per pod
             try:
@@ -312,6 +316,8 @@ def _main_process(
         os.write(1, f"{stamp} {msg}\n".encode())
 
     try:
+        if c.mode == "dns":
+            os._exit(coredns.serve(log, ready=lambda: os.close(w)))
         if c.mode == "sleep":
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, _graceful_exit)

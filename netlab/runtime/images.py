@@ -13,6 +13,9 @@ images tutorials use, netlab gives the container what the image would have given
 | `nginx` (also `nginx:alpine`, `bitnami/nginx`) | serves /usr/share/nginx/html on its `containerPort` (80) when it has |
 |                                         | no command or runs `nginx`; starts in that folder                |
 | `httpd`                                 | serves /usr/local/apache2/htdocs the same way (`httpd-foreground`) |
+| `coredns/coredns`                       | the cluster DNS: Debian's unbound with the cluster's records and |
+|                                         | CoreDNS's /health, /ready, /metrics (runtime/coredns.py), when it |
+|                                         | has no command (kubeadm's `-conf` flags are its entrypoint's)     |
 
 A document-root server answers a file under its root as nginx would (Content-Type by extension,
 `index.html` for a folder, 404 otherwise); `/` with no `index.html` there answers netlab's
@@ -44,6 +47,7 @@ class ImageTraits:
     doc_root: str | None = None        # a document root it serves on its ports
     server_commands: tuple[str, ...] = ()   # its own commands that start that server
     title: str = ""                    # what `ps -ef` shows for that server
+    program: str | None = None         # netlab's stand-in for the image's entrypoint ("coredns")
 
 
 _NGINX = ImageTraits(working_dir="/usr/share/nginx/html", doc_root="/usr/share/nginx/html",
@@ -60,6 +64,7 @@ IMAGE_TABLE = (
     (re.compile(r"^(library/)?(busybox|alpine)(:.*)?$"), ImageTraits(commands="busybox")),
     (re.compile(r"^(library/|bitnami/)?nginx(:.*)?$"), _NGINX),
     (re.compile(r"^(library/)?httpd(:.*)?$"), _HTTPD),
+    (re.compile(r"^coredns/coredns(:.*)?$"), ImageTraits(program="coredns", title="netlab-coredns")),
 )
 
 

@@ -29,7 +29,8 @@ import time
 from netlab import crashpoints
 from netlab.runtime import daemon, linux, volumes
 from netlab.runtime.command import PodPlan, plan_pod
-from netlab.runtime.records import CONTAINERS_DIR, POD_FILE, POD_LOG, VOLUMES_DIR, read, write
+from netlab.runtime.records import (CONTAINERS_DIR, DNS_RECORDS_DIR, DNS_RECORDS_FILE, POD_FILE, POD_LOG, VOLUMES_DIR,
+                                    read, write)
 from netlab.runtime.spec import ContainerStatus, PodRuntimeSpec, PodStatus
 
 START_TIMEOUT = 10.0  # seconds start_pod waits for every container to reach exec (or bind its ports)
@@ -152,6 +153,24 @@ def write_pod_volumes(state_dir: str | os.PathLike, volume_files: dict[str, dict
         if volumes.write_volume(os.path.join(state_dir, VOLUMES_DIR, name), files):
             changed.append(name)
     return changed
+
+
+def write_dns_records(state_dir: str | os.PathLike, text: str) -> bool:
+    """Replace a cluster DNS pod's records file with TEXT (one record a line) if it differs;
+    whether it did. Its unbound follows the file (runtime/coredns.py)."""
+    folder = os.path.join(state_dir, DNS_RECORDS_DIR)
+    path = os.path.join(folder, DNS_RECORDS_FILE)
+    try:
+        with open(path) as handle:
+            if handle.read() == text:
+                return False
+    except FileNotFoundError:
+        pass
+    os.makedirs(folder, mode=0o755, exist_ok=True)
+    with open(path + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(path + ".tmp", path)
+    return True
 
 
 def _pod_record(plan: PodPlan) -> dict:

@@ -26,6 +26,8 @@ POD_FILE = "pod.json"
 POD_LOG = "runtime.log"
 CONTAINERS_DIR = "containers"
 VOLUMES_DIR = "volumes"
+DNS_RECORDS_DIR = "dns"          # a cluster DNS pod's records (runtime/coredns.py), from the controller
+DNS_RECORDS_FILE = "records"
 
 
 def dumps(obj) -> bytes:

@@ -91,7 +91,8 @@ def test_churn_loses_no_request_once_endpoints_settle_and_leaves_nothing(tmp_pat
     try:
         netlab_cli("up", "-f", str(files[3]), "--name", lab)
         assert _wait_for(lambda: _settled(lab, 3), 15)
-        assert _wait_for(lambda: _supervisor_fds(lab)[0] == 6, 5)      # it watches the three pods
+        # it watches the three pods and the two cluster DNS pods: pause and container init of each
+        assert _wait_for(lambda: _supervisor_fds(lab)[0] == 10, 5), _supervisor_fds(lab)
         fds_before = _supervisor_fds(lab)
         client = subprocess.Popen(["ip", "netns", "exec", f"{lab}-client", sys.executable, "-c", CLIENT, str(stop)],
                                   stdout=subprocess.PIPE, text=True)
@@ -131,13 +132,14 @@ def test_churn_loses_no_request_once_endpoints_settle_and_leaves_nothing(tmp_pat
         figures.record("soak changes", ", ".join(f"{n} {what}" for what, n in actions.items()))
         assert after and after.count("fail") == 0, f"{after.count('fail')} of {len(after)} requests lost"
         assert during.count("ok") > len(during) / 2         # the Service kept serving while churned
-        # 3 pods of one container: an owner and an init each; nothing else grew (a file the
-        # supervisor happened to have open at the first look may be closed now)
-        assert _wait_for(lambda: _supervisor_fds(lab)[0] == 6 and _supervisor_fds(lab)[1] <= fds_before[1], 5), \
+        # 3 pods and 2 DNS pods of one container: an owner and an init each; nothing else grew (a
+        # file the supervisor happened to have open at the first look may be closed now)
+        assert _wait_for(lambda: _supervisor_fds(lab)[0] == 10 and _supervisor_fds(lab)[1] <= fds_before[1], 5), \
             f"the supervisor holds {_supervisor_fds(lab)} (pidfds, other fds), {fds_before} before"
         st = state.load(lab)
         pod_spaces = [n for n in os.listdir("/run/netns") if n.startswith(f"{lab}-default.")]
-        assert sorted(pod_spaces) == sorted(f"{lab}-default.{r['name']}" for r in st.pods.values())
+        assert sorted(pod_spaces) == sorted(f"{lab}-default.{r['name']}" for r in st.pods.values()
+                                                  if r["namespace"] == "default")
         inodes |= namespace_inodes(lab)
     finally:
         if client is not None and client.poll() is None:

@@ -10,6 +10,7 @@ asked for, takes it down and looks for anything left behind.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -108,9 +109,18 @@ def _answers(lab: str, node_port: int) -> bool:
     return False
 
 
-def _running_pods(lab: str) -> list:
+def _running_pods(lab: str, namespace: str = "default") -> list:
     st = state.load(lab)
-    return sorted(k for k, r in st.pods.items() if r.get("phase") == "running" and not r.get("deletionTimestamp"))
+    return sorted(k for k, r in st.pods.items() if r.get("phase") == "running" and not r.get("deletionTimestamp")
+                  and r["namespace"] == namespace)
+
+
+def _dns_settled(lab: str) -> bool:
+    """The lab's two cluster DNS pods run and pass their readiness probes (after which a pass has
+    nothing left to change for them)."""
+    items = json.loads(netlab_cli("get", "pods", "-n", "kube-system", "-o", "json", "--name", lab).stdout)["items"]
+    return len(items) == 2 and all(any(c["type"] == "Ready" and c["status"] == "True"
+                                       for c in p["status"].get("conditions") or []) for p in items)
 
 
 def _wait_for(predicate, timeout: float = 10.0) -> bool:
@@ -200,6 +210,8 @@ def test_an_up_killed_at_any_step_is_finished_by_the_next_up_and_down_leaves_not
         again = _run(lab, ["up", "-f", base])
         if again.returncode != 0:
             return f"re-up failed: {again.stderr.strip()}"
+        if not _wait_for(lambda: _dns_settled(lab)):
+            return f"the cluster DNS pods did not come up: {_running_pods(lab, 'kube-system')}"
         if "nothing to change" not in _run(lab, ["up", "-f", base]).stdout:
             return "a third up still had something to change"
         if len(_running_pods(lab)) != 1 or not _answers(lab, 30080):

@@ -177,7 +177,7 @@ def test_the_python2_tutorial_runs_as_written_and_each_pod_serves_its_own_index_
     try:
         result = netlab_cli("up", "-f", str(manifest), "--name", lab)
         assert "Warning" not in result.stderr, result.stderr
-        pods = {r["name"] for r in state.load(lab).pods.values()}
+        pods = {r["name"] for r in state.load(lab).pods.values() if r["namespace"] == "default"}
         assert len(pods) == 2
         seen = set()
         for node_ip in ("172.18.0.2", "172.18.0.3"):

@@ -20,20 +20,6 @@ LAB = textwrap.dedent("""\
     metadata: {name: shop}
     ---
     apiVersion: v1
-    kind: Namespace
-    metadata: {name: kube-system}
-    ---
-    apiVersion: v1
-    kind: Service
-    metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
-    spec:
-      clusterIP: 10.96.0.10
-      selector: {k8s-app: kube-dns}
-      ports:
-      - {name: dns, port: 53, protocol: UDP}
-      - {name: dns-tcp, port: 53, protocol: TCP}
-    ---
-    apiVersion: v1
     kind: Service
     metadata: {name: web-front}
     spec:
@@ -142,10 +128,25 @@ def test_pods_get_kubelets_service_variables_and_resolv_conf(tmp_path):
             .startswith("search shop.svc.cluster.local svc.cluster.local cluster.local\n")
         assert netlab_cli("exec", "--name", lab, "custom", "--", "cat", "/etc/resolv.conf").stdout == (
             "search corp.example\nnameserver 192.0.2.53\noptions ndots:2 edns0\n")
-        # kube-dns has no endpoints yet: kube-proxy refuses the query, and curl says it cannot resolve
-        lookup = netlab_cli("exec", "--name", lab, "client", "--", "curl", "-s", "-m", "60", "http://web-front/",
-                            check=False)
-        assert lookup.returncode == 6
+        # the kube-system Service the lab started with is the one pods resolve through
+        kube_dns = next(s for s in services if s["metadata"]["name"] == "kube-dns")
+        assert kube_dns["metadata"]["namespace"] == "kube-system" and kube_dns["spec"]["clusterIP"] == "10.96.0.10"
     finally:
         netlab_cli("down", "--name", lab, check=False)
     assert _digest("/etc/resolv.conf") == host_resolv
+
+
+def test_a_lab_without_cluster_dns_has_no_dns_pods_and_its_pods_see_the_hosts_resolver(tmp_path):
+    lab = unique_lab("nld")
+    manifest = tmp_path / "lab.yaml"
+    manifest.write_text("apiVersion: netlab.io/v1alpha1\nkind: Cluster\nspec:\n  clusterDNS: {enabled: false}\n---\n"
+                        "apiVersion: v1\nkind: Pod\nmetadata: {name: client}\nspec:\n"
+                        "  containers: [{name: curl, image: curlimages/curl, command: [sleep, infinity]}]\n")
+    try:
+        netlab_cli("up", "-f", str(manifest), "--name", lab)
+        assert "No resources found" in netlab_cli("get", "pods", "-n", "kube-system", "--name", lab).stdout + \
+            netlab_cli("get", "pods", "-n", "kube-system", "--name", lab).stderr
+        seen = netlab_cli("exec", "--name", lab, "client", "--", "cat", "/etc/resolv.conf").stdout
+        assert seen == pathlib.Path("/etc/resolv.conf").read_text()
+    finally:
+        netlab_cli("down", "--name", lab, check=False)

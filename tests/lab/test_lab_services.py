@@ -54,7 +54,7 @@ LAB = textwrap.dedent("""\
         metadata: {labels: {app: dns}}
         spec:
           containers:
-          - {name: dns, image: coredns/coredns, ports: [{name: dns, containerPort: 5353, protocol: UDP}]}
+          - {name: dns, image: example.com/udp-echo, ports: [{name: dns, containerPort: 5353, protocol: UDP}]}
     ---
     apiVersion: v1
     kind: Pod

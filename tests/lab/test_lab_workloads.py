@@ -401,17 +401,19 @@ def test_get_pods_by_namespace_and_across_all_namespaces(lab):
     pairs = sorted((line.split()[0], line.split()[1]) for line in everything[1:])
     assert [p for p in pairs if p[0] == "team"] == [("team", n) for n in sorted(_pods(name, "-n", "team"))]
     assert [p[1] for p in pairs if p[0] == "default"] == sorted(default)
-    assert set(p[0] for p in pairs) == {"default", "team"}
+    # and the cluster's own DNS pods, as a kubeadm cluster lists them
+    assert set(p[0] for p in pairs) == {"default", "kube-system", "team"}
+    assert [p[1].rsplit("-", 2)[0] for p in pairs if p[0] == "kube-system"] == ["coredns", "coredns"]
 
 
 def test_get_pods_yaml_prints_a_kubernetes_list(lab):
     name, _, _, _ = lab
     data = yaml.safe_load(netlab_cli("get", "pods", "-A", "-o", "yaml", "--name", name).stdout)
     assert (data["apiVersion"], data["kind"]) == ("v1", "List")
-    assert len(data["items"]) == 9
+    assert len(data["items"]) == 9 + 2         # and the two coredns pods
     for item in data["items"]:
         assert (item["apiVersion"], item["kind"]) == ("v1", "Pod")
-        assert item["metadata"]["name"] and item["metadata"]["namespace"] in ("default", "team")
+        assert item["metadata"]["name"] and item["metadata"]["namespace"] in ("default", "kube-system", "team")
         assert item["spec"]["containers"][0]["name"] and item["spec"]["containers"][0]["image"]
         assert item["status"]["phase"] in ("Pending", "Running", "Succeeded", "Failed")
     as_json = _pods(name, "-A")
@@ -514,7 +516,7 @@ def test_validate_warn_turns_an_unknown_field_into_a_warning_and_applies(fresh_l
                   SHOP.replace("image: nginx, ports", "image: nginx, imagePullPolicyy: Always, ports"))
     strict = netlab_cli("apply", "-f", typo, "--name", name, check=False)
     assert strict.returncode != 0 and "imagePullPolicyy" in strict.stderr
-    assert sorted(_pods(name, "-A")) == ["base"]
+    assert sorted(_pods(name, "-n", "shop")) == []
     result = netlab_cli("apply", "--validate=warn", "-f", typo, "--name", name, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert any("imagePullPolicyy" in line and "warning" in line.lower() for line in result.stderr.splitlines())
@@ -530,7 +532,7 @@ def test_delete_f_removes_the_files_objects_their_pods_and_namespaces(fresh_lab)
     assert len(_pods(name, "-n", "shop")) == 3
     assert len([n for n in lab_namespaces(name) if n.startswith(f"{name}-shop.")]) == 3
     netlab_cli("delete", "-f", shop, "--name", name)
-    assert sorted(_pods(name, "-A")) == ["base"]
+    assert sorted(_pods(name)) == ["base"] and _pods(name, "-n", "shop") == {}
     assert [n for n in lab_namespaces(name) if n.startswith(f"{name}-shop.")] == []
     assert f"{name}-default.base" in lab_namespaces(name)
     again = netlab_cli("delete", "-f", shop, "--name", name, check=False)
@@ -546,7 +548,7 @@ def test_deleting_a_namespace_deletes_what_is_in_it(fresh_lab):
     netlab_cli("apply", "-f", stray, "--name", name)
     assert "stray" in _pods(name, "-n", "shop")
     netlab_cli("delete", "-f", shop, "--name", name)
-    assert _pods(name, "-A") == {}
+    assert [n for n in _pods(name, "-A") if not n.startswith("coredns-")] == []
     assert [n for n in lab_namespaces(name) if n.startswith(f"{name}-shop.")] == []
 
 

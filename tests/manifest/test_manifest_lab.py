@@ -166,3 +166,20 @@ def test_kube_proxy_min_sync_period_is_a_go_duration():
         'lab.yaml:3: spec.kubeProxy.minSyncPeriod: invalid value "2 seconds": a duration such as 1s, 500ms or 0s']
     lab = loads(HEAD + "spec: {kubeProxy: {minSyncPeriod: 500ms}}\n", "lab.yaml").lab
     assert lab.kube_proxy.min_sync_period == 0.5
+
+
+def test_cluster_dns_is_on_at_dot_ten_with_two_replicas_unless_the_lab_file_says_otherwise():
+    default = lab_of("")
+    assert (default.cluster_dns.enabled, default.cluster_dns.replicas) == (True, 2)
+    assert default.cluster_dns_ip == IPv4Address("10.96.0.10")
+    moved = lab_of("spec:\n  serviceCIDR: 10.100.0.0/16\n  clusterDNS: {ip: 10.100.0.53, replicas: 1}\n")
+    assert moved.cluster_dns_ip == IPv4Address("10.100.0.53") and moved.cluster_dns.replicas == 1
+    assert lab_of("spec:\n  serviceCIDR: 10.100.0.0/16\n").cluster_dns_ip == IPv4Address("10.100.0.10")
+    assert lab_of("spec:\n  clusterDNS: {enabled: false}\n").cluster_dns.enabled is False
+
+
+def test_a_cluster_dns_address_outside_the_service_cidr_is_refused():
+    said = problems("spec:\n  clusterDNS: {ip: 10.244.0.10}\n")
+    assert any("spec.clusterDNS.ip" in line and "not a host address of serviceCIDR 10.96.0.0/12" in line
+               for line in said), said
+    assert any("spec.clusterDNS.replicas" in line for line in problems("spec:\n  clusterDNS: {replicas: -1}\n"))

@@ -1,0 +1,244 @@
+"""The cluster DNS, for real: kube-system's coredns pods (Debian's unbound) behind kube-dns, the
+names pods resolve through kube-proxy's rules, records following changes, and a restart survived."""
+
+import hashlib
+import json
+import pathlib
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from netlab import names, state
+from tests.conftest import netlab_cli, unique_lab
+
+pytestmark = pytest.mark.root
+
+LAB = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Namespace
+    metadata: {name: shop}
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web}
+    spec:
+      replicas: 2
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec:
+          containers:
+          - name: web
+            image: nginx
+            ports: [{name: http, containerPort: 80}]
+            readinessProbe:
+              exec: {command: [test, "!", -e, /tmp/unready]}
+              periodSeconds: 1
+              failureThreshold: 1
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: svc-clusterip}
+    spec:
+      selector: {app: web}
+      ports: [{name: http, port: 8080, targetPort: 80}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: headless}
+    spec:
+      clusterIP: None
+      selector: {app: web}
+      ports: [{name: http, port: 80}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: search}
+    spec:
+      type: ExternalName
+      externalName: www.example.com
+    ---
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: client}
+    spec:
+      containers: [{name: curl, image: curlimages/curl, command: [sleep, infinity]}]
+    ---
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: buyer, namespace: shop}
+    spec:
+      containers: [{name: curl, image: curlimages/curl, command: [sleep, infinity]}]
+    """)
+
+
+def _digest(path: str) -> str:
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def _host_port_53() -> list:
+    """Sockets on port 53 in the host's own network namespace."""
+    out = subprocess.run(["ss", "-Hlnut"], capture_output=True, text=True, check=True).stdout
+    return sorted(line for line in out.splitlines() if line.split()[4].endswith(":53"))
+
+
+def _until(check, timeout=20.0):
+    """Look again (every 50 ms) until CHECK returns something true; that value, or the last."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+class Lab:
+    def __init__(self, name):
+        self.name = name
+
+    def run(self, command, *args, **kw):
+        return netlab_cli(command, "--name", self.name, *args, **kw)
+
+    def dig(self, *query, pod="client", namespace="default"):
+        """dig's short answer from POD (one try of one second: a name outside the cluster must
+        fail at once, not time out)."""
+        out = self.run("exec", "-n", namespace, pod, "--", "dig", "+short", "+tries=1", "+time=1", *query).stdout
+        return sorted(out.split())
+
+    def status(self, name, pod="client"):
+        out = self.run("exec", pod, "--", "dig", "+tries=1", "+time=1", name).stdout
+        return out.split("status: ", 1)[1].split(",", 1)[0] if "status: " in out else out
+
+    def pods(self, namespace="default"):
+        return json.loads(self.run("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    name = unique_lab("nldns")
+    manifest = tmp_path_factory.mktemp("dns") / "lab.yaml"
+    manifest.write_text(LAB)
+    before = (_digest("/etc/resolv.conf"), _host_port_53())
+    netlab_cli("up", "-f", str(manifest), "--name", name)
+    try:
+        yield Lab(name)
+    finally:
+        netlab_cli("down", "--name", name, check=False)
+        assert (_digest("/etc/resolv.conf"), _host_port_53()) == before
+
+
+def _ready(pod):
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
+
+
+def test_the_cluster_dns_runs_in_kube_system_as_a_kubeadm_cluster_shows_it(lab):
+    pods = _until(lambda: [p for p in lab.pods("kube-system") if _ready(p)] if len(
+        [p for p in lab.pods("kube-system") if _ready(p)]) == 2 else None)
+    assert pods, lab.run("get", "pods", "-n", "kube-system").stdout
+    assert all(p["metadata"]["name"].startswith("coredns-") for p in pods), pods
+    assert all(p["metadata"]["labels"]["k8s-app"] == "kube-dns" for p in pods), pods
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["node1", "node2"]     # spread over the nodes
+    services = lab.run("get", "svc", "-n", "kube-system").stdout
+    assert "kube-dns   ClusterIP   10.96.0.10" in services and "53/UDP,53/TCP,9153/TCP" in services
+    endpoints = lab.run("get", "endpoints", "kube-dns", "-n", "kube-system").stdout
+    first, second = sorted((p["status"]["podIP"] for p in pods), key=lambda ip: tuple(map(int, ip.split("."))))
+    assert f"kube-dns   {first}:53,{second}:53,{first}:53 + 3 more..." in endpoints, endpoints
+    # the pods' processes: unbound under netlab's coredns stand-in, not a Python resolver
+    ps = lab.run("exec", "-n", "kube-system", pods[0]["metadata"]["name"], "--", "ps", "-eo", "args").stdout
+    assert "unbound -d -p -c /run/coredns/unbound.conf" in ps
+
+
+def test_a_service_name_resolves_short_namespaced_and_full_and_curl_reaches_it(lab):
+    _until(lambda: lab.dig("svc-clusterip.default.svc.cluster.local"))
+    for name in ("svc-clusterip", "svc-clusterip.default", "svc-clusterip.default.svc.cluster.local"):
+        answer = lab.run("exec", "client", "--", "curl", "-s", "-m", "10", f"http://{name}:8080/").stdout
+        assert "pod: web-" in answer, (name, answer)
+
+
+def test_from_another_namespace_only_the_namespaced_name_resolves(lab):
+    cluster_ip = lab.dig("svc-clusterip.default.svc.cluster.local")
+    assert lab.dig("svc-clusterip", pod="buyer", namespace="shop") == []
+    assert lab.run("exec", "-n", "shop", "buyer", "--", "getent", "hosts", "svc-clusterip.default",
+                   check=False).stdout.split()[:1] == cluster_ip
+
+
+def test_a_headless_name_is_each_ready_pod_and_drops_one_that_stops_being_ready(lab):
+    web = sorted(p["status"]["podIP"] for p in lab.pods() if p["metadata"]["name"].startswith("web-"))
+    assert _until(lambda: lab.dig("headless.default.svc.cluster.local") == web)
+    gone = next(p for p in lab.pods() if p["metadata"]["name"].startswith("web-"))
+    lab.run("exec", gone["metadata"]["name"], "--", "touch", "/tmp/unready")      # its readiness probe fails
+    left = [ip for ip in web if ip != gone["status"]["podIP"]]
+    try:
+        assert _until(lambda: lab.dig("headless.default.svc.cluster.local") == left), \
+            lab.dig("headless.default.svc.cluster.local")
+        # its own name under the Service goes with it; the other's stays
+        assert lab.dig(f"{gone['status']['podIP'].replace('.', '-')}.headless.default.svc.cluster.local") == []
+        assert lab.dig(f"{left[0].replace('.', '-')}.headless.default.svc.cluster.local") == left
+    finally:
+        lab.run("exec", gone["metadata"]["name"], "--", "rm", "/tmp/unready")
+    assert _until(lambda: lab.dig("headless.default.svc.cluster.local") == web)
+
+
+def test_external_name_srv_and_ptr_answers(lab):
+    assert lab.dig("search.default.svc.cluster.local", "CNAME") == ["www.example.com."]
+    assert lab.dig("_http._tcp.svc-clusterip.default.svc.cluster.local", "SRV") == [
+        "0", "100", "8080", "svc-clusterip.default.svc.cluster.local."]
+    cluster_ip = lab.dig("svc-clusterip.default.svc.cluster.local")[0]
+    assert lab.dig("-x", cluster_ip) == ["svc-clusterip.default.svc.cluster.local."]
+    client_ip = next(p["status"]["podIP"] for p in lab.pods() if p["metadata"]["name"] == "client")
+    dashed = client_ip.replace(".", "-")
+    assert lab.dig("-x", client_ip) == [f"{dashed}.default.pod.cluster.local."]
+    assert lab.dig(f"{dashed}.default.pod.cluster.local") == [client_ip]
+
+
+def test_names_outside_the_cluster_fail_at_once(lab):
+    # NXDOMAIN is an answer: dig with one one-second try would say "timed out" for a hang
+    assert lab.status("www.example.com") == "NXDOMAIN"
+    assert lab.run("exec", "client", "--", "curl", "-s", "-m", "30", "http://www.example.com/",
+                   check=False).returncode == 6
+
+
+def test_records_follow_a_service_created_and_deleted(lab, tmp_path):
+    late = tmp_path / "late.yaml"
+    late.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: late}\nspec:\n"
+                    "  selector: {app: web}\n  ports: [{port: 81, targetPort: 80}]\n")
+    lab.run("apply", "-f", str(late))
+    ip = json.loads(lab.run("get", "svc", "late", "-o", "json").stdout)["spec"]["clusterIP"]
+    assert _until(lambda: lab.dig("late.default.svc.cluster.local") == [ip])
+    lab.run("delete", "-f", str(late))
+    assert _until(lambda: lab.status("late.default.svc.cluster.local") == "NXDOMAIN")
+
+
+def test_a_dns_query_crosses_kube_proxys_dnat_to_a_dns_pod(lab):
+    dns_ips = {p["status"]["podIP"] for p in lab.pods("kube-system")}
+    lab.dig("svc-clusterip.default.svc.cluster.local")
+    node = next(p["spec"]["nodeName"] for p in lab.pods() if p["metadata"]["name"] == "client")
+    out = subprocess.run(["ip", "netns", "exec", names.node_netns(lab.name, node), "conntrack", "-L", "-p", "udp",
+                          "--orig-dst", "10.96.0.10", "--orig-port-dst", "53"],
+                         capture_output=True, text=True).stdout
+    replies = {field.split("=", 1)[1] for line in out.splitlines() for field in line.split()[6:]
+               if field.startswith("src=")}
+    assert replies & dns_ips, out
+
+
+def test_dns_keeps_answering_while_a_dns_pods_server_is_killed_and_restarted(lab):
+    pod = sorted(lab.pods("kube-system"), key=lambda p: p["metadata"]["name"])[0]
+    name = pod["metadata"]["name"]
+    st = state.load(lab.name)
+    record = st.pods[f"kube-system/{name}"]
+    netns = names.pod_netns(lab.name, "kube-system", name)
+    pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split()
+    unbound = [pid for pid in pids if pathlib.Path(f"/proc/{pid}/comm").read_text().strip() == "unbound"]
+    assert len(unbound) == 1, record
+    subprocess.run(["kill", "-9", unbound[0]], check=True)
+    # glibc's resolver tries again after a lost answer; every lookup must succeed meanwhile
+    answers = [lab.run("exec", "client", "--", "getent", "hosts", "svc-clusterip", check=False).returncode
+               for _ in range(10)]
+    assert answers == [0] * 10
+    restarted = _until(lambda: next((p for p in lab.pods("kube-system") if p["metadata"]["name"] == name
+                                     and p["status"]["containerStatuses"][0]["restartCount"] >= 1 and _ready(p)),
+                                    None))
+    assert restarted, lab.run("get", "pods", "-n", "kube-system").stdout
+    assert lab.dig("svc-clusterip.default.svc.cluster.local")
