@@ -178,6 +178,7 @@ def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, war
     return runtime.PodRuntimeSpec(
         lab=lab, namespace=pod.namespace, name=pod.name, node=pod.node, pod_ip=pod.ip, host_ip=node.ip,
         netns=names.pod_netns(lab, pod.namespace, pod.name),
+        hostname=dns.pod_hostname_and_domain(pod.name, pod.namespace, spec.raw)[0],
         state_dir=names.pod_dir(lab, pod.namespace, pod.name, pod.uid), containers=containers,
         termination_grace_seconds=min(float(grace if grace is not None else 30), 2.0),
         volume_files={v.name: v.files for v in pod_vols.volumes.values() if v.files is not None})
@@ -290,14 +291,16 @@ class Machine:
     def teardown_pod(self, lab: str, topology: Topology, pod: PodInstance) -> None:
         _teardown_pod(lab, topology, pod)
 
-    def wire_pod(self, lab: str, topology: Topology, pod: PodInstance, resolv_conf: str | None = None) -> None:
-        """The pod's network namespace, its eth0 on the node's cni0, its address, /etc/hosts and
+    def wire_pod(self, lab: str, topology: Topology, pod: PodInstance, resolv_conf: str | None = None,
+                 hostname: str | None = None, domain: str | None = None) -> None:
+        """The pod's network namespace, its eth0 on the node's cni0, its address, /etc/hosts (with
+        HOSTNAME, the pod's name unless its spec names one, and DOMAIN for a subdomain) and
         /etc/resolv.conf (RESOLV_CONF; None: the host's, seen through)."""
         node = topology.node(pod.node)
         pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
         _network().ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
                                       pod.ip)
-        etc.write_pod_hosts(pod_ns, pod.ip, pod.name)
+        etc.write_pod_hosts(pod_ns, pod.ip, hostname or pod.name, domain)
         if resolv_conf is not None:
             etc.write_pod_resolv_conf(pod_ns, resolv_conf)
 
@@ -418,9 +421,11 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
             continue
         st.pods[f"{pod.namespace}/{pod.name}"].pop("waiting", None)
         resolv_conf = None
+        pod_spec = source_of[pod.source].pod_spec
         if cluster_dns:
-            resolv_conf = dns.pod_resolv_conf(source_of[pod.source].pod_spec.raw, pod.namespace, cluster_dns).render()
-        machine.wire_pod(lab, topology, pod, resolv_conf)
+            resolv_conf = dns.pod_resolv_conf(pod_spec.raw, pod.namespace, cluster_dns).render()
+        hostname, domain = dns.pod_hostname_and_domain(pod.name, pod.namespace, pod_spec.raw)
+        machine.wire_pod(lab, topology, pod, resolv_conf, hostname, domain)
         started.append((pod, spec))
     if started:
         # all pods' processes are forked before any is waited for: they start in parallel

@@ -61,7 +61,7 @@ class FakeMachine(lab_mod.Machine):
         self.torn_down.append(pod.name)
         self.dead.discard(pod.name)
 
-    def wire_pod(self, lab, topology, pod, resolv_conf=None):
+    def wire_pod(self, lab, topology, pod, resolv_conf=None, hostname=None, domain=None):
         self.wired.append((pod.name, pod.node, pod.ip))
         self.resolv_conf[pod.name] = resolv_conf
 

@@ -21,16 +21,18 @@ fe00::0\tip6-localnet
 fe00::0\tip6-mcastprefix
 fe00::1\tip6-allnodes
 fe00::2\tip6-allrouters
-{ip}\t{hostname}
+{ip}\t{names}
 """
 
 
-def write_pod_hosts(netns_name: str, ip: str, hostname: str) -> None:
-    """The kubelet's hosts file for a pod (pkg/kubelet/kubelet_pods.go managedHostsFileContent)."""
+def write_pod_hosts(netns_name: str, ip: str, hostname: str, domain: str | None = None) -> None:
+    """The kubelet's hosts file for a pod (pkg/kubelet/kubelet_pods.go managedHostsFileContent):
+    the pod's address with HOSTNAME, and HOSTNAME.DOMAIN first when the pod has a subdomain."""
     folder = ETC_NETNS / netns_name
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / ".hosts.tmp"
-    tmp.write_text(KUBELET_HOSTS.format(ip=ip, hostname=hostname))
+    names = f"{hostname}.{domain}\t{hostname}" if domain else hostname
+    tmp.write_text(KUBELET_HOSTS.format(ip=ip, names=names))
     os.replace(tmp, folder / "hosts")
 
 

@@ -112,7 +112,7 @@ def container_env(pod: PodRuntimeSpec, container: ContainerSpec) -> dict[str, st
     """The process environment: runtime basics (PATH, HOSTNAME, HOME) overridden by the manifest's env."""
     env = {
         "PATH": DEFAULT_PATH,
-        "HOSTNAME": pod_hostname(pod.name),
+        "HOSTNAME": pod_hostname(pod.hostname or pod.name),
         "HOME": "/root" if not container.run_as_user else "/",
     }
     env.update(container.env)
@@ -243,7 +243,7 @@ def plan_pod(spec: PodRuntimeSpec, exists: Callable[[str, str], bool] | None = N
     return PodPlan(
         namespace=spec.namespace,
         name=spec.name,
-        hostname=pod_hostname(spec.name),
+        hostname=pod_hostname(spec.hostname or spec.name),
         netns_path=netns_path(spec.netns),
         grace=float(spec.termination_grace_seconds),
         server_info=info,

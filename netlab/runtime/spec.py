@@ -46,6 +46,7 @@ class PodRuntimeSpec:
     # "overlay": each container's own copy-on-write root; "host": a bind of the host's root, the
     # reference bench/containers.py measures the overlay against (never used by a lab)
     root_filesystem: str = "overlay"
+    hostname: str | None = None     # spec.hostname (kubelet's); None: the pod's name
 
 
 @dataclass

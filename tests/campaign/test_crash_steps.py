@@ -116,11 +116,20 @@ def _running_pods(lab: str, namespace: str = "default") -> list:
 
 
 def _dns_settled(lab: str) -> bool:
-    """The lab's two cluster DNS pods run and pass their readiness probes (after which a pass has
-    nothing left to change for them)."""
+    """The lab's two cluster DNS pods run, pass their readiness probes, and are in every node's
+    rules (kube-proxy's rate limit may hold that sync back a moment): then a pass has nothing left
+    to change for them."""
     items = json.loads(netlab_cli("get", "pods", "-n", "kube-system", "-o", "json", "--name", lab).stdout)["items"]
-    return len(items) == 2 and all(any(c["type"] == "Ready" and c["status"] == "True"
-                                       for c in p["status"].get("conditions") or []) for p in items)
+    if len(items) != 2 or not all(any(c["type"] == "Ready" and c["status"] == "True"
+                                      for c in p["status"].get("conditions") or []) for p in items):
+        return False
+    for node in ("node1", "node2"):
+        rules = subprocess.run(["ip", "netns", "exec", f"{lab}-{node}", "iptables-save", "-t", "nat"],
+                               capture_output=True, text=True).stdout
+        if sum(1 for line in rules.splitlines() if line.startswith("-A KUBE-SEP-")
+               and "kube-system/kube-dns:dns " in line.replace('"', " ") and "-j DNAT" in line) != 2:
+            return False
+    return True
 
 
 def _wait_for(predicate, timeout: float = 10.0) -> bool:
@@ -212,8 +221,9 @@ def test_an_up_killed_at_any_step_is_finished_by_the_next_up_and_down_leaves_not
             return f"re-up failed: {again.stderr.strip()}"
         if not _wait_for(lambda: _dns_settled(lab)):
             return f"the cluster DNS pods did not come up: {_running_pods(lab, 'kube-system')}"
-        if "nothing to change" not in _run(lab, ["up", "-f", base]).stdout:
-            return "a third up still had something to change"
+        third = _run(lab, ["up", "-f", base]).stdout
+        if "nothing to change" not in third:
+            return f"a third up still had something to change: {third.splitlines()[:3]}"
         if len(_running_pods(lab)) != 1 or not _answers(lab, 30080):
             return f"not converged: pods {_running_pods(lab)}"
         return None

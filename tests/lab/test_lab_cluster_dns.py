@@ -67,6 +67,22 @@ LAB = textwrap.dedent("""\
       containers: [{name: curl, image: curlimages/curl, command: [sleep, infinity]}]
     ---
     apiVersion: v1
+    kind: Service
+    metadata: {name: db}
+    spec:
+      clusterIP: None
+      selector: {app: db}
+      ports: [{port: 5432}]
+    ---
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: db-0, labels: {app: db}}
+    spec:
+      hostname: primary
+      subdomain: db
+      containers: [{name: db, image: postgres, ports: [{containerPort: 5432}]}]
+    ---
+    apiVersion: v1
     kind: Pod
     metadata: {name: buyer, namespace: shop}
     spec:
@@ -179,6 +195,16 @@ def test_a_headless_name_is_each_ready_pod_and_drops_one_that_stops_being_ready(
     finally:
         lab.run("exec", gone["metadata"]["name"], "--", "rm", "/tmp/unready")
     assert _until(lambda: lab.dig("headless.default.svc.cluster.local") == web)
+
+
+def test_a_pod_with_hostname_and_subdomain_is_named_under_its_headless_service(lab):
+    ip = next(p["status"]["podIP"] for p in lab.pods() if p["metadata"]["name"] == "db-0")
+    assert _until(lambda: lab.dig("primary.db.default.svc.cluster.local") == [ip])
+    assert lab.dig("-x", ip) == ["primary.db.default.svc.cluster.local."]
+    # kubelet gives the pod that hostname, and its hosts file the full name first
+    assert lab.run("exec", "db-0", "--", "hostname").stdout.strip() == "primary"
+    hosts = lab.run("exec", "db-0", "--", "cat", "/etc/hosts").stdout
+    assert f"{ip}\tprimary.db.default.svc.cluster.local\tprimary\n" in hosts
 
 
 def test_external_name_srv_and_ptr_answers(lab):
