@@ -62,7 +62,8 @@ def main(debug):
 
 
 name_option = click.option("--name", "lab_name", metavar="LAB",
-                           help="The lab to act on (may be left out while only one lab is up).")
+                           help="The lab to act on; else $NETLAB_LAB, else the one `netlab use` chose, else "
+                                "the only lab that is up.")
 
 
 def _require_root():
@@ -71,9 +72,13 @@ def _require_root():
 
 
 def _which_lab(lab_name: str | None) -> str:
+    from netlab import names
     from netlab.lab import LabError, labs_up
     if lab_name:
         return lab_name
+    chosen = names.current_lab()
+    if chosen:
+        return chosen
     labs = labs_up()
     if len(labs) == 1:
         return labs[0]
@@ -183,6 +188,32 @@ def down(lab_name, all_labs):
     for lab in labs:
         removed = lab_mod.down(lab)
         output.echo(f"lab {lab!r} is down ({len(removed)} network namespaces removed)")
+
+
+@main.command()
+@click.argument("lab", required=False)
+@click.option("--none", "clear", is_flag=True, help="Forget the current lab.")
+def use(lab, clear):
+    """Make LAB the lab every command acts on without --name, as `kubectl config use-context`
+    does (a $NETLAB_LAB in the environment wins over it). Without LAB: print the current lab."""
+    from netlab import names
+    if clear:
+        _require_root()
+        names.use_lab(None)
+        output.echo("no current lab")
+        return
+    if lab is None:
+        current = names.current_lab()
+        if current is None:
+            raise click.ClickException("no current lab (choose one with `netlab use LAB`)")
+        output.echo(current)
+        return
+    problem = names.check_lab_name(lab)
+    if problem:
+        raise click.ClickException(problem)
+    _require_root()
+    names.use_lab(lab)
+    output.echo(f'Switched to lab "{lab}".')
 
 
 @main.command()

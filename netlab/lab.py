@@ -639,6 +639,8 @@ def labs_up() -> list:
 def _resolve_lab_name(lab_name: str | None, loaded) -> str:
     if lab_name:
         name = lab_name
+    elif names.current_lab():
+        name = names.current_lab()
     elif loaded.lab is not None and getattr(loaded.lab, "name", None):
         name = loaded.lab.name
     else:

@@ -46,6 +46,34 @@ def check_lab_name(name: str) -> str | None:
     return None
 
 
+CURRENT_LAB_FILE = ".current-lab"     # in RUN_DIR: `netlab use LAB` (a dot: no lab is named so)
+LAB_ENV = "NETLAB_LAB"
+
+
+def current_lab() -> str | None:
+    """The lab chosen without --name: $NETLAB_LAB, else the one `netlab use` set (as kubectl's
+    current context), else None."""
+    chosen = os.environ.get(LAB_ENV)
+    if chosen:
+        return chosen
+    try:
+        return (RUN_DIR / CURRENT_LAB_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def use_lab(lab: str | None) -> None:
+    """Make LAB the current lab (None: no current lab)."""
+    path = RUN_DIR / CURRENT_LAB_FILE
+    if lab is None:
+        path.unlink(missing_ok=True)
+        return
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(lab + "\n")
+    tmp.replace(path)
+
+
 def lab_prefix(lab: str) -> str:
     return f"{lab}-"
 

@@ -8,7 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" != 0 ]; then
-  echo "setup.sh: run as root (netlab builds network namespaces): sudo $0 $*" >&2
+  # netlab builds network namespaces: as a sudo user the same command works through sudo
+  if command -v sudo >/dev/null 2>&1; then
+    exec sudo "$0" "$@"
+  fi
+  echo "setup.sh: run as root (netlab builds network namespaces)" >&2
   exit 1
 fi
 
