@@ -268,8 +268,9 @@ def get(resource, names_, namespace, all_namespaces, fmt, watch, lab_name):
     kind = lab_mod.KIND_ALIASES.get(resource.lower())
     if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet",
                     "ConfigMap", "Secret"):
-        raise click.UsageError("netlab get supports nodes, pods, services, endpoints, endpointslices, deployments, "
-                               f"replicasets, configmaps, secrets and events (not {resource!r})")
+        # kubectl's words (netlab keeps nodes, pods, services, endpoints, endpointslices,
+        # deployments, replicasets, configmaps, secrets and events)
+        raise lab_mod.LabError(f'the server doesn\'t have a resource type "{resource}"')
     objects = inspect.get_objects(lab, kind, None if all_namespaces else namespace, list(names_))
     if fmt in ("json", "yaml"):
         data = objects[0] if (names_ and len(objects) == 1) else output.as_list(objects)

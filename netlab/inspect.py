@@ -9,7 +9,7 @@ from netlab import names, runtime
 from netlab import state as lab_state
 from netlab.cluster import controllers
 from netlab.cluster.controllers import PodInstance
-from netlab.lab import (LabError, _instance, _loaded_lab, _sources, manifest_lab_config, object_key,
+from netlab.lab import (LabError, NotFound, _instance, _loaded_lab, _sources, manifest_lab_config, object_key,
                         owned_namespaces, topology_of)
 
 
@@ -48,7 +48,7 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
         found = {o["metadata"]["name"]: o for o in items}
         missing = [n for n in wanted if n not in found]
         if missing:
-            raise LabError(f'{kind.lower()} "{missing[0]}" not found')
+            raise NotFound(kind, missing[0])
         items = [found[n] for n in wanted]
     return items
 
@@ -202,7 +202,7 @@ def next_steps(lab: str) -> list:
 def _find_pod(st, namespace: str, name: str) -> PodInstance:
     record = st.pods.get(f"{namespace}/{name}")
     if record is None:
-        raise LabError(f'pod "{name}" not found in namespace "{namespace}"')
+        raise NotFound("Pod", name)
     return _instance(record)
 
 

@@ -33,6 +33,21 @@ class LabError(Exception):
     """A lab-level problem the user can act on; the message says what to do."""
 
 
+RESOURCES = {"Pod": "pods", "Service": "services", "Deployment": "deployments.apps",
+             "ReplicaSet": "replicasets.apps", "Endpoints": "endpoints",
+             "EndpointSlice": "endpointslices.discovery.k8s.io", "Node": "nodes", "Namespace": "namespaces",
+             "ConfigMap": "configmaps", "Secret": "secrets", "Event": "events"}
+
+
+class NotFound(LabError):
+    """An object that is not there, said as the API server says it through kubectl:
+    `Error from server (NotFound): pods "x" not found`."""
+
+    def __init__(self, kind: str, name: str):
+        resource = RESOURCES.get(kind, kind.lower() + "s")
+        super().__init__(f'Error from server (NotFound): {resource} "{name}" not found')
+
+
 @dataclass
 class Report:
     lab: str
@@ -864,9 +879,7 @@ def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
                 report.deleted.append(f"{key[1]}/{key[2]}")
                 report.changed = True
             else:
-                kind, namespace, name = key
-                where = f' in namespace "{namespace}"' if namespace else ""
-                raise LabError(f'{kind.lower()} "{name}" not found{where}')
+                raise NotFound(key[0], key[2])
         # deleting a Namespace deletes everything in it, as the namespace controller does
         doomed = {key[2] for key in keys if key[0] == "Namespace"}
         for raw in st.objects:

@@ -58,5 +58,6 @@ def warn(text: str) -> None:
 
 def fail(text: str, code: int = 1) -> None:
     """Print an error the user can act on, then exit (tracebacks only with --debug)."""
-    click.echo(f"error: {text}", err=True)
+    # the API server's refusals are printed as kubectl prints them, the rest as kubectl's own errors
+    click.echo(text if text.startswith("Error from server") else f"error: {text}", err=True)
     sys.exit(code)

@@ -574,3 +574,14 @@ def test_up_says_at_once_why_a_container_that_cannot_run_here_ended(fresh_lab):
     assert "not answering yet" not in result.stderr + result.stdout
     logs = netlab_cli("logs", "py2", "-c", "py", "--name", name).stdout
     assert logs.splitlines() == ["starting", "/bin/bash: line 1: no-such-program-here: command not found"]
+
+
+def test_missing_objects_and_kinds_are_refused_in_kubectls_words(lab):
+    name = lab[0]
+    for args, said in ((("get", "pods", "nope"), 'Error from server (NotFound): pods "nope" not found'),
+                       (("describe", "pod", "nope"), 'Error from server (NotFound): pods "nope" not found'),
+                       (("get", "deploy", "nope"), 'Error from server (NotFound): deployments.apps "nope" not found'),
+                       (("delete", "svc", "nope"), 'Error from server (NotFound): services "nope" not found'),
+                       (("get", "foo"), 'error: the server doesn\'t have a resource type "foo"')):
+        result = netlab_cli(*args, "--name", name, check=False)
+        assert (result.returncode, result.stderr) == (1, said + "\n"), args
