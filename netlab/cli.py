@@ -32,6 +32,10 @@ class NetlabGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # the reader went away (`netlab get pods | head -3`): stop quietly, as kubectl does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except Exception as err:
             if os.environ.get("NETLAB_DEBUG"):
                 raise
@@ -248,46 +252,105 @@ def doctor(iptables_backend):
         sys.exit(1)
 
 
+GETTABLE = ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet",
+            "ConfigMap", "Secret")
+GET_ALL = ("Pod", "Service", "Deployment", "ReplicaSet")     # what `kubectl get all` lists of these
+
+
+def _get_requests(resource: str, names_: tuple) -> list:
+    """kubectl's ways of naming what to get: `pods`, `pod,svc`, `all`, `pods NAME...`,
+    `pod/NAME svc/NAME` -> [(kind, [names])] in the order given."""
+    from netlab import lab as lab_mod
+
+    def kind_of(word: str) -> str:
+        kind = lab_mod.KIND_ALIASES.get(word.lower())
+        if kind not in GETTABLE:
+            raise lab_mod.LabError(f'the server doesn\'t have a resource type "{word}"')
+        return kind
+
+    if "/" in resource:
+        requests: dict = {}
+        for item in (resource, *names_):
+            word, sep, name = item.partition("/")
+            if not sep or not name:
+                raise lab_mod.LabError("there is no need to specify a resource type as a separate argument when "
+                                       "passing arguments in resource/name form (e.g. 'netlab get resource/<resource_name>' "
+                                       "instead of 'netlab get resource resource/<resource_name>'")
+            requests.setdefault(kind_of(word), []).append(name)
+        return list(requests.items())
+    kinds = []
+    for word in resource.split(","):
+        for kind in (GET_ALL if word.lower() == "all" else (kind_of(word),)):
+            if kind not in kinds:
+                kinds.append(kind)
+    return [(kind, list(names_)) for kind in kinds]
+
+
 @main.command()
 @click.argument("resource")
 @click.argument("names_", nargs=-1, metavar="[NAME]...")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-A", "--all-namespaces", is_flag=True)
 @click.option("-o", "--output", "fmt", type=click.Choice(["wide", "json", "yaml", "name"]))
+@click.option("-l", "--selector", help="Only objects whose labels match (app=web, app!=web, 'env in (a,b)', tier, !tier).")
+@click.option("--show-labels", is_flag=True, help="A LABELS column, as kubectl's.")
+@click.option("--no-headers", is_flag=True, help="No header line.")
 @click.option("-w", "--watch", is_flag=True, help="After the list, print each object again when it changes "
                                                   "(each new event), until interrupted.")
 @name_option
-def get(resource, names_, namespace, all_namespaces, fmt, watch, lab_name):
+def get(resource, names_, namespace, all_namespaces, fmt, selector, show_labels, no_headers, watch, lab_name):
     """List nodes, pods, services, endpoints, endpointslices, deployments, replicasets, configmaps, secrets or
-    events like kubectl get.
+    events like kubectl get: one kind, several (pod,svc), `all`, or TYPE/NAME arguments.
 
     -o wide shows each node's and pod's network namespace (for `ip netns exec`)."""
-    from netlab import inspect, printers
+    from netlab import inspect, labelselector, printers
     from netlab import lab as lab_mod
     lab = _which_lab(lab_name)
-    kind = lab_mod.KIND_ALIASES.get(resource.lower())
-    if kind not in ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet",
-                    "ConfigMap", "Secret"):
-        # kubectl's words (netlab keeps nodes, pods, services, endpoints, endpointslices,
-        # deployments, replicasets, configmaps, secrets and events)
-        raise lab_mod.LabError(f'the server doesn\'t have a resource type "{resource}"')
-    objects = inspect.get_objects(lab, kind, None if all_namespaces else namespace, list(names_))
+    requests = _get_requests(resource, names_)
+    try:
+        matches = labelselector.parse(selector) if selector else None
+    except labelselector.SelectorError as err:
+        raise lab_mod.LabError(str(err)) from None
+    found = []
+    for kind, wanted in requests:
+        objects = inspect.get_objects(lab, kind, None if all_namespaces else namespace, wanted)
+        if matches:
+            objects = [o for o in objects if matches((o.get("metadata") or {}).get("labels") or {})]
+        found.append((kind, wanted, objects))
     if fmt in ("json", "yaml"):
-        data = objects[0] if (names_ and len(objects) == 1) else output.as_list(objects)
-        output.echo(output.dump(data, fmt))
+        objects = [o for _, _, of_kind in found for o in of_kind]
+        single = len(found) == 1 and len(found[0][1]) == 1 and len(objects) == 1
+        output.echo(output.dump(objects[0] if single else output.as_list(objects), fmt))
         return
     if fmt == "name":
-        for obj in objects:
-            output.echo(f"{kind.lower()}/{obj['metadata']['name']}")
+        for kind, _, objects in found:
+            for obj in objects:
+                output.echo(f"{lab_mod.resource_name(kind)}/{obj['metadata']['name']}")
         return
-    if not objects:
-        where = "" if kind == "Node" or all_namespaces else f" in {namespace} namespace"
+    if not any(objects for _, _, objects in found):
+        where = "" if all(k == "Node" for k, _, _ in found) or all_namespaces else f" in {namespace} namespace"
         click.echo(f"No resources found{where}.", err=True)
         return
-    headers, rows = printers.table_rows(kind, objects, wide=(fmt == "wide"), all_namespaces=all_namespaces)
-    output.echo(output.table(headers, rows))
-    if watch:
-        _watch(lab, kind, None if all_namespaces else namespace, list(names_), fmt == "wide", all_namespaces,
+    with_kind = len(found) > 1           # kubectl names each row's kind once several are listed
+    tables = []
+    for kind, _, objects in found:
+        if not objects:
+            continue
+        headers, rows = printers.table_rows(kind, objects, wide=(fmt == "wide"), all_namespaces=all_namespaces)
+        column = 1 if all_namespaces else 0
+        if with_kind:
+            rows = [row[:column] + [f"{lab_mod.resource_name(kind)}/{row[column]}"] + row[column + 1:]
+                    for row in map(list, rows)]
+        if show_labels and kind != "Event":
+            headers = list(headers) + ["LABELS"]
+            rows = [list(row) + [labelselector.format_labels((obj.get("metadata") or {}).get("labels"))]
+                    for row, obj in zip(rows, objects)]
+        text = output.table(headers, rows)
+        tables.append("\n".join(text.splitlines()[1:]) if no_headers else text)
+    output.echo("\n\n".join(tables))
+    if watch and len(found) == 1:
+        kind, wanted, _ = found[0]
+        _watch(lab, kind, None if all_namespaces else namespace, wanted, fmt == "wide", all_namespaces,
                headers, rows)
 
 

@@ -585,3 +585,25 @@ def test_missing_objects_and_kinds_are_refused_in_kubectls_words(lab):
                        (("get", "foo"), 'error: the server doesn\'t have a resource type "foo"')):
         result = netlab_cli(*args, "--name", name, check=False)
         assert (result.returncode, result.stderr) == (1, said + "\n"), args
+
+
+def test_get_takes_kind_lists_type_name_selectors_and_shows_labels_as_kubectl(lab):
+    name = lab[0]
+
+    def get(*args):
+        return netlab_cli("get", *args, "--name", name).stdout
+
+    # several kinds: one table each, a blank line between, every name with its kind
+    tables = get("rs,pods", "-n", "team").split("\n\n")
+    assert len(tables) == 2 and tables[0].startswith("NAME ") and tables[1].startswith("NAME ")
+    assert [line.split()[0] for line in tables[0].splitlines()[1:]] == ["replicaset.apps/frontend"]
+    assert all(line.startswith("pod/frontend-") for line in tables[1].splitlines()[1:])
+    # TYPE/NAME of one kind: no kind in the names
+    assert [line.split()[0] for line in get("pods/pinned", "pod/doner").splitlines()] == ["NAME", "pinned", "doner"]
+    # -l with a set-based expression, --show-labels, --no-headers
+    shown = get("pods", "-n", "team", "-l", "tier in (frontend,backend)", "--show-labels", "--no-headers").splitlines()
+    assert len(shown) == 2 and not any(line.startswith("NAME") for line in shown)
+    assert all(line.split()[-1] == "tier=frontend" for line in shown)
+    assert netlab_cli("get", "pods", "-n", "team", "-l", "tier!=frontend", "--name", name).stderr == \
+        "No resources found in team namespace.\n"
+    assert get("rs", "-n", "team", "-o", "name") == "replicaset.apps/frontend\n"
