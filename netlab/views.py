@@ -151,6 +151,9 @@ def restarts_column(statuses: list, now: float | None = None) -> str:
     return str(restarts)
 
 
+SYSTEM_PRIORITIES = {"system-cluster-critical": 2000000000, "system-node-critical": 2000001000}
+
+
 def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: dict | None = None) -> dict:
     """A Pod as `kubectl get pod -o yaml` shows it: the manifest's spec plus placement and status."""
     record = record or {}
@@ -158,6 +161,8 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
     spec = copy.deepcopy(template.get("spec") or {})
     if pod.node:
         spec["nodeName"] = pod.node
+    # the Priority admission plugin: the class's value (the two built-in classes; any other is 0 here)
+    spec.setdefault("priority", SYSTEM_PRIORITIES.get(spec.get("priorityClassName"), 0))
     metadata = {
         "name": pod.name,
         "namespace": pod.namespace,

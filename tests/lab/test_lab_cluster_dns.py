@@ -164,6 +164,8 @@ def test_the_cluster_dns_runs_in_kube_system_as_a_kubeadm_cluster_shows_it(lab):
     # the pods' processes: unbound under netlab's coredns stand-in, not a Python resolver
     ps = lab.run("exec", "-n", "kube-system", pods[0]["metadata"]["name"], "--", "ps", "-eo", "args").stdout
     assert "unbound -d -p -c /run/coredns/unbound.conf" in ps
+    described = lab.run("describe", "pod", "-n", "kube-system", pods[0]["metadata"]["name"]).stdout
+    assert "Priority:             2000000000\nPriority Class Name:  system-cluster-critical\n" in described
 
 
 def test_a_service_name_resolves_short_namespaced_and_full_and_curl_reaches_it(lab):
