@@ -33,18 +33,13 @@ class LabError(Exception):
     """A lab-level problem the user can act on; the message says what to do."""
 
 
-RESOURCES = {"Pod": "pods", "Service": "services", "Deployment": "deployments.apps",
-             "ReplicaSet": "replicasets.apps", "Endpoints": "endpoints",
-             "EndpointSlice": "endpointslices.discovery.k8s.io", "Node": "nodes", "Namespace": "namespaces",
-             "ConfigMap": "configmaps", "Secret": "secrets", "Event": "events"}
-
-
 class NotFound(LabError):
     """An object that is not there, said as the API server says it through kubectl:
-    `Error from server (NotFound): pods "x" not found`."""
+    `Error from server (NotFound): pods "x" not found`, `deployments.apps "x"`."""
 
     def __init__(self, kind: str, name: str):
-        resource = RESOURCES.get(kind, kind.lower() + "s")
+        plural = kind.lower() if kind == "Endpoints" else kind.lower() + "s"
+        resource = plural + (f".{API_GROUPS[kind]}" if kind in API_GROUPS else "")
         super().__init__(f'Error from server (NotFound): {resource} "{name}" not found')
 
 

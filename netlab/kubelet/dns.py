@@ -43,7 +43,8 @@ def pod_hostname_and_domain(pod_name: str, namespace: str, pod_spec: dict,
                             domain: str = CLUSTER_DOMAIN) -> tuple[str, str | None]:
     """kubelet's GeneratePodHostNameAndDomain: the pod's hostname (spec.hostname, else its name,
     at most 63 characters) and, with spec.subdomain, its domain SUBDOMAIN.NS.svc.DOMAIN."""
-    hostname = pod_spec.get("hostname") or pod_name[:63].rstrip("-.") or pod_name[:63]
+    from netlab.runtime.command import pod_hostname        # the same 63-character cut
+    hostname = pod_spec.get("hostname") or pod_hostname(pod_name)
     subdomain = pod_spec.get("subdomain")
     return hostname, (f"{subdomain}.{namespace}.svc.{domain}" if subdomain else None)
 

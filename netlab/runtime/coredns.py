@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socketserver
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -167,17 +168,25 @@ def _http_servers(records: Records, unbound: list) -> list:
                 pass
         return Handler
 
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def server_bind(self):
+            # HTTPServer's own asks the resolver for 0.0.0.0's name (getfqdn): this pod has none
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = "coredns", self.server_address[1]
+
     servers = []
     for port, path in ((HEALTH_PORT, "/health"), (READY_PORT, "/ready"), (METRICS_PORT, "/metrics")):
-        server = ThreadingHTTPServer(("0.0.0.0", port), handler_for(path))
-        server.daemon_threads = True
+        server = Server(("0.0.0.0", port), handler_for(path))
         servers.append(server)
     return servers
 
 
 def serve(log, ready) -> int:
     """Run unbound and the endpoints until unbound ends (its exit status) or SIGTERM (0). READY
-    is called once the ports are bound and unbound is started."""
+    is called once its HTTP ports are bound (the pod's start waits for no more: unbound, started
+    next, is waited for by the readiness probe)."""
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -187,6 +196,7 @@ def serve(log, ready) -> int:
     records = Records(os.path.join(RECORDS_MOUNT, DNS_RECORDS_FILE), log)
     unbound: list = []
     servers = _http_servers(records, unbound)
+    ready()
     for server in servers:
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True).start()
     try:
@@ -196,7 +206,6 @@ def serve(log, ready) -> int:
         return 127
     log(f"unbound started (pid {unbound[0].pid}); health :{HEALTH_PORT}, ready :{READY_PORT}, "
         f"metrics :{METRICS_PORT}")
-    ready()
     while not stopping.is_set():
         code = unbound[0].poll()
         if code is not None:
