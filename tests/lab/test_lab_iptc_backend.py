@@ -1,6 +1,7 @@
 """The python-iptables backend: same rules as the restore backend, and Services still work."""
 
 import re
+import time
 
 import pytest
 
@@ -33,8 +34,20 @@ def labs():
             assert lab_namespaces(name) == []
 
 
+def _dns_endpoints_in_rules(lab, node):
+    """Whether kube-proxy's rules on NODE hold both cluster DNS pods (they join once their
+    readiness probes pass, a moment after `up`)."""
+    nat = _tables(netlab_cli("rules", node, "--name", lab).stdout)["nat"]
+    return sum(1 for line in nat if line.startswith("-A KUBE-SEP-") and '"kube-system/kube-dns:dns"' in line
+               and "-j DNAT" in line) == 2
+
+
 def test_rules_read_back_identical_rule_for_rule_to_the_restore_backends(labs):
     iptc_lab, restore_lab = labs
+    deadline = time.monotonic() + 20
+    while not all(_dns_endpoints_in_rules(lab, node) for lab in labs for node in ("node1", "node2")):
+        assert time.monotonic() < deadline, "the cluster DNS pods never reached kube-proxy's rules"
+        time.sleep(0.1)
     for node in ("node1", "node2"):
         ours = _tables(netlab_cli("rules", node, "--name", iptc_lab).stdout)
         theirs = _tables(netlab_cli("rules", node, "--name", restore_lab).stdout)
