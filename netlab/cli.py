@@ -135,50 +135,511 @@ def up(files, lab_name, validate, iptables_backend):
     _print_up_report(report)
 
 
-@main.command()
-@click.option("-f", "--filename", "files", multiple=True, required=True,
-              type=click.Path(exists=True, allow_dash=True), help="Manifest file or folder (repeatable).")
-@name_option
-@validate_option
-def apply(files, lab_name, validate):
-    """Apply Kubernetes YAML to a running lab (like kubectl apply -f)."""
+def _manifest_files(files, recursive: bool) -> list:
+    """The -f arguments, folders walked into with -R as kubectl's visitor does (lexical order)."""
+    from netlab.manifest.source import SUFFIXES
+    result = []
+    for item in files:
+        item = str(item)
+        if recursive and os.path.isdir(item):
+            for folder, dirs, names_ in os.walk(item):
+                dirs.sort()
+                result += [os.path.join(folder, n) for n in sorted(names_) if n.endswith(SUFFIXES)]
+        else:
+            result.append(item)
+    return result
+
+
+def _load_for(files, validate, recursive, namespace):
+    from netlab import manifest
+    loaded = manifest.load(_manifest_files(files, recursive), validate=validate, namespace=namespace)
+    for warning in loaded.warnings:
+        output.warn(warning)
+    return loaded
+
+
+def _dry_run_suffix(dry_run: str | None) -> str:
+    return {None: "", "none": "", "client": " (dry run)", "server": " (server dry run)"}[dry_run]
+
+
+files_option = click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, allow_dash=True),
+                            help="Manifest file, folder or - for stdin (repeatable).")
+recursive_option = click.option("-R", "--recursive", is_flag=True, help="Walk into the folders given with -f.")
+dry_run_option = click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default=None,
+                              is_flag=False, flag_value="client",
+                              help="Check and print what would change, and change nothing.")
+namespace_option = click.option("-n", "--namespace", default=None,
+                                help="The namespace (default: default, or each manifest's own).")
+
+
+def _with(options):
+    """Apply a list of click decorators (options several commands share) in order."""
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate
+
+
+write_options = [files_option, recursive_option, dry_run_option, namespace_option, name_option, validate_option]
+
+
+def _write(files, lab_name, validate, recursive, namespace, dry_run, verb):
     from netlab import lab as lab_mod
     _require_root()
-    loaded = _load(files, validate)
-    report = lab_mod.apply(_which_lab(lab_name), loaded, create=False)
+    if not files:
+        raise click.UsageError("must specify one of -f and -k" if verb != "apply" else
+                               "error: must specify one of -f and -k")
+    loaded = _load_for(files, validate, recursive, namespace)
+    dry = None if dry_run in (None, "none") else dry_run
+    report = lab_mod.apply(_which_lab(lab_name), loaded, create=False, dry_run=dry, verb=verb)
+    if dry:
+        for line in report.objects_changed + report.objects_unchanged:
+            output.echo(line + _dry_run_suffix(dry))
+        return
     _print_changes(report)
 
 
 @main.command()
+@_with(write_options)
+def apply(files, recursive, dry_run, namespace, lab_name, validate):
+    """Apply Kubernetes YAML to a running lab (like kubectl apply -f): each object is created,
+    configured or unchanged."""
+    if not files:
+        raise click.UsageError("must specify one of -f and -k")
+    _write(files, lab_name, validate, recursive, namespace, dry_run, "apply")
+
+
+@main.command()
+@_with(write_options)
+def replace(files, recursive, dry_run, namespace, lab_name, validate):
+    """Replace objects with the ones in the manifests (like kubectl replace -f): each must exist."""
+    if not files:
+        raise click.UsageError("must specify one of -f and -k")
+    _write(files, lab_name, validate, recursive, namespace, dry_run, "replace")
+
+
+@main.group(invoke_without_command=True)
+@_with(write_options)
+@click.pass_context
+def create(ctx, files, recursive, dry_run, namespace, lab_name, validate):
+    """Create objects from manifests (like kubectl create -f; each must be new), or from a
+    generator: create deployment, create service."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"namespace": namespace, "lab_name": lab_name, "dry_run": dry_run}
+        return
+    if not files:
+        raise click.UsageError("must specify one of -f and -k, or a generator (deployment, service)")
+    _write(files, lab_name, validate, recursive, namespace, dry_run, "create")
+
+
+def _commit(lab_name, objects, verb, source, dry_run=None) -> None:
+    from netlab import edits
+    _require_root()
+    dry = None if dry_run in (None, "none") else dry_run
+    for line in edits.commit(_which_lab(lab_name), objects, verb, source, dry):
+        output.echo(line)
+
+
+@create.command("deployment")
+@click.argument("name")
+@click.option("--image", "images", multiple=True, required=True, help="The container image (repeatable).")
+@click.option("--replicas", type=int, default=1, show_default=True)
+@click.option("--port", type=int, help="The container port to expose.")
+@click.argument("command", nargs=-1)
+@click.pass_obj
+def create_deployment(opts, name, images, replicas, port, command):
+    """A Deployment of NAME with label app=NAME (like kubectl create deployment)."""
+    from netlab import edits
+    raw = edits.deployment(name, images[0], replicas, port, list(command), opts["namespace"] or "default")
+    for image in images[1:]:
+        raw["spec"]["template"]["spec"]["containers"].append(
+            {"name": edits.container_name(image), "image": image, "resources": {}})
+    _commit(opts["lab_name"], [raw], "created", f"deployment.apps/{name}", opts["dry_run"])
+
+
+@create.command("service")
+@click.argument("service_type", metavar="clusterip|nodeport|loadbalancer")
+@click.argument("name")
+@click.option("--tcp", multiple=True, help="PORT:TARGET_PORT (repeatable).")
+@click.option("--node-port", type=int, help="The NodePort (nodeport only).")
+@click.pass_obj
+def create_service(opts, service_type, name, tcp, node_port):
+    """A Service NAME selecting app=NAME (like kubectl create service)."""
+    from netlab import edits
+    raw = edits.service(service_type.lower(), name, list(tcp), node_port, opts["namespace"] or "default")
+    _commit(opts["lab_name"], [raw], "created", f"service/{name}", opts["dry_run"])
+
+
+def _resolve_targets(lab: str, args: tuple, namespace: str, selector: str | None = None,
+                     all_: bool = False) -> list:
+    """The objects kubectl's resource arguments name: TYPE NAME..., TYPE/NAME..., TYPE -l SEL,
+    TYPE --all -> [(kind, API object)] in the order given."""
+    from netlab import inspect, labelselector
+    from netlab import lab as lab_mod
+    if not args:
+        raise click.UsageError("you must specify the type of resource and a name (TYPE NAME or TYPE/NAME)")
+    requests = _get_requests(args[0], tuple(args[1:]))
+    matches = None
+    if selector:
+        try:
+            matches = labelselector.parse(selector)
+        except labelselector.SelectorError as err:
+            raise lab_mod.LabError(str(err)) from None
+    found = []
+    for kind, wanted in requests:
+        if not wanted and not selector and not all_:
+            raise lab_mod.LabError("resource(s) were provided, but no name was specified")
+        scope = None if kind in ("Node", "Namespace") else namespace
+        for obj in inspect.get_objects(lab, kind, scope, wanted):
+            if matches is None or matches((obj.get("metadata") or {}).get("labels") or {}):
+                found.append((kind, obj))
+    return found
+
+
+@main.command()
 @click.argument("args", nargs=-1)
-@click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, allow_dash=True),
-              help="Delete the objects in these manifests.")
+@files_option
+@recursive_option
+@click.option("-l", "--selector", help="Delete the objects of TYPE whose labels match.")
+@click.option("--all", "all_", is_flag=True, help="Delete every object of TYPE in the namespace.")
+@click.option("--grace-period", type=int, default=-1, help="Seconds a pod gets to stop (default: its own "
+                                                            "terminationGracePeriodSeconds).")
+@click.option("--now", is_flag=True, help="Stop pods at once (--grace-period=1).")
+@click.option("--force", is_flag=True, help="With --grace-period=0: remove pods without waiting.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the pods are gone.")
+@click.option("--ignore-not-found", is_flag=True, help="Say nothing of objects that are not there.")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @name_option
-def delete(args, files, namespace, lab_name):
-    """Delete objects: `delete -f FILE` or `delete TYPE NAME...` (pod, deployment, replicaset, service)."""
+def delete(args, files, recursive, selector, all_, grace_period, now, force, wait, ignore_not_found, namespace,
+           lab_name):
+    """Delete objects: `delete -f FILE`, `delete TYPE NAME...`, `delete TYPE/NAME`, `delete TYPE -l
+    SELECTOR` or `delete TYPE --all` (pods, deployments, replicasets, services, configmaps, ...)."""
     from netlab import lab as lab_mod
     _require_root()
     lab = _which_lab(lab_name)
     keys = set()
     if files:
-        loaded = _load(files, "ignore")
+        loaded = _load_for(files, "ignore", recursive, None)
         for obj in loaded.objects:
-            raw = obj.raw
-            keys.add(lab_mod.object_key(raw))
+            keys.add(lab_mod.object_key(obj.raw))
     if args:
-        kind = lab_mod.KIND_ALIASES.get(args[0].lower())
-        if kind is None:
-            raise click.UsageError(f"unknown resource type {args[0]!r} "
-                                   f"(use one of: {', '.join(sorted(set(lab_mod.KIND_ALIASES)))})")
-        if len(args) < 2:
-            raise click.UsageError("say which objects to delete: delete TYPE NAME...")
-        for name in args[1:]:
-            keys.add((kind, None if kind == "Namespace" else namespace, name))
+        if len(args) == 1 and "/" not in args[0] and not selector and not all_:
+            raise click.UsageError("resource(s) were provided, but no name was specified")
+        if selector or all_:
+            for kind, obj in _resolve_targets(lab, args, namespace, selector, all_):
+                meta = obj["metadata"]
+                keys.add((kind, None if kind in ("Namespace", "Node") else meta["namespace"], meta["name"]))
+        else:
+            for kind, wanted in _get_requests(args[0], tuple(args[1:])):
+                for name in wanted:
+                    keys.add((kind, None if kind == "Namespace" else namespace, name))
     if not keys:
+        if selector or all_:
+            click.echo("No resources found", err=True)
+            return
         raise click.UsageError("nothing to delete: give -f FILE or TYPE NAME")
-    report = lab_mod.delete(lab, keys)
+    grace = None if grace_period < 0 else float(grace_period)
+    if now:
+        grace = 1.0
+    if grace == 0 and not force:
+        grace = 1.0              # kubectl: 0 means "at once" only with --force
+    if force and grace == 0:
+        output.warn("Immediate deletion does not wait for confirmation that the running resource has been "
+                    "terminated. The resource may continue to run on the cluster indefinitely.")
+    report = lab_mod.delete(lab, keys, grace=grace, missing_ok=ignore_not_found, wait=wait and not force)
+    if force and grace == 0:
+        report.objects_changed = [line.replace(" deleted", " force deleted") for line in report.objects_changed]
     _print_changes(report)
+
+
+def _relabel(lab_name, args, namespace, selector, all_, overwrite, dry_run, field: str) -> None:
+    """label and annotate: FIELD is "labels" or "annotations"."""
+    from netlab import edits
+    from netlab import lab as lab_mod
+    _require_root()
+    lab = _which_lab(lab_name)
+    try:
+        targets, sets, removes = edits.split_changes(list(args))
+    except edits.EditError as err:
+        raise lab_mod.LabError(str(err)) from None
+    if not sets and not removes:
+        raise click.UsageError(f"at least one {field[:-1]} update is required")
+    what = field[:-1]
+    stored, lines = [], []
+    for kind, obj in _resolve_targets(lab, tuple(targets), namespace, selector, all_):
+        meta = obj["metadata"]
+        resource = f"{lab_mod.resource_name(kind)}/{meta['name']}"
+        raw = edits.stored(lab, kind, None if kind in ("Node", "Namespace") else meta["namespace"], meta["name"])
+        current = (raw if raw is not None else obj)["metadata"].get(field) or {}
+        if field == "annotations" and raw is None:
+            from netlab import views
+            current = {k: v for k, v in current.items() if k != views.NETNS_ANNOTATION}
+        try:
+            changed, notes = edits.relabel(current, sets, removes, overwrite, what)
+        except edits.EditError as err:
+            raise lab_mod.LabError(str(err)) from None
+        for note in notes:
+            output.echo(note)
+        word = edits.label_message(current, changed, overwrite) if field == "labels" else "annotated"
+        lines.append(f"{resource} {word}{_dry_run_suffix(dry_run)}")
+        if changed == current or dry_run not in (None, "none"):
+            continue
+        if raw is not None:
+            raw["metadata"][field] = changed
+            stored.append(edits.as_submitted(raw))
+        elif kind == "Pod":
+            edits.change_pod_record(lab, meta["namespace"], meta["name"], **{field: changed})
+        else:
+            raise lab_mod.LabError(f"{resource} is not an object netlab lets you change"
+                                   + (" (its labels come from the lab file's spec.nodes[].labels)"
+                                      if kind == "Node" else " (its Deployment owns it)"))
+    if stored:
+        edits.commit(lab, stored, "labeled", "<label>")
+    for line in lines:
+        output.echo(line)
+
+
+label_options = [
+    click.argument("args", nargs=-1, required=True),
+    click.option("--overwrite", is_flag=True, help="Replace a value that is already there."),
+    click.option("-l", "--selector", help="Every object of TYPE whose labels match."),
+    click.option("--all", "all_", is_flag=True, help="Every object of TYPE in the namespace."),
+    dry_run_option,
+    click.option("-n", "--namespace", default="default", show_default=True),
+    name_option,
+]
+
+
+@main.command()
+@_with(label_options)
+def label(args, overwrite, selector, all_, dry_run, namespace, lab_name):
+    """Set or remove labels: `label TYPE NAME KEY=VALUE... KEY-...` (like kubectl label).
+
+    A label a ReplicaSet selects on, taken off one of its pods, releases the pod: the ReplicaSet
+    makes a new one and the old one runs on, orphaned."""
+    _relabel(lab_name, args, namespace, selector, all_, overwrite, dry_run, "labels")
+
+
+@main.command()
+@_with(label_options)
+def annotate(args, overwrite, selector, all_, dry_run, namespace, lab_name):
+    """Set or remove annotations: `annotate TYPE NAME KEY=VALUE... KEY-...` (like kubectl annotate)."""
+    _relabel(lab_name, args, namespace, selector, all_, overwrite, dry_run, "annotations")
+
+
+def _one_target(lab, args, namespace):
+    """(kind, API object, stored raw) of the single object TYPE NAME or TYPE/NAME names."""
+    from netlab import edits
+    from netlab import lab as lab_mod
+    found = _resolve_targets(lab, tuple(args), namespace)
+    if len(found) != 1:
+        raise click.UsageError("name exactly one object: TYPE NAME or TYPE/NAME")
+    kind, obj = found[0]
+    meta = obj["metadata"]
+    raw = edits.stored(lab, kind, None if kind in ("Node", "Namespace") else meta["namespace"], meta["name"])
+    if raw is None:
+        why = " (its Deployment owns it: change the Deployment)" if kind in ("Pod", "ReplicaSet") else \
+            " (the lab file's spec.nodes describes it)" if kind == "Node" else ""
+        raise lab_mod.LabError(f"{lab_mod.resource_name(kind)}/{meta['name']} is not an object netlab lets you "
+                               f"change{why}")
+    return kind, obj, raw
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True)
+@click.option("-p", "--patch", "patch_text", help="The patch, as JSON or YAML.")
+@click.option("--patch-file", type=click.File(), help="The patch, from a file.")
+@click.option("--type", "patch_type", type=click.Choice(["json", "merge", "strategic"]), default="strategic",
+              show_default=True)
+@dry_run_option
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def patch(args, patch_text, patch_file, patch_type, dry_run, namespace, lab_name):
+    """Change fields of an object (like kubectl patch):
+
+    \b
+      netlab patch svc web -p '{"spec":{"type":"NodePort"}}'
+      netlab patch deploy/web --type json -p '[{"op":"replace","path":"/spec/replicas","value":3}]'
+    """
+    from netlab import edits, patches
+    from netlab import lab as lab_mod
+    lab = _which_lab(lab_name)
+    if patch_file is not None:
+        patch_text = patch_file.read()
+    if not patch_text:
+        raise click.UsageError("must specify --patch or --patch-file containing the contents of the patch")
+    kind, _, raw = _one_target(lab, args, namespace)
+    try:
+        changed = patches.apply(raw, patch_text, patch_type)
+    except patches.PatchError as err:
+        raise lab_mod.LabError(str(err)) from None
+    _commit(lab_name, [edits.as_submitted(changed)], "patched", f"{lab_mod.resource_name(kind)}/{raw['metadata']['name']}",
+            dry_run)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True)
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@name_option
+def edit(args, namespace, fmt, lab_name):
+    """Edit an object in $KUBE_EDITOR or $EDITOR (default vi), as kubectl edit: what you save is
+    validated as `apply` would; a rejected edit changes nothing and is kept in a file."""
+    import subprocess
+    import tempfile
+    import yaml
+    from netlab import edits, manifest
+    from netlab import lab as lab_mod
+    _require_root()
+    lab = _which_lab(lab_name)
+    kind, obj, raw = _one_target(lab, args, namespace)
+    resource = f"{lab_mod.resource_name(kind)}/{raw['metadata']['name']}"
+    shown = edits.editable(obj)
+    header = ("# Please edit the object below. Lines beginning with a '#' will be ignored,\n"
+              "# and an empty file will abort the edit. If an error occurs while saving this file will be\n"
+              "# reopened with the relevant failures.\n#\n")
+    text = header + output.dump(shown, fmt) + "\n"
+    with tempfile.NamedTemporaryFile("w", prefix="netlab-edit-", suffix=f".{fmt}", delete=False) as handle:
+        handle.write(text)
+        path = handle.name
+    editor = os.environ.get("KUBE_EDITOR") or os.environ.get("EDITOR") or "vi"
+    if subprocess.call(f'{editor} "{path}"', shell=True) != 0:
+        raise lab_mod.LabError(f"the editor {editor!r} failed; nothing changed (your file: {path})")
+    with open(path) as handle:
+        after = handle.read()
+    body = "\n".join(line for line in after.splitlines() if not line.lstrip().startswith("#"))
+    if not body.strip() or after == text:
+        os.unlink(path)
+        output.echo("Edit cancelled, no changes made.")
+        return
+    try:
+        edited = yaml.safe_load(body)
+        loaded = manifest.loads(body, file=path, validate="strict")
+        if [o.key for o in loaded.objects] != [(kind, raw["metadata"].get("namespace") if kind not in
+                                                ("Namespace", "Node") else None, raw["metadata"]["name"])]:
+            raise lab_mod.LabError(f"{path}: the edited object must stay {resource} (its kind, name and "
+                                   "namespace cannot change)")
+        if edits.as_submitted(edited) == edits.as_submitted(shown):
+            os.unlink(path)
+            output.echo("Edit cancelled, no changes made.")
+            return
+        lines = edits.commit(lab, [edits.as_submitted(edited)], "edited", path)
+    except (yaml.YAMLError, manifest.ManifestError, lab_mod.LabError) as err:
+        output.fail(f"{resource} was not changed:\n{err}\nA copy of your changes has been stored to \"{path}\"")
+    os.unlink(path)
+    for line in lines:
+        output.echo(line)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True)
+@click.option("--port", help="The Service's port (default: the object's container ports).")
+@click.option("--target-port", help="The port (number or name) on the pods.")
+@click.option("--type", "service_type", type=click.Choice(["ClusterIP", "NodePort", "LoadBalancer"]))
+@click.option("--name", "service_name", help="The Service's name (default: the object's).")
+@click.option("--protocol", type=click.Choice(["TCP", "UDP", "SCTP"]))
+@click.option("--selector", help="The Service's selector (default: the object's).")
+@dry_run_option
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("--lab", "lab_name", metavar="LAB", help="The lab (expose's own --name is the Service's name).")
+def expose(args, port, target_port, service_type, service_name, protocol, selector, dry_run, namespace, lab_name):
+    """A Service in front of a pod, Deployment, ReplicaSet or Service (like kubectl expose):
+
+    \b
+      netlab expose deployment web --port 80 --target-port 8080 --type NodePort
+    """
+    from netlab import edits
+    from netlab import lab as lab_mod
+    lab = _which_lab(lab_name)
+    found = _resolve_targets(lab, tuple(args), namespace)
+    if len(found) != 1:
+        raise click.UsageError("name exactly one object: TYPE NAME or TYPE/NAME")
+    kind, obj = found[0]
+    if kind not in ("Pod", "Deployment", "ReplicaSet", "Service"):
+        raise lab_mod.LabError(f"cannot expose a {kind}")
+    try:
+        raw = edits.expose(obj, port, target_port, service_type, service_name, protocol, selector)
+    except edits.EditError as err:
+        raise lab_mod.LabError(str(err)) from None
+    _commit(lab, [raw], "exposed", f"service/{raw['metadata']['name']}", dry_run)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("pod_name", metavar="NAME")
+@click.option("--image", required=True, help="The container image.")
+@click.option("--port", type=int, help="The container port.")
+@click.option("--labels", "-l", help="Labels (default: run=NAME), as key=value,key=value.")
+@click.option("--env", multiple=True, help="KEY=VALUE for the container (repeatable).")
+@click.option("--restart", default="Always", show_default=True, help="Always, OnFailure or Never.")
+@click.option("--command", "as_command", is_flag=True, help="ARGS are the command, not the image's arguments.")
+@click.option("--rm", "remove", is_flag=True, help="Delete the pod once its container has ended (with -i/-t/--attach).")
+@click.option("-i", "--stdin", is_flag=True, help="Attach: print the container's output until it ends.")
+@click.option("-t", "--tty", is_flag=True, help="Ask for a TTY (attach to the container's output).")
+@click.option("--attach", is_flag=True, help="Print the container's output until it ends.")
+@dry_run_option
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(pod_name, image, port, labels, env, restart, as_command, remove, stdin, tty, attach, dry_run, namespace,
+        lab_name, args):
+    """Start a pod running IMAGE (like kubectl run NAME --image IMAGE [-- ARGS]).
+
+    \b
+      netlab run web --image nginx --port 80
+      netlab run tmp --rm -i --restart=Never --image curlimages/curl -- curl -s web
+    With -i, -t or --attach it prints the container's output until the container ends; with --rm
+    it then deletes the pod. What you type is not passed to the container: for a shell in a pod,
+    `netlab exec -it POD -- sh`."""
+    from netlab import edits, inspect
+    from netlab import lab as lab_mod
+    _require_root()
+    lab = _which_lab(lab_name)
+    attached = stdin or tty or attach
+    if remove and not attached:
+        raise click.UsageError("--rm should only be used for attached containers")
+    try:
+        raw = edits.run_pod(pod_name, image, list(args), as_command, port, labels, list(env), restart,
+                            stdin=stdin, tty=tty, namespace=namespace)
+    except edits.EditError as err:
+        raise lab_mod.LabError(str(err)) from None
+    if not attached or dry_run not in (None, "none"):
+        _commit(lab, [raw], "created", f"pod/{pod_name}", dry_run)
+        return
+    edits.commit(lab, [raw], "created", f"pod/{pod_name}")
+    if tty:
+        click.echo("If you don't see a command prompt, try pressing enter.", err=True)
+    _wait_started(lab, pod_name, namespace)
+    try:
+        for chunk in inspect.follow_logs(lab, pod_name, namespace, None, 0):
+            click.echo(chunk, nl=False)
+    except KeyboardInterrupt:
+        pass
+    if remove:
+        report = lab_mod.delete(lab, {("Pod", namespace, pod_name)}, grace=1.0)
+        for line in report.objects_changed:
+            output.echo(line)
+
+
+def _wait_started(lab: str, pod_name: str, namespace: str, timeout: float = 60.0) -> str:
+    """Wait until the pod's first container has started (or ended); its phase then."""
+    import time
+    from netlab import inspect
+    from netlab import lab as lab_mod
+    deadline = time.monotonic() + timeout
+    while True:
+        (pod,) = inspect.get_objects(lab, "Pod", namespace, [pod_name])
+        statuses = pod["status"].get("containerStatuses") or []
+        state = (statuses[0].get("state") or {}) if statuses else {}
+        if "running" in state or "terminated" in state or pod["status"]["phase"] in ("Succeeded", "Failed"):
+            return pod["status"]["phase"]
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") in ("CreateContainerConfigError", "CrashLoopBackOff", "ErrImagePull"):
+            raise lab_mod.LabError(f"pod {namespace}/{pod_name} did not start: {waiting['reason']}: "
+                                   f"{waiting.get('message', '')}")
+        if time.monotonic() > deadline:
+            raise lab_mod.LabError(f"timed out waiting for the condition on pods/{pod_name}")
+        time.sleep(0.05)
 
 
 @main.command()
@@ -252,7 +713,7 @@ def doctor(iptables_backend):
         sys.exit(1)
 
 
-GETTABLE = ("Node", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet",
+GETTABLE = ("Node", "Namespace", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet",
             "ConfigMap", "Secret")
 GET_ALL = ("Pod", "Service", "Deployment", "ReplicaSet")     # what `kubectl get all` lists of these
 
@@ -328,7 +789,7 @@ def get(resource, names_, namespace, all_namespaces, fmt, selector, show_labels,
                 output.echo(f"{lab_mod.resource_name(kind)}/{obj['metadata']['name']}")
         return
     if not any(objects for _, _, objects in found):
-        where = "" if all(k == "Node" for k, _, _ in found) or all_namespaces else f" in {namespace} namespace"
+        where = "" if all(k in ("Node", "Namespace") for k, _, _ in found) or all_namespaces else f" in {namespace} namespace"
         click.echo(f"No resources found{where}.", err=True)
         return
     with_kind = len(found) > 1           # kubectl names each row's kind once several are listed
@@ -422,35 +883,71 @@ def describe(resource, names_, namespace, lab_name):
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.argument("target")
+@click.option("-i", "--stdin", is_flag=True, help="Pass your stdin to the command (it always is here).")
+@click.option("-t", "--tty", is_flag=True, help="The command gets your terminal (it does whenever stdin is one).")
 @click.option("-c", "--container", help="Container of the pod (default: the first).")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @name_option
+@click.argument("target")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
-def exec(target, container, namespace, lab_name, command):
-    """Run a command in a pod's container, a node or a client.
+def exec(stdin, tty, container, namespace, lab_name, target, command):
+    """Run a command in a pod's container, a node or a client (kubectl exec [-it] POD -- CMD).
 
     \b
       netlab exec web-7d4b9c5f8-x2x5z -- curl -s localhost
-      netlab exec pod/two-containers -c helper -- curl -s localhost
+      netlab exec -it pod/two-containers -c helper -- sh
+      netlab exec deploy/web -- hostname
       netlab exec node/node1 -- iptables -t nat -S
       netlab exec client/client -- curl -s 172.18.0.2:30080
-    """
+
+    The command runs in the container's namespaces with your terminal as its own, so -it gives a
+    shell a real TTY (job control, line editing) as kubectl's does."""
     from netlab import inspect
     _require_root()
-    argv = inspect.exec_argv(_which_lab(lab_name), target, namespace, container, list(command))
+    if tty and not sys.stdin.isatty():
+        click.echo("Unable to use a TTY - input is not a terminal or the right kind of file", err=True)
+    lab = _which_lab(lab_name)
+    target = _pod_of_workload(lab, target, namespace)
+    argv = inspect.exec_argv(lab, target, namespace, container, list(command))
     os.execvp(argv[0], argv)
+
+
+def _pod_of_workload(lab: str, target: str, namespace: str, quiet: bool = False) -> str:
+    """kubectl's TYPE/NAME for exec, logs and attach: deploy/NAME, rs/NAME and svc/NAME stand for
+    one of their running pods (the first by name, as kubectl's attachablePodForObject picks)."""
+    from netlab import inspect, labelselector
+    from netlab import lab as lab_mod
+    word, sep, name = target.partition("/")
+    kind = lab_mod.KIND_ALIASES.get(word.lower()) if sep else None
+    if kind not in ("Deployment", "ReplicaSet", "Service"):
+        return target
+    (obj,) = inspect.get_objects(lab, kind, namespace, [name])
+    spec = obj.get("spec") or {}
+    selector = spec.get("selector") or {}
+    wanted = selector if kind == "Service" else selector.get("matchLabels") or {}
+    matches = labelselector.parse(",".join(f"{k}={v}" for k, v in sorted(wanted.items()))) if wanted else None
+    pods = [p for p in inspect.get_objects(lab, "Pod", namespace, [])
+            if matches and matches(p["metadata"].get("labels") or {}) and not p["metadata"].get("deletionTimestamp")]
+    running = [p for p in pods if p["status"]["phase"] == "Running"] or pods
+    if not running:
+        raise lab_mod.LabError(f"no pods of {lab_mod.resource_name(kind)}/{name} are running")
+    if len(pods) > 1 and not quiet:
+        click.echo(f"Found {len(pods)} pods, using pod/{running[0]['metadata']['name']}", err=True)
+    return f"pod/{running[0]['metadata']['name']}"
 
 
 @main.command()
 @click.argument("pod", required=False)
 @click.option("-c", "--container", help="Container of the pod (default: the first).")
-@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-f", "--follow", is_flag=True, help="Go on printing what the container writes, until it ends.")
+@click.option("--tail", type=int, default=-1, help="Only the last N lines (default: all).")
 @click.option("-p", "--previous", is_flag=True, help="The output of the container's previous run (before its last restart).")
+@click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("--system", is_flag=True, help="The lab supervisor's own log instead (POD is then not needed).")
 @name_option
-def logs(pod, container, namespace, previous, system, lab_name):
-    """Print a container's output (kept after it exits and across restarts, with --previous)."""
+def logs(pod, container, follow, tail, previous, namespace, system, lab_name):
+    """Print a container's output (kept after it exits and across restarts, with --previous):
+    POD, pod/NAME, or deploy/NAME (one of its pods, as kubectl picks)."""
     from netlab import inspect
     from netlab import lab as lab_mod
     if system:
@@ -463,8 +960,20 @@ def logs(pod, container, namespace, previous, system, lab_name):
         return
     if pod is None:
         raise click.UsageError("say which pod: netlab logs POD (or --system for the supervisor's log)")
-    text = inspect.logs(_which_lab(lab_name), pod, namespace, container, previous=previous)
+    lab = _which_lab(lab_name)
+    pod = _pod_of_workload(lab, pod, namespace)
+    text = inspect.logs(lab, pod, namespace, container, previous=previous)
+    if tail >= 0:
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[-tail:]) if tail else ""
     click.echo(text, nl=False)
+    if follow and not previous:
+        try:
+            for chunk in inspect.follow_logs(lab, pod, namespace, container, len(text.encode())
+                                             if tail < 0 else None):
+                click.echo(chunk, nl=False)
+        except KeyboardInterrupt:
+            pass
 
 
 @main.command()

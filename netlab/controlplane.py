@@ -102,7 +102,9 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
         if record.get("deletionTimestamp"):
             # stopped only once kube-proxy has taken it out of every node's rules
             if key not in terminating and not rules_pending:
-                grace = float(source.pod_spec.termination_grace_period_seconds) if source else 30.0
+                # `delete --grace-period N` (or --now) overrides the pod's own
+                grace = float(record["deletionGracePeriodSeconds"]) if record.get("deletionGracePeriodSeconds") \
+                    is not None else float(source.pod_spec.termination_grace_period_seconds) if source else 30.0
                 outcome.terminate.append((key, directory, grace))
                 what = ("Stopping container " + ", ".join(c.name for c in source.pod_spec.containers)) if source \
                     else "Stopping pod"

@@ -26,6 +26,9 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
         items = [views.node_object(lab, node, st.created) for node in topology.nodes]
     elif kind in ("Service", "Endpoints", "EndpointSlice"):
         items = _service_objects(st, kind, namespace)
+    elif kind == "Namespace":
+        items = sorted((dict(views.stored_object(raw), status={"phase": "Active"}) for raw in st.objects
+                        if raw.get("kind") == "Namespace"), key=lambda o: o["metadata"]["name"])
     elif kind in ("ConfigMap", "Secret"):
         items = sorted((views.stored_object(raw) for raw in st.objects if object_key(raw)[0] == kind
                         and (namespace is None or object_key(raw)[1] == namespace)),
@@ -175,8 +178,9 @@ def next_steps(lab: str) -> list:
         steps.append(f"netlab exec{flag} {src['name']} -- curl -s {dst['ip']}:{first_port(dst)}"
                      f"   # pod on {src['node']} -> pod on {dst['node']}, no NAT")
     view = st.allocations.get("view") or {"services": []}
+    # the user's Services with pods behind them (not the API server's default/kubernetes)
     services_ = [s for s in view["services"] if s["spec"].get("clusterIP") not in (None, "None")
-                 and s["metadata"].get("namespace") != "kube-system"]
+                 and s["metadata"].get("namespace") != "kube-system" and s["spec"].get("selector")]
     if services_ and running:
         svc = services_[0]
         steps.append(f"netlab probe{flag} --from {running[0]['name']} {svc['metadata']['name']} --count 1000"
@@ -280,6 +284,34 @@ def logs(lab: str, name: str, namespace: str, container: str | None, previous: b
         return runtime.read_logs(pod_dir, chosen.name, previous=previous)
     except LookupError as err:
         raise LabError(str(err)) from None
+
+
+def follow_logs(lab: str, name: str, namespace: str, container: str | None, offset: int | None):
+    """What the container writes after byte OFFSET of its log (None: from now), as it comes,
+    until the container ends (kubectl logs -f)."""
+    import time
+    from netlab.runtime import pod as pod_runtime
+    st, _ = _loaded_lab(lab)
+    pod = _find_pod(st, namespace, name.split("/", 1)[-1])
+    pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
+    chosen = _choose_container(runtime.pod_status(pod_dir), container, pod.name)
+    if chosen is None:
+        return
+    path = pod_dir / pod_runtime.CONTAINERS_DIR / f"{chosen.name}.log"
+    with open(path, "rb") as handle:
+        handle.seek(0, 2) if offset is None else handle.seek(offset)
+        while True:
+            data = handle.read()
+            if data:
+                yield data.decode(errors="replace")
+                continue
+            now = _choose_container(runtime.pod_status(pod_dir), chosen.name, pod.name)
+            if now is None or now.state != "running" or now.pid != chosen.pid:
+                rest = handle.read()
+                if rest:
+                    yield rest.decode(errors="replace")
+                return
+            time.sleep(0.1)
 
 
 def rules(lab: str, node_name: str, table: str | None) -> str:

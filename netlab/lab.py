@@ -38,9 +38,13 @@ class NotFound(LabError):
     `Error from server (NotFound): pods "x" not found`, `deployments.apps "x"`."""
 
     def __init__(self, kind: str, name: str):
-        plural = kind.lower() if kind == "Endpoints" else kind.lower() + "s"
-        resource = plural + (f".{API_GROUPS[kind]}" if kind in API_GROUPS else "")
-        super().__init__(f'Error from server (NotFound): {resource} "{name}" not found')
+        super().__init__(f'Error from server (NotFound): {plural_resource(kind)} "{name}" not found')
+
+
+def plural_resource(kind: str) -> str:
+    """The API's resource name kubectl's errors use: `pods`, `deployments.apps`, `endpoints`."""
+    plural = kind.lower() if kind == "Endpoints" else kind.lower() + "s"
+    return plural + (f".{API_GROUPS[kind]}" if kind in API_GROUPS else "")
 
 
 @dataclass
@@ -678,28 +682,37 @@ def _describe_change(verb: str, raw: dict) -> str:
 
 
 def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: float = 5.0,
-          iptables_backend: str | None = None) -> Report:
-    """Apply loaded manifests to a lab, creating the lab first when CREATE (netlab up)."""
+          iptables_backend: str | None = None, dry_run: str | None = None, verb: str = "apply") -> Report:
+    """Apply loaded manifests to a lab, creating the lab first when CREATE (netlab up).
+
+    VERB "create" refuses objects that exist and "replace" ones that do not, as kubectl create
+    and replace do; DRY_RUN ("client" or "server") checks and reports everything and changes nothing."""
     started = time.monotonic()
     lab = _resolve_lab_name(lab_name, loaded)
     with lab_state.locked(lab):
         try:
-            report = _apply_locked(lab, loaded, create, rng, wait_ready, iptables_backend)
+            report = _apply_locked(lab, loaded, create, rng, wait_ready, iptables_backend, dry_run, verb)
         except BaseException:
             if not lab_state.state_path(lab).exists():
                 lab_state.remove_lock(lab)          # a new lab that was refused leaves nothing behind
             raise
+    if dry_run:
+        report.seconds = time.monotonic() - started
+        return report
     _wake_supervisor(lab)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptables_backend) -> Report:
+def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptables_backend, dry_run=None,
+                  verb: str = "apply") -> Report:
     """apply() under the lab's lock."""
     st = lab_state.load(lab)
     config_raw = (loaded.lab.raw or None) if loaded.lab is not None else None
     new_lab = st is None
     if st is None:
+        if dry_run:
+            raise LabError(f"lab {lab!r} is not up: a dry run needs a lab to check against")
         if not create:
             raise LabError(f"lab {lab!r} is not up; start it with `netlab up --name {lab}`")
         if netns.list_names(names.lab_prefix(lab)) and owned_namespaces(lab, None):
@@ -717,7 +730,10 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
     check_capacity(loaded.objects, topology)
     api = store.EmbeddedStore(st, time.time(), rng)
     if new_lab:
-        # a new lab starts with its cluster DNS, as kubeadm's addon phase creates it
+        # a new lab starts with what kube-apiserver creates (the system namespaces, the kubernetes
+        # Service) and its cluster DNS, as kubeadm's addon phase creates it
+        for raw in addons.control_plane_objects(topology.service_cidr, topology.nodes[0].ip):
+            api.create(raw)
         config = manifest_lab_config(st.config)
         if config.cluster_dns.enabled:
             for raw in addons.cluster_dns_objects(str(config.cluster_dns_ip), config.cluster_dns.replicas):
@@ -726,14 +742,30 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
             if record.get("clusterIP")}
     admission.admit([o for o in loaded.objects if getattr(o, "kind", None)], lambda key: api.get(*key),
                     [o["metadata"]["name"] for o in api.list("Namespace")], held)
-    incoming = [obj.raw for obj in loaded.objects if getattr(obj, "kind", None)]   # not the lab file
+    with_kind = [obj for obj in loaded.objects if getattr(obj, "kind", None)]     # not the lab file
+    incoming = [obj.raw for obj in with_kind]
+    if verb in ("create", "replace"):
+        for obj in with_kind:
+            there = api.get(*object_key(obj.raw)) is not None
+            if there != (verb == "replace"):
+                plural = plural_resource(obj.kind)
+                where = obj.source.file if getattr(obj.source, "file", None) else str(obj.source)
+                what = "AlreadyExists" if there else "NotFound"
+                raise LabError(f'Error from server ({what}): error when {verb[:-1]}ing "{where}": {plural} '
+                               f'"{obj.name}" {"already exists" if there else "not found"}')
     report = Report(lab=lab, topology=topology)
     for raw in incoming:
-        _, verb = api.apply(raw)
-        (report.objects_changed if verb != "unchanged" else report.objects_unchanged).append(
-            _describe_change(verb, raw))
+        if verb == "replace":
+            api.update(store.as_applied(raw))
+            report.objects_changed.append(_describe_change("replaced", raw))
+            continue
+        _, done = api.apply(raw)
+        (report.objects_changed if done != "unchanged" else report.objects_unchanged).append(
+            _describe_change(done, raw))
     check_services(st, topology, {f"{o.namespace}/{o.name}": o.source for o in loaded.objects
                                   if getattr(o, "kind", None) == "Service"})   # nothing is saved yet
+    if dry_run:
+        return report                 # checked as a write would be; the state was never saved
     reconcile(lab, st, report, rng=rng, wait_ready=wait_ready, ensure_network=create)
     # the pods the applied objects ask for (a Deployment's are not all there yet: 500 per pass)
     wanted = sum(o.replicas if o.kind in ("Deployment", "ReplicaSet") else 1 for o in parse_stored(st.objects)
@@ -850,8 +882,12 @@ def check_services(st, topology, sources: dict | None = None) -> None:
         raise ManifestError(problems) from None
 
 
-def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
-    """Remove objects (by kind, namespace, name) from a lab and reconcile."""
+def delete(lab: str, keys: set, rng=None, wait: bool = True, grace: float | None = None,
+           missing_ok: bool = False) -> Report:
+    """Remove objects (by kind, namespace, name) from a lab and reconcile.
+
+    GRACE (kubectl delete --grace-period) replaces the deleted pods' terminationGracePeriodSeconds;
+    MISSING_OK (--ignore-not-found) passes over objects that are not there."""
     with lab_state.locked(lab):
         st = lab_state.load(lab)
         if st is None:
@@ -861,6 +897,9 @@ def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
         api = store.EmbeddedStore(st, time.time(), rng)
         for key in sorted(keys, key=str):
             stored = api.get(*key)
+            if key[0] == "Namespace" and key[2] in IMMORTAL_NAMESPACES:
+                raise LabError(f'Error from server (Forbidden): namespaces "{key[2]}" is forbidden: this namespace '
+                               "may not be deleted")
             if stored is not None:
                 report.objects_changed.append(_describe_change("deleted", stored))
             elif key[0] == "Pod" and f"{key[1]}/{key[2]}" in st.pods:
@@ -873,6 +912,8 @@ def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
                     st.pods.pop(f"{key[1]}/{key[2]}")
                 report.deleted.append(f"{key[1]}/{key[2]}")
                 report.changed = True
+            elif missing_ok:
+                continue
             else:
                 raise NotFound(key[0], key[2])
         # deleting a Namespace deletes everything in it, as the namespace controller does
@@ -886,12 +927,21 @@ def delete(lab: str, keys: set, rng=None, wait: bool = True) -> Report:
             if api.get(*key) is not None:
                 api.delete(*key)
         reconcile(lab, st, report, rng=rng, ensure_network=False)
-        graces = [30.0] + [float(o.pod_spec.termination_grace_period_seconds)
+        if grace is not None:
+            for pod_key in report.deleted:
+                if pod_key in st.pods:
+                    st.pods[pod_key]["deletionGracePeriodSeconds"] = grace
+            lab_state.save(st)
+        graces = [30.0 if grace is None else grace] + [float(o.pod_spec.termination_grace_period_seconds)
                            for o in parse_stored(st.objects) if o.kind in ("Pod", "ReplicaSet", "Deployment")]
     _wake_supervisor(lab)
     if wait:
         report.not_gone = wait_pods_gone(lab, report.deleted, max(graces) + 5.0)
     return report
+
+
+# the NamespaceLifecycle admission plugin's immortal namespaces
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 def down_unlocked(lab: str, st) -> list:

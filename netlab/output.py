@@ -42,10 +42,20 @@ def as_list(items: list) -> dict:
     return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}
 
 
+class _KubectlDumper(yaml.SafeDumper):
+    """YAML as kubectl prints it (sigs.k8s.io/yaml): keys sorted, a string that must be quoted in
+    double quotes (creationTimestamp: "2026-12-02T18:14:49Z", resourceVersion: "17")."""
+
+    def choose_scalar_style(self):
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
 def dump(data, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=4)
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip("\n")
+    return yaml.dump(data, Dumper=_KubectlDumper, sort_keys=True, default_flow_style=False,
+                     allow_unicode=True).rstrip("\n")
 
 
 def echo(text: str = "") -> None:

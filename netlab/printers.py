@@ -77,6 +77,13 @@ def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tu
             middle = [obj.get("type", "Opaque")] if kind == "Secret" else []
             rows.append(namespace_col(obj) + [obj["metadata"]["name"]] + middle + [count, output.age(created(obj))])
         return headers, rows
+    if kind == "Namespace":
+        # printNamespace: NAME STATUS AGE
+        headers = ["NAME", "STATUS", "AGE"]
+        for obj in objects:
+            rows.append([obj["metadata"]["name"], (obj.get("status") or {}).get("phase", "Active"),
+                         output.age(created(obj))])
+        return headers, rows
     if kind == "Event":
         headers = (["NAMESPACE"] if all_namespaces else []) + ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
         for obj in objects:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import copy
 import datetime
+import os
+import random
 import uuid
 from typing import Optional, Protocol
 
 CLUSTER_SCOPED = ("Namespace", "Node")
 SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
 CHANGES_KEPT = 1000
+SEED_VARIABLE = "NETLAB_SEED"
 
 
 class StoreError(Exception):
@@ -106,12 +109,22 @@ class EmbeddedStore:
             raise StoreError(f'{key[0]} "{key[2]}" already exists')
         stored = as_applied(obj)
         meta = stored["metadata"]
-        meta["uid"] = str(uuid.UUID(int=self.rng.getrandbits(128))) if self.rng else str(uuid.uuid4())
+        meta["uid"] = str(uuid.UUID(int=self._rng(key).getrandbits(128))) if self._rng(key) else str(uuid.uuid4())
         meta["creationTimestamp"] = _stamp(self.now)
         meta["generation"] = 1
         self.st.objects.append(stored)
         self._written("ADDED", stored)
         return stored
+
+    def _rng(self, key: tuple):
+        """Where uids come from: the store's rng (tests), else $NETLAB_SEED (the same seed and the
+        same commands give the same uids, so the same ClusterIPs and nodePorts), else none (uuid4)."""
+        if self.rng is not None:
+            return self.rng
+        seed = os.environ.get(SEED_VARIABLE)
+        if not seed:
+            return None
+        return random.Random(f"{seed}/{getattr(self.st, 'resource_version', 0)}/{key}")
 
     def update(self, obj: dict) -> dict:
         """Replace a stored object; generation +1 if its spec changed. StoreError if it is missing,

@@ -141,6 +141,7 @@ class Supervisor:
         self.last_full = 0.0
         self.gone: set = set()               # watched processes already seen to have ended
         self.streak = 0                      # passes in a row that changed pods
+        self.api_server = None               # the kubernetes Service's endpoint, once the node is there
 
     # -- plumbing --
 
@@ -248,6 +249,9 @@ class Supervisor:
             if time.monotonic() >= self.last_full + RESYNC_PERIOD:
                 dirty = True
         self.probes.shutdown(wait=False, cancel_futures=True)
+        if self.api_server is not None:
+            self.api_server.shutdown()
+            self.api_server.server_close()
         try:
             sock_path.unlink()
         except FileNotFoundError:
@@ -301,6 +305,8 @@ class Supervisor:
                     return False
                 outcome = controlplane.control_pass(self.lab, st, probe_results=results, finished=finished,
                                                     terminating=set(self.terminating))
+                if self.api_server is None:
+                    self._serve_api(st)
         except lab_state.LabGone:
             return False
         except lab_state.LabBusy:
@@ -317,6 +323,18 @@ class Supervisor:
                 f"{(min(self.timers) - time.monotonic()) if self.timers else None}; waited "
                 f"{(locked_at or began) - began:.2f}s for the lock, ran {time.monotonic() - (locked_at or began):.2f}s")
         return True
+
+    def _serve_api(self, st) -> None:
+        """Answer as the API server on the control-plane node's IP:6443 (netlab/apiserver.py),
+        the kubernetes Service's endpoint; a failure is logged and tried again next pass."""
+        from netlab import apiserver
+        from netlab.dataplane import netns
+        from netlab.lab import topology_of
+        node = topology_of(self.lab, st.config).nodes[0]
+        try:
+            self.api_server = apiserver.serve(netns.path(node.netns), node.ip)
+        except OSError as err:
+            log(f"cannot listen on {node.ip}:{apiserver.API_SERVER_PORT} in {node.netns}: {err}")
 
     def _after(self, outcome) -> None:
         """Start what runs outside the lock (probes, terminations), and arm the watches and timers."""

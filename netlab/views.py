@@ -168,12 +168,16 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
         "namespace": pod.namespace,
         "uid": pod.uid,
         "labels": dict(pod.labels),
-        "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
+        # a controller's pod starts with its template's annotations; `annotate` changes its own
+        "annotations": dict(record["annotations"] if "annotations" in record
+                            else (template.get("metadata") or {}).get("annotations") or {}),
         "creationTimestamp": _timestamp(pod.created),
     }
     if record.get("deletionTimestamp"):
         metadata["deletionTimestamp"] = _timestamp(record["deletionTimestamp"])
-        metadata["deletionGracePeriodSeconds"] = int(source_obj.pod_spec.termination_grace_period_seconds)
+        metadata["deletionGracePeriodSeconds"] = int(record["deletionGracePeriodSeconds"]) \
+            if record.get("deletionGracePeriodSeconds") is not None \
+            else int(source_obj.pod_spec.termination_grace_period_seconds)
     if pod.node:        # a Pending pod has no sandbox, so no namespace yet
         metadata["annotations"][NETNS_ANNOTATION] = names.pod_netns(lab, pod.namespace, pod.name)
     if pod.owner:

@@ -1,5 +1,15 @@
-"""The objects a new lab starts with, as kubeadm's addon phase creates them
-(cmd/kubeadm/app/phases/addons/dns/manifests.go): the cluster DNS in kube-system.
+"""The objects a new lab starts with, as a kubeadm cluster has them.
+
+The API server's own (pkg/controlplane: the system namespaces controller and the kubernetes
+Service's endpoint reconciler):
+
+    namespace/default, kube-system, kube-public, kube-node-lease
+    service/kubernetes        the service CIDR's first address, port https 443 -> 6443
+    endpointslice/kubernetes  the control-plane node's IP:6443 (the lab's first node), where the
+                              supervisor answers as the API server (netlab/apiserver.py)
+
+and kubeadm's addon phase (cmd/kubeadm/app/phases/addons/dns/manifests.go): the cluster DNS in
+kube-system.
 
     deployment.apps/coredns   2 replicas, label k8s-app: kube-dns, spread over the nodes,
                               readiness probe /ready on 8181, liveness /health on 8080
@@ -14,6 +24,8 @@ ConfigMap (the Corefile) and ServiceAccount are left out: nothing here would rea
 
 from __future__ import annotations
 
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+API_SERVER_PORT = 6443
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.13.1"     # kubeadm v1.35's CoreDNSVersion
 DNS_LABELS = {"k8s-app": "kube-dns"}
 
@@ -92,3 +104,50 @@ def coredns_deployment(replicas: int = 2) -> dict:
 def cluster_dns_objects(cluster_ip: str, replicas: int = 2) -> list[dict]:
     """What a new lab's store starts with for its cluster DNS: the Service, then the Deployment."""
     return [kube_dns_service(cluster_ip), coredns_deployment(replicas)]
+
+
+def system_namespaces() -> list[dict]:
+    """The namespaces kube-apiserver creates at start, labelled as the NamespaceDefaultLabelName
+    admission sets every namespace's name label."""
+    return [{"apiVersion": "v1", "kind": "Namespace",
+             "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}}}
+            for name in SYSTEM_NAMESPACES]
+
+
+def kubernetes_service(cluster_ip: str) -> dict:
+    """default/kubernetes, as kube-apiserver's controller writes it: no selector, its endpoints are
+    the API servers' (pkg/controlplane/controller/kubernetesservice)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {
+            "clusterIP": cluster_ip,
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": API_SERVER_PORT}],
+            "sessionAffinity": "None",
+            "type": "ClusterIP",
+        },
+    }
+
+
+def kubernetes_endpoint_slice(api_server_ip: str) -> dict:
+    """default/kubernetes's EndpointSlice, as the API server's endpoint reconciler writes it
+    (pkg/controlplane/reconcilers): one ready endpoint per API server."""
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [api_server_ip], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": API_SERVER_PORT, "protocol": "TCP"}],
+    }
+
+
+def control_plane_objects(service_cidr, api_server_ip: str) -> list[dict]:
+    """What kube-apiserver creates in a new cluster: the system namespaces, then default/kubernetes
+    on the service CIDR's first address (its endpoint the control-plane node's API server)."""
+    import ipaddress
+    first = str(ipaddress.ip_network(str(service_cidr)).network_address + 1)
+    return system_namespaces() + [kubernetes_service(first), kubernetes_endpoint_slice(api_server_ip)]

@@ -33,8 +33,21 @@ def _key(service: dict) -> str:
 
 
 def _stable_rng(*parts) -> random.Random:
-    """Allocation is random in the API server; seed it from the Service so labs are repeatable."""
+    """Allocation is random in the API server; seed it from the Service (its name and uid) so a
+    re-created Service gets fresh addresses, and a store seeded for tests gives repeatable ones."""
     return random.Random(hashlib.sha256("/".join(map(str, parts)).encode()).digest())
+
+
+def _uid(service: dict) -> str:
+    return (service.get("metadata") or {}).get("uid") or ""
+
+
+def _held(previous: dict, service: dict) -> dict:
+    """What PREVIOUS allocated to this very Service: nothing if it is a new one of the same name."""
+    before = previous.get(_key(service)) or {}
+    if before.get("uid") and _uid(service) and before["uid"] != _uid(service):
+        return {}
+    return before
 
 
 def apply_defaults(raw: dict) -> dict:
@@ -122,7 +135,7 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_p
     # Service asking for the same IP or port is refused instead of re-addressing the running one
     for service in ready:
         key, spec = _key(service), service["spec"]
-        before = previous.get(key) or {}
+        before = _held(previous, service)
         if spec["type"] == "ExternalName":
             continue
         if before.get("clusterIP") and spec.get("clusterIP") in (None, "", before["clusterIP"]):
@@ -158,8 +171,8 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_p
     record = {}
     for service in ready:
         key, spec = _key(service), service["spec"]
-        before = previous.get(key) or {}
-        mine = {"nodePorts": {}}
+        before = _held(previous, service)
+        mine = {"nodePorts": {}, "uid": _uid(service)} if _uid(service) else {"nodePorts": {}}
         if spec["type"] == "ExternalName":
             spec.pop("clusterIP", None)
             record[key] = mine
@@ -169,7 +182,7 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_p
         if spec.get("clusterIP") in (None, ""):
             ip = before.get("clusterIP")
             if not ip or taken_ips.get(ip, key) != key or ipaddress.ip_address(ip) not in cidr:
-                ip = _free_ip(cidr, taken_ips, _stable_rng(key, "ip"))
+                ip = _free_ip(cidr, taken_ips, _stable_rng(key, _uid(service), "ip"))
             taken_ips[ip] = key
             spec["clusterIP"] = ip
         mine["clusterIP"] = spec["clusterIP"]
@@ -180,7 +193,7 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_p
                     slot = f"{port.get('name') or ''}/{port.get('protocol')}/{port.get('port')}"
                     value = (before.get("nodePorts") or {}).get(slot)
                     if value is None or taken_ports.get(value, key) != key or not low <= value <= high:
-                        value = _free_port(low, high, taken_ports, _stable_rng(key, "port", index))
+                        value = _free_port(low, high, taken_ports, _stable_rng(key, _uid(service), "port", index))
                     taken_ports[value] = key
                     port["nodePort"] = value
                 mine["nodePorts"][f"{port.get('name') or ''}/{port.get('protocol')}/{port.get('port')}"] = \
@@ -192,7 +205,7 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_p
             if not spec.get("healthCheckNodePort"):
                 value = before.get("healthCheckNodePort")
                 if value is None or taken_ports.get(value, key) != key:
-                    value = _free_port(low, high, taken_ports, _stable_rng(key, "hc"))
+                    value = _free_port(low, high, taken_ports, _stable_rng(key, _uid(service), "hc"))
                 taken_ports[value] = key
                 spec["healthCheckNodePort"] = value
             mine["healthCheckNodePort"] = spec["healthCheckNodePort"]

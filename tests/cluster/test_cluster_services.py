@@ -130,3 +130,32 @@ def test_one_node_port_twice_in_a_service_is_a_duplicate():
     ports = [{"name": "x", "port": 80, "nodePort": 30100}, {"name": "y", "port": 81, "nodePort": 30100}]
     with pytest.raises(services.ServiceError, match=r"spec.ports\[1\].nodePort: Duplicate value: 30100"):
         services.allocate([_svc("a", type="NodePort", ports=ports)], {}, CIDR, RANGE)
+
+
+def _with_uid(service: dict, uid: str) -> dict:
+    service["metadata"]["uid"] = uid
+    return service
+
+
+def test_a_service_deleted_and_created_again_gets_a_fresh_cluster_ip_and_node_port():
+    # the API server's allocators pick at random: a new object of the same name is a new draw
+    (first,), record = services.allocate([_with_uid(_svc("a", type="NodePort"), "uid-1")], {}, CIDR, RANGE)
+    (kept,), _ = services.allocate([_with_uid(_svc("a", type="NodePort"), "uid-1")], record, CIDR, RANGE)
+    (again,), _ = services.allocate([_with_uid(_svc("a", type="NodePort"), "uid-2")], {}, CIDR, RANGE)
+    assert kept["spec"]["clusterIP"] == first["spec"]["clusterIP"]
+    assert again["spec"]["clusterIP"] != first["spec"]["clusterIP"]
+    assert again["spec"]["ports"][0]["nodePort"] != first["spec"]["ports"][0]["nodePort"]
+
+
+def test_a_new_object_of_a_held_name_does_not_inherit_its_predecessors_allocation():
+    (first,), record = services.allocate([_with_uid(_svc("a", type="NodePort"), "uid-1")], {}, CIDR, RANGE)
+    (replaced,), _ = services.allocate([_with_uid(_svc("a", type="NodePort"), "uid-2")], record, CIDR, RANGE)
+    (fresh,), _ = services.allocate([_with_uid(_svc("a", type="NodePort"), "uid-2")], {}, CIDR, RANGE)
+    assert replaced["spec"]["clusterIP"] == fresh["spec"]["clusterIP"] != first["spec"]["clusterIP"]
+
+
+def test_allocations_repeat_for_the_same_uids():
+    # a store seeded for tests hands out the same uids, so the same lab gets the same addresses
+    one, _ = services.allocate([_with_uid(_svc("a", type="NodePort"), "u")], {}, CIDR, RANGE)
+    two, _ = services.allocate([_with_uid(_svc("a", type="NodePort"), "u")], {}, CIDR, RANGE)
+    assert one == two

@@ -270,3 +270,32 @@ def test_dns_keeps_answering_while_a_dns_pods_server_is_killed_and_restarted(lab
                                     None))
     assert restarted, lab.run("get", "pods", "-n", "kube-system").stdout
     assert lab.dig("svc-clusterip.default.svc.cluster.local")
+
+
+def test_kubernetes_default_leads_through_kube_proxy_to_the_api_servers_listener_on_the_control_plane(lab):
+    services = lab.run("get", "svc", "kubernetes").stdout
+    assert "kubernetes   ClusterIP   10.96.0.1    <none>        443/TCP" in services, services
+    assert "kubernetes   172.18.0.2:6443" in lab.run("get", "endpoints", "kubernetes").stdout
+    # every node has the Service's rules, to node1's IP:6443 (the API server's endpoint)
+    for node in ("node1", "node2"):
+        rules = lab.run("rules", node, "-t", "nat").stdout
+        assert '-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m comment --comment "default/kubernetes:https cluster IP" ' \
+               "-m tcp --dport 443 -j KUBE-SVC-NPX46M4PTMTKRN6Y" in rules, rules
+        assert "-j DNAT --to-destination 172.18.0.2:6443" in rules
+    version = _until(lambda: lab.run("exec", "client", "--", "curl", "-s", "-m", "5",
+                                     "http://kubernetes.default.svc.cluster.local:443/version", check=False).stdout)
+    assert json.loads(version)["gitVersion"] == "v1.35.0", version
+    forbidden = lab.run("exec", "client", "--", "curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                        "http://10.96.0.1:443/api").stdout
+    assert forbidden == "403"
+
+
+def test_a_new_lab_has_the_four_system_namespaces_and_refuses_to_delete_default(lab):
+    listed = lab.run("get", "namespaces", "--no-headers").stdout.split("\n")
+    assert [line.split()[:2] for line in listed if line] == [
+        ["default", "Active"], ["kube-node-lease", "Active"], ["kube-public", "Active"], ["kube-system", "Active"],
+        ["shop", "Active"]]
+    refused = lab.run("delete", "namespace", "default", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ('Error from server (Forbidden): namespaces "default" is forbidden: this '
+                                      "namespace may not be deleted")

@@ -1,5 +1,6 @@
 """The python-iptables backend: same rules as the restore backend, and Services still work."""
 
+import os
 import re
 import time
 
@@ -24,11 +25,14 @@ def _tables(text):
 @pytest.fixture(scope="module")
 def labs():
     iptc_lab, restore_lab = unique_lab(), unique_lab()
+    # one seed for both: the same uids, so the same ClusterIPs and nodePorts in both labs' rules
+    os.environ["NETLAB_SEED"] = "iptc-backend-test"
     try:
         netlab_cli("up", "--name", iptc_lab, "--iptables-backend", "python-iptables")
         netlab_cli("up", "--name", restore_lab)
         yield iptc_lab, restore_lab
     finally:
+        os.environ.pop("NETLAB_SEED", None)
         for name in (iptc_lab, restore_lab):
             netlab_cli("down", "--name", name, check=False)
             assert lab_namespaces(name) == []

@@ -68,8 +68,10 @@ FRONT = textwrap.dedent("""\
     """)
 
 
-def _get(lab, what):
-    return json.loads(netlab_cli("get", what, "-o", "json", "--name", lab).stdout)["items"]
+def _get(lab, what, *names):
+    """The objects `get WHAT [NAME...] -o json` lists (a list even for one name)."""
+    data = json.loads(netlab_cli("get", what, *names, "-o", "json", "--name", lab).stdout)
+    return data["items"] if data.get("kind") == "List" else [data]
 
 
 def _web_pods(lab):
@@ -203,8 +205,7 @@ def test_a_deleted_pod_is_replaced_while_a_client_on_the_cluster_ip_loses_nothin
     name, _ = lab
     pods = _web_pods(name)
     victim = sorted(pods)[0]
-    (svc,) = _get(name, "services")
-    cluster_ip = svc["spec"]["clusterIP"]
+    cluster_ip = _get(name, "services", "web")[0]["spec"]["clusterIP"]
     with Loop(name) as loop:
         netlab_cli("delete", "pod", victim, "--name", name)
     assert loop.failures == [] and loop.answers > 0
@@ -212,7 +213,7 @@ def test_a_deleted_pod_is_replaced_while_a_client_on_the_cluster_ip_loses_nothin
     assert victim not in after and len(after) == 4
     (replacement,) = set(after) - set(pods)
     assert after[replacement]["status"]["podIP"] not in {p["status"]["podIP"] for p in pods.values()}
-    assert _get(name, "services")[0]["spec"]["clusterIP"] == cluster_ip
+    assert _get(name, "services", "web")[0]["spec"]["clusterIP"] == cluster_ip
 
 
 def test_a_rollout_whose_new_pods_never_get_ready_stops_at_its_progress_deadline_and_keeps_serving(lab):
@@ -231,5 +232,5 @@ def test_a_rollout_whose_new_pods_never_get_ready_stops_at_its_progress_deadline
     progressing = {c["type"]: c for c in deploy["status"]["conditions"]}["Progressing"]
     assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
     assert old <= set(_web_pods(name))                      # maxUnavailable 0: the old pods stay
-    (ep,) = _get(name, "endpoints")
+    (ep,) = _get(name, "endpoints", "web")
     assert len(ep["subsets"][0]["addresses"]) == 4
