@@ -65,6 +65,14 @@ def main(debug):
         os.environ["NETLAB_DEBUG"] = "1"
 
 
+def _complete(callback: str):
+    """A shell-completion callback of netlab.completion, imported only when the shell asks."""
+    def complete(ctx, param, incomplete):
+        from netlab import completion
+        return getattr(completion, callback)(ctx, param, incomplete)
+    return complete
+
+
 name_option = click.option("--name", "lab_name", metavar="LAB",
                            help="The lab to act on; else $NETLAB_LAB, else the one `netlab use` chose, else "
                                 "the only lab that is up.")
@@ -298,7 +306,7 @@ def _resolve_targets(lab: str, args: tuple, namespace: str, selector: str | None
 
 
 @main.command()
-@click.argument("args", nargs=-1)
+@click.argument("args", nargs=-1, shell_complete=_complete("type_then_names"))
 @files_option
 @recursive_option
 @click.option("-l", "--selector", help="Delete the objects of TYPE whose labels match.")
@@ -401,7 +409,7 @@ def _relabel(lab_name, args, namespace, selector, all_, overwrite, dry_run, fiel
 
 
 label_options = [
-    click.argument("args", nargs=-1, required=True),
+    click.argument("args", nargs=-1, required=True, shell_complete=_complete("type_then_names")),
     click.option("--overwrite", is_flag=True, help="Replace a value that is already there."),
     click.option("-l", "--selector", help="Every object of TYPE whose labels match."),
     click.option("--all", "all_", is_flag=True, help="Every object of TYPE in the namespace."),
@@ -447,7 +455,7 @@ def _one_target(lab, args, namespace):
 
 
 @main.command()
-@click.argument("args", nargs=-1, required=True)
+@click.argument("args", nargs=-1, required=True, shell_complete=_complete("type_then_names"))
 @click.option("-p", "--patch", "patch_text", help="The patch, as JSON or YAML.")
 @click.option("--patch-file", type=click.File(), help="The patch, from a file.")
 @click.option("--type", "patch_type", type=click.Choice(["json", "merge", "strategic"]), default="strategic",
@@ -479,7 +487,7 @@ def patch(args, patch_text, patch_file, patch_type, dry_run, namespace, lab_name
 
 
 @main.command()
-@click.argument("args", nargs=-1, required=True)
+@click.argument("args", nargs=-1, required=True, shell_complete=_complete("type_then_names"))
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @name_option
@@ -533,7 +541,7 @@ def edit(args, namespace, fmt, lab_name):
 
 
 @main.command()
-@click.argument("args", nargs=-1, required=True)
+@click.argument("args", nargs=-1, required=True, shell_complete=_complete("type_then_names"))
 @click.option("--port", help="The Service's port (default: the object's container ports).")
 @click.option("--target-port", help="The port (number or name) on the pods.")
 @click.option("--type", "service_type", type=click.Choice(["ClusterIP", "NodePort", "LoadBalancer"]))
@@ -715,6 +723,8 @@ def doctor(iptables_backend):
 
 GETTABLE = ("Node", "Namespace", "Pod", "Service", "Endpoints", "EndpointSlice", "Event", "Deployment", "ReplicaSet",
             "ConfigMap", "Secret")
+# what the API server has said of v1 Endpoints since v1.33 (kubectl prints it as a warning)
+ENDPOINTS_DEPRECATED = "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
 GET_ALL = ("Pod", "Service", "Deployment", "ReplicaSet")     # what `kubectl get all` lists of these
 
 
@@ -748,18 +758,21 @@ def _get_requests(resource: str, names_: tuple) -> list:
 
 
 @main.command()
-@click.argument("resource")
-@click.argument("names_", nargs=-1, metavar="[NAME]...")
+@click.argument("resource", shell_complete=_complete("resource_types"))
+@click.argument("names_", nargs=-1, metavar="[NAME]...", shell_complete=_complete("object_names"))
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-A", "--all-namespaces", is_flag=True)
 @click.option("-o", "--output", "fmt", type=click.Choice(["wide", "json", "yaml", "name"]))
 @click.option("-l", "--selector", help="Only objects whose labels match (app=web, app!=web, 'env in (a,b)', tier, !tier).")
 @click.option("--show-labels", is_flag=True, help="A LABELS column, as kubectl's.")
+@click.option("-L", "--label-columns", "label_columns", multiple=True,
+              help="A column with each object's value of this label (repeatable, or KEY1,KEY2).")
 @click.option("--no-headers", is_flag=True, help="No header line.")
 @click.option("-w", "--watch", is_flag=True, help="After the list, print each object again when it changes "
                                                   "(each new event), until interrupted.")
 @name_option
-def get(resource, names_, namespace, all_namespaces, fmt, selector, show_labels, no_headers, watch, lab_name):
+def get(resource, names_, namespace, all_namespaces, fmt, selector, show_labels, label_columns, no_headers, watch,
+        lab_name):
     """List nodes, pods, services, endpoints, endpointslices, deployments, replicasets, configmaps, secrets or
     events like kubectl get: one kind, several (pod,svc), `all`, or TYPE/NAME arguments.
 
@@ -768,6 +781,8 @@ def get(resource, names_, namespace, all_namespaces, fmt, selector, show_labels,
     from netlab import lab as lab_mod
     lab = _which_lab(lab_name)
     requests = _get_requests(resource, names_)
+    if any(kind == "Endpoints" for kind, _ in requests):
+        output.warn(ENDPOINTS_DEPRECATED)
     try:
         matches = labelselector.parse(selector) if selector else None
     except labelselector.SelectorError as err:
@@ -802,6 +817,12 @@ def get(resource, names_, namespace, all_namespaces, fmt, selector, show_labels,
         if with_kind:
             rows = [row[:column] + [f"{lab_mod.resource_name(kind)}/{row[column]}"] + row[column + 1:]
                     for row in map(list, rows)]
+        keys = [key for item in label_columns for key in item.split(",") if key]
+        if keys and kind != "Event":
+            # kubectl's header is the key's last path segment, upper-cased (-L kubernetes.io/hostname: HOSTNAME)
+            headers = list(headers) + [key.rsplit("/", 1)[-1].upper() for key in keys]
+            rows = [list(row) + [((obj.get("metadata") or {}).get("labels") or {}).get(key, "") for key in keys]
+                    for row, obj in zip(rows, objects)]
         if show_labels and kind != "Event":
             headers = list(headers) + ["LABELS"]
             rows = [list(row) + [labelselector.format_labels((obj.get("metadata") or {}).get("labels"))]
@@ -846,8 +867,8 @@ def _watch(lab, kind, namespace, names_, wide, all_namespaces, headers, rows) ->
 
 
 @main.command()
-@click.argument("resource", metavar="pod|deployment|replicaset|service")
-@click.argument("names_", nargs=-1, metavar="[NAME]...")
+@click.argument("resource", metavar="TYPE", shell_complete=_complete("resource_types"))
+@click.argument("names_", nargs=-1, metavar="[NAME]...", shell_complete=_complete("object_names"))
 @click.option("-n", "--namespace", default="default", show_default=True)
 @name_option
 def describe(resource, names_, namespace, lab_name):
@@ -888,7 +909,7 @@ def describe(resource, names_, namespace, lab_name):
 @click.option("-c", "--container", help="Container of the pod (default: the first).")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @name_option
-@click.argument("target")
+@click.argument("target", shell_complete=_complete("pod_names"))
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def exec(stdin, tty, container, namespace, lab_name, target, command):
     """Run a command in a pod's container, a node or a client (kubectl exec [-it] POD -- CMD).
@@ -937,7 +958,7 @@ def _pod_of_workload(lab: str, target: str, namespace: str, quiet: bool = False)
 
 
 @main.command()
-@click.argument("pod", required=False)
+@click.argument("pod", required=False, shell_complete=_complete("pod_names"))
 @click.option("-c", "--container", help="Container of the pod (default: the first).")
 @click.option("-f", "--follow", is_flag=True, help="Go on printing what the container writes, until it ends.")
 @click.option("--tail", type=int, default=-1, help="Only the last N lines (default: all).")
@@ -974,6 +995,27 @@ def logs(pod, container, follow, tail, previous, namespace, system, lab_name):
                 click.echo(chunk, nl=False)
         except KeyboardInterrupt:
             pass
+
+
+@main.command("port-forward")
+@click.argument("target", metavar="POD|TYPE/NAME", shell_complete=_complete("pod_names"))
+@click.argument("ports", nargs=-1, required=True, metavar="[LOCAL:]REMOTE...")
+@click.option("--address", default="localhost", show_default=True,
+              help="Where to listen on the host: localhost or a loopback address (127.0.0.1).")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def port_forward(target, ports, address, namespace, lab_name):
+    """Forward local ports to a pod (like kubectl port-forward), until interrupted.
+
+    \b
+      netlab port-forward pod/web 8080:80      # curl 127.0.0.1:8080 reaches the pod's port 80
+      netlab port-forward svc/web :80          # a free local port to one of the Service's pods
+    Each connection is made from inside the pod's network namespace to its localhost, as the
+    kubelet's runtime does; the host gets only a listening socket on 127.0.0.1."""
+    from netlab import portforward
+    _require_root()
+    portforward.port_forward(_which_lab(lab_name), target, namespace, list(ports), address=address,
+                             echo=output.echo)
 
 
 @main.command()
@@ -1156,6 +1198,20 @@ def _print_up_report(report) -> None:
     output.echo(f"lab {report.lab!r} is up ({report.seconds:.2f}s). Try:")
     for line in inspect.next_steps(report.lab):
         output.echo(f"  {line}")
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell):
+    """Print the shell completion script (commands, flags, resource types and the lab's object names).
+
+    \b
+      source <(netlab completion bash)          # this shell
+      netlab completion bash > /etc/bash_completion.d/netlab
+      netlab completion zsh > "${fpath[1]}/_netlab"
+    """
+    from netlab import completion as completion_mod
+    output.echo(completion_mod.script(main, shell))
 
 
 def _register_subcommands():
