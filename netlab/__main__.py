@@ -1,3 +1,3 @@
-from netlab.cli import main
+from netlab.client import main
 
 main()

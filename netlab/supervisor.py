@@ -192,6 +192,7 @@ class Supervisor:
         os.chmod(sock_path, 0o600)                     # root's only
         sock.setblocking(False)
         self.selector.register(sock, selectors.EVENT_READ, ("sock", None))
+        self._serve_commands(folder)
         self.selector.register(self.wake_r, selectors.EVENT_READ, ("wake", None))
         if threading.current_thread() is threading.main_thread():    # (a test runs it in a thread)
             signal.signal(signal.SIGUSR1, lambda *_: log(self.describe()))
@@ -249,6 +250,11 @@ class Supervisor:
             if time.monotonic() >= self.last_full + RESYNC_PERIOD:
                 dirty = True
         self.probes.shutdown(wait=False, cancel_futures=True)
+        if getattr(self, "command_socket", None) is not None:
+            try:
+                self.command_socket.unlink()
+            except FileNotFoundError:
+                pass
         if self.api_server is not None:
             self.api_server.shutdown()
             self.api_server.server_close()
@@ -324,6 +330,33 @@ class Supervisor:
                 f"{(locked_at or began) - began:.2f}s for the lock, ran {time.monotonic() - (locked_at or began):.2f}s")
         return True
 
+    def _serve_commands(self, folder) -> None:
+        """Run the quick commands (get, describe, label, scale) that clients send to api.sock, one
+        at a time, on a thread of their own (netlab/client.py)."""
+        from netlab import client
+        path = folder / client.SOCKET_FILE
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        os.chmod(path, 0o600)                          # root's only, as the lab's state
+        listener.listen(16)
+        self.command_socket = path
+
+        def accept_loop():
+            while not self.stopping:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                try:
+                    client.serve_one(conn)
+                except Exception:
+                    log("a client's command failed:\n" + traceback.format_exc())
+        threading.Thread(target=accept_loop, name="commands", daemon=True).start()
+
     def _serve_api(self, st) -> None:
         """Answer as the API server on the control-plane node's IP:6443 (netlab/apiserver.py),
         the kubernetes Service's endpoint; a failure is logged and tried again next pass."""
@@ -388,8 +421,9 @@ class Supervisor:
 
 def log(message: str) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    sys.stderr.write(f"{stamp} {message}\n")
-    sys.stderr.flush()
+    # the process's own stderr (the log file): a command run for a client captures sys.stderr
+    sys.__stderr__.write(f"{stamp} {message}\n")
+    sys.__stderr__.flush()
 
 
 def main(argv: list) -> int:

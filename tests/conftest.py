@@ -2,6 +2,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -35,6 +36,17 @@ def netlab_cli(*args, check=True, timeout=120):
     if check and result.returncode != 0:
         raise AssertionError(f"netlab {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def until(check, timeout=20.0):
+    """Look again (every 50 ms) until CHECK returns something true; that value, or the last one
+    once TIMEOUT seconds have passed (what a lab settles to, without betting on a sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
 
 
 def lab_namespaces(lab):

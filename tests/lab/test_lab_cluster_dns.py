@@ -6,12 +6,11 @@ import json
 import pathlib
 import subprocess
 import textwrap
-import time
 
 import pytest
 
 from netlab import names, state
-from tests.conftest import netlab_cli, unique_lab
+from tests.conftest import netlab_cli, unique_lab, until
 
 pytestmark = pytest.mark.root
 
@@ -100,16 +99,6 @@ def _host_port_53() -> list:
     return sorted(line for line in out.splitlines() if line.split()[4].endswith(":53"))
 
 
-def _until(check, timeout=20.0):
-    """Look again (every 50 ms) until CHECK returns something true; that value, or the last."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
-
-
 class Lab:
     def __init__(self, name):
         self.name = name
@@ -150,7 +139,7 @@ def _ready(pod):
 
 
 def test_the_cluster_dns_runs_in_kube_system_as_a_kubeadm_cluster_shows_it(lab):
-    pods = _until(lambda: [p for p in lab.pods("kube-system") if _ready(p)] if len(
+    pods = until(lambda: [p for p in lab.pods("kube-system") if _ready(p)] if len(
         [p for p in lab.pods("kube-system") if _ready(p)]) == 2 else None)
     assert pods, lab.run("get", "pods", "-n", "kube-system").stdout
     assert all(p["metadata"]["name"].startswith("coredns-") for p in pods), pods
@@ -169,7 +158,7 @@ def test_the_cluster_dns_runs_in_kube_system_as_a_kubeadm_cluster_shows_it(lab):
 
 
 def test_a_service_name_resolves_short_namespaced_and_full_and_curl_reaches_it(lab):
-    _until(lambda: lab.dig("svc-clusterip.default.svc.cluster.local"))
+    until(lambda: lab.dig("svc-clusterip.default.svc.cluster.local"))
     for name in ("svc-clusterip", "svc-clusterip.default", "svc-clusterip.default.svc.cluster.local"):
         answer = lab.run("exec", "client", "--", "curl", "-s", "-m", "10", f"http://{name}:8080/").stdout
         assert "pod: web-" in answer, (name, answer)
@@ -184,24 +173,24 @@ def test_from_another_namespace_only_the_namespaced_name_resolves(lab):
 
 def test_a_headless_name_is_each_ready_pod_and_drops_one_that_stops_being_ready(lab):
     web = sorted(p["status"]["podIP"] for p in lab.pods() if p["metadata"]["name"].startswith("web-"))
-    assert _until(lambda: lab.dig("headless.default.svc.cluster.local") == web)
+    assert until(lambda: lab.dig("headless.default.svc.cluster.local") == web)
     gone = next(p for p in lab.pods() if p["metadata"]["name"].startswith("web-"))
     lab.run("exec", gone["metadata"]["name"], "--", "touch", "/tmp/unready")      # its readiness probe fails
     left = [ip for ip in web if ip != gone["status"]["podIP"]]
     try:
-        assert _until(lambda: lab.dig("headless.default.svc.cluster.local") == left), \
+        assert until(lambda: lab.dig("headless.default.svc.cluster.local") == left), \
             lab.dig("headless.default.svc.cluster.local")
         # its own name under the Service goes with it; the other's stays
         assert lab.dig(f"{gone['status']['podIP'].replace('.', '-')}.headless.default.svc.cluster.local") == []
         assert lab.dig(f"{left[0].replace('.', '-')}.headless.default.svc.cluster.local") == left
     finally:
         lab.run("exec", gone["metadata"]["name"], "--", "rm", "/tmp/unready")
-    assert _until(lambda: lab.dig("headless.default.svc.cluster.local") == web)
+    assert until(lambda: lab.dig("headless.default.svc.cluster.local") == web)
 
 
 def test_a_pod_with_hostname_and_subdomain_is_named_under_its_headless_service(lab):
     ip = next(p["status"]["podIP"] for p in lab.pods() if p["metadata"]["name"] == "db-0")
-    assert _until(lambda: lab.dig("primary.db.default.svc.cluster.local") == [ip])
+    assert until(lambda: lab.dig("primary.db.default.svc.cluster.local") == [ip])
     assert lab.dig("-x", ip) == ["primary.db.default.svc.cluster.local."]
     # kubelet gives the pod that hostname, and its hosts file the full name first
     assert lab.run("exec", "db-0", "--", "hostname").stdout.strip() == "primary"
@@ -234,9 +223,9 @@ def test_records_follow_a_service_created_and_deleted(lab, tmp_path):
                     "  selector: {app: web}\n  ports: [{port: 81, targetPort: 80}]\n")
     lab.run("apply", "-f", str(late))
     ip = json.loads(lab.run("get", "svc", "late", "-o", "json").stdout)["spec"]["clusterIP"]
-    assert _until(lambda: lab.dig("late.default.svc.cluster.local") == [ip])
+    assert until(lambda: lab.dig("late.default.svc.cluster.local") == [ip])
     lab.run("delete", "-f", str(late))
-    assert _until(lambda: lab.status("late.default.svc.cluster.local") == "NXDOMAIN")
+    assert until(lambda: lab.status("late.default.svc.cluster.local") == "NXDOMAIN")
 
 
 def test_a_dns_query_crosses_kube_proxys_dnat_to_a_dns_pod(lab):
@@ -265,7 +254,7 @@ def test_dns_keeps_answering_while_a_dns_pods_server_is_killed_and_restarted(lab
     answers = [lab.run("exec", "client", "--", "getent", "hosts", "svc-clusterip", check=False).returncode
                for _ in range(10)]
     assert answers == [0] * 10
-    restarted = _until(lambda: next((p for p in lab.pods("kube-system") if p["metadata"]["name"] == name
+    restarted = until(lambda: next((p for p in lab.pods("kube-system") if p["metadata"]["name"] == name
                                      and p["status"]["containerStatuses"][0]["restartCount"] >= 1 and _ready(p)),
                                     None))
     assert restarted, lab.run("get", "pods", "-n", "kube-system").stdout
@@ -282,7 +271,7 @@ def test_kubernetes_default_leads_through_kube_proxy_to_the_api_servers_listener
         assert '-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m comment --comment "default/kubernetes:https cluster IP" ' \
                "-m tcp --dport 443 -j KUBE-SVC-NPX46M4PTMTKRN6Y" in rules, rules
         assert "-j DNAT --to-destination 172.18.0.2:6443" in rules
-    version = _until(lambda: lab.run("exec", "client", "--", "curl", "-s", "-m", "5",
+    version = until(lambda: lab.run("exec", "client", "--", "curl", "-s", "-m", "5",
                                      "http://kubernetes.default.svc.cluster.local:443/version", check=False).stdout)
     assert json.loads(version)["gitVersion"] == "v1.35.0", version
     forbidden = lab.run("exec", "client", "--", "curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",

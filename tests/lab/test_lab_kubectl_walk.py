@@ -1,0 +1,185 @@
+"""A networking tutorial's command lines, run with `netlab` where it says `kubectl`: pods and
+labels, a ReplicaSet edited to 4 replicas and re-applied, a label removed to orphan a pod, a
+Deployment's image changed and rolled back, a Service deleted and re-created with a new
+ClusterIP, described at each step; and the thin client's answers equal the in-process ones."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import lab_namespaces, netlab_cli, unique_lab, until
+
+pytestmark = pytest.mark.root
+
+TUTORIAL = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: ReplicaSet
+    metadata: {name: frontend, labels: {app: guestbook, tier: frontend}}
+    spec:
+      replicas: 3
+      selector: {matchLabels: {tier: frontend}}
+      template:
+        metadata: {labels: {tier: frontend}}
+        spec:
+          containers: [{name: php-redis, image: nginx, ports: [{containerPort: 80}]}]
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: nginx-deployment, labels: {app: nginx}}
+    spec:
+      replicas: 2
+      selector: {matchLabels: {app: nginx}}
+      template:
+        metadata: {labels: {app: nginx}}
+        spec:
+          containers: [{name: nginx, image: "nginx:1.14.2", ports: [{containerPort: 80}]}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: my-service}
+    spec:
+      selector: {app: nginx}
+      ports: [{protocol: TCP, port: 80, targetPort: 80}]
+    """)
+
+
+class Tutorial:
+    def __init__(self, lab, folder):
+        self.lab, self.folder = lab, folder
+
+    def netlab(self, *args, check=True, env=None):
+        if env is None:
+            return netlab_cli(*args, "--name", self.lab, check=check)
+        return subprocess.run([sys.executable, "-m", "netlab", *args, "--name", self.lab], capture_output=True,
+                              text=True, env=dict(os.environ, **env), check=check)
+
+    def objects(self, *what):
+        data = json.loads(self.netlab("get", *what, "-o", "json").stdout)
+        return data["items"] if data.get("kind") == "List" else [data]
+
+    def pods(self, **labels):
+        return [p for p in self.objects("pods") if all(p["metadata"]["labels"].get(k) == v for k, v in labels.items())
+                and not p["metadata"].get("deletionTimestamp")]
+
+
+@pytest.fixture(scope="module")
+def tutorial(tmp_path_factory):
+    lab = unique_lab("nlkw")
+    folder = tmp_path_factory.mktemp("walk")
+    (folder / "tutorial.yaml").write_text(TUTORIAL)
+    try:
+        netlab_cli("up", "-f", str(folder / "tutorial.yaml"), "--name", lab)
+        yield Tutorial(lab, folder)
+    finally:
+        netlab_cli("down", "--name", lab, check=False)
+        assert lab_namespaces(lab) == []
+
+
+def test_get_pods_with_labels_and_a_selector(tutorial):
+    shown = tutorial.netlab("get", "pods", "-l", "tier=frontend", "--show-labels").stdout.splitlines()
+    assert shown[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "LABELS"]
+    assert len(shown) == 4 and all(line.startswith("frontend-") and line.endswith("tier=frontend")
+                                   for line in shown[1:])
+    # the ReplicaSet's status follows its pods' readiness on the controller's next pass
+    assert until(lambda: tutorial.netlab("get", "rs", "frontend", "--no-headers").stdout.split()[:4] ==
+                  ["frontend", "3", "3", "3"])
+
+
+def test_the_replicaset_edited_to_4_replicas_then_the_file_applied_again_goes_back_to_3(tutorial):
+    edited = tutorial.netlab("edit", "rs/frontend", env={"EDITOR": "sed -i 's/^  replicas: 3$/  replicas: 4/'"})
+    assert edited.stdout.strip() == "replicaset.apps/frontend edited"
+    assert until(lambda: len(tutorial.pods(tier="frontend")) == 4)
+    applied = tutorial.netlab("apply", "-f", str(tutorial.folder / "tutorial.yaml")).stdout
+    assert "replicaset.apps/frontend configured" in applied and "service/my-service unchanged" in applied
+    assert until(lambda: len(tutorial.pods(tier="frontend")) == 3)
+
+
+def test_removing_the_selected_label_orphans_the_pod_and_the_replicaset_makes_another(tutorial):
+    victim = sorted(p["metadata"]["name"] for p in tutorial.pods(tier="frontend"))[0]
+    assert tutorial.netlab("label", "pod", victim, "tier-").stdout.strip() == f"pod/{victim} unlabeled"
+    (orphan,) = tutorial.objects("pod", victim)
+    assert "ownerReferences" not in orphan["metadata"] and orphan["status"]["phase"] == "Running"
+    owned = until(lambda: [p for p in tutorial.pods(tier="frontend") if p["status"]["phase"] == "Running"]
+                   if len(tutorial.pods(tier="frontend")) == 3 else None)
+    assert owned and len(owned) == 3 and victim not in {p["metadata"]["name"] for p in owned}
+    assert all(p["metadata"]["ownerReferences"][0]["name"] == "frontend" for p in owned)
+    # and the orphan answers on its own until it is deleted by hand
+    assert tutorial.netlab("delete", "pod", victim).stdout.splitlines()[0] == f'pod "{victim}" deleted'
+
+
+def test_a_deployments_image_changed_then_rolled_back(tutorial):
+    assert tutorial.netlab("set", "image", "deployment/nginx-deployment", "nginx=nginx:1.16.1").stdout.strip() == \
+        "deployment.apps/nginx-deployment image updated"
+    tutorial.netlab("rollout", "status", "deployment/nginx-deployment", "--timeout", "60")
+    assert {c["image"] for p in tutorial.pods(app="nginx") for c in p["spec"]["containers"]} == {"nginx:1.16.1"}
+    history = tutorial.netlab("rollout", "history", "deployment/nginx-deployment").stdout
+    assert history.splitlines()[1].split() == ["REVISION", "CHANGE-CAUSE"]
+    tutorial.netlab("rollout", "undo", "deployment/nginx-deployment")
+    tutorial.netlab("rollout", "status", "deployment/nginx-deployment", "--timeout", "60")
+    assert {c["image"] for p in tutorial.pods(app="nginx") for c in p["spec"]["containers"]} == {"nginx:1.14.2"}
+    described = tutorial.netlab("describe", "deployment", "nginx-deployment").stdout
+    assert re.search(r"Image:\s+nginx:1.14.2$", described, re.M) and "NewReplicaSet:   nginx-deployment-" in described
+
+
+def test_a_service_deleted_and_created_again_gets_a_new_cluster_ip(tutorial):
+    (before,) = tutorial.objects("svc", "my-service")
+    assert tutorial.netlab("delete", "svc", "my-service").stdout.splitlines()[0] == 'service "my-service" deleted'
+    assert "service/my-service created" in tutorial.netlab("apply", "-f", str(tutorial.folder / "tutorial.yaml")).stdout
+    (after,) = tutorial.objects("svc", "my-service")
+    assert after["spec"]["clusterIP"] != before["spec"]["clusterIP"]
+    assert after["metadata"]["uid"] != before["metadata"]["uid"]
+    described = tutorial.netlab("describe", "svc", "my-service").stdout
+    assert re.search(rf"^IP:\s+{re.escape(after['spec']['clusterIP'])}$", described, re.M), described
+
+
+def test_expose_patch_and_a_one_shot_pod_reach_the_deployment(tutorial):
+    # expose's --name is the Service's (kubectl's), so the lab is given with --lab
+    exposed = subprocess.run([sys.executable, "-m", "netlab", "expose", "deployment", "nginx-deployment", "--port",
+                              "8080", "--target-port", "80", "--name", "nginx-np", "--lab", tutorial.lab],
+                             capture_output=True, text=True, check=True)
+    assert exposed.stdout.strip() == "service/nginx-np exposed"
+    patched = tutorial.netlab("patch", "svc", "nginx-np", "-p", '{"spec":{"type":"NodePort"}}').stdout
+    assert patched.strip() == "service/nginx-np patched"
+    (svc,) = tutorial.objects("svc", "nginx-np")
+    assert svc["spec"]["type"] == "NodePort" and 30000 <= svc["spec"]["ports"][0]["nodePort"] <= 32767
+    def one_shot():
+        # the new Service's name and rules reach the nodes a moment after it is patched
+        answer = netlab_cli("run", "probe", "--rm", "-i", "--restart=Never", "--image", "curlimages/curl", "--name",
+                            tutorial.lab, "--", "curl", "-s", "-m", "5", "nginx-np:8080").stdout
+        assert answer.endswith('pod "probe" deleted\n'), answer
+        return answer if "pod: nginx-deployment-" in answer else None
+    assert until(one_shot)
+    assert tutorial.netlab("get", "pod", "probe", check=False).stderr.strip() == \
+        'Error from server (NotFound): pods "probe" not found'
+
+
+def test_every_kind_is_described(tutorial):
+    for kind, name, expected in (("pod", tutorial.pods(tier="frontend")[0]["metadata"]["name"], "Controlled By: ReplicaSet/frontend"),
+                                 ("rs", "frontend", "Replicas: 3 current / 3 desired"),
+                                 ("deploy", "nginx-deployment", "StrategyType: RollingUpdate"),
+                                 ("svc", "kubernetes", "TargetPort: 6443/TCP")):
+        described = tutorial.netlab("describe", kind, name).stdout
+        assert expected in re.sub(r"(?<=:) +", " ", described), (kind, described)
+
+
+def test_the_thin_clients_answers_are_the_in_process_ones(tutorial):
+    for args in (("get", "pods", "-o", "wide"), ("get", "all"), ("describe", "svc", "my-service"),
+                 ("get", "pod", "nothing-here")):
+        quick = tutorial.netlab(*args, check=False, env={})
+        local = tutorial.netlab(*args, check=False, env={"NETLAB_LOCAL": "1"})
+        # (AGE may tick over between the two)
+        assert (quick.returncode, quick.stderr) == (local.returncode, local.stderr), args
+        assert quick.stdout.split()[:8] == local.stdout.split()[:8], args
+
+
+def test_names_complete_from_the_lab(tutorial):
+    env = dict(os.environ, COMP_WORDS=f"netlab get --name {tutorial.lab} rs fro", COMP_CWORD="5",
+               _NETLAB_COMPLETE="bash_complete")
+    out = subprocess.run([os.path.join(os.path.dirname(sys.executable), "netlab")], env=env, capture_output=True,
+                         text=True).stdout
+    assert out.splitlines() == ["plain,frontend"]
