@@ -725,6 +725,8 @@ GETTABLE = ("Node", "Namespace", "Pod", "Service", "Endpoints", "EndpointSlice",
             "ConfigMap", "Secret")
 # what the API server has said of v1 Endpoints since v1.33 (kubectl prints it as a warning)
 ENDPOINTS_DEPRECATED = "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
+DESCRIBABLE = ("Pod", "Deployment", "ReplicaSet", "Service", "Endpoints", "EndpointSlice", "Node", "Namespace",
+               "ConfigMap", "Secret")
 GET_ALL = ("Pod", "Service", "Deployment", "ReplicaSet")     # what `kubectl get all` lists of these
 
 
@@ -884,11 +886,16 @@ def describe(resource, names_, namespace, lab_name):
         resource, _, name = resource.partition("/")
         names_ = (name,)
     kind = lab_mod.KIND_ALIASES.get(resource.lower())
-    if kind not in ("Pod", "Deployment", "ReplicaSet", "Service"):
-        raise click.UsageError(f"netlab describes pods, deployments, replicasets and services (not {resource!r})")
-    objects = inspect.get_objects(lab, kind, namespace, list(names_))
-    events = inspect.get_objects(lab, "Event", namespace, [])
+    if kind not in DESCRIBABLE:
+        raise lab_mod.LabError(f'the server doesn\'t have a resource type "{resource}"')
+    if kind == "Endpoints":
+        output.warn(ENDPOINTS_DEPRECATED)
+    cluster_scoped = kind in ("Node", "Namespace")
+    objects = inspect.get_objects(lab, kind, None if cluster_scoped else namespace, list(names_))
+    events = inspect.get_objects(lab, "Event", None if cluster_scoped else namespace, [])
     related = {}
+    if kind == "Node":
+        related["pods"] = inspect.get_objects(lab, "Pod", None, [])
     if kind == "Deployment":
         related["replicasets"] = inspect.get_objects(lab, "ReplicaSet", namespace, [])
     elif kind == "ReplicaSet":
@@ -896,7 +903,8 @@ def describe(resource, names_, namespace, lab_name):
     elif kind == "Service":
         related["endpointslices"] = inspect.get_objects(lab, "EndpointSlice", namespace, [])
     if not objects:
-        click.echo(f"No resources found in {namespace} namespace.", err=True)
+        click.echo("No resources found." if cluster_scoped else f"No resources found in {namespace} namespace.",
+                   err=True)
         return
     now = time.time()
     texts = [describe_mod.describe(kind, obj, related, events, now) for obj in objects]

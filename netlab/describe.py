@@ -1,9 +1,11 @@
-"""`kubectl describe` text for Pods, Deployments, ReplicaSets and Services, from netlab's objects.
+"""`kubectl describe` text for netlab's objects: Pods, Deployments, ReplicaSets, Services, Endpoints,
+EndpointSlices, Nodes, Namespaces, ConfigMaps and Secrets.
 
 A port of kubectl v1.35's describers (staging/src/k8s.io/kubectl/pkg/describe/describe.go:
 describePod, DescribePodTemplate, describeDeployment, describeReplicaSet, describeService,
-DescribeEvents): the same fields in the same order, spelled the same (`<none>`, `<unset>`, `0/TCP`),
-written through the same two layers -- a prefix writer (two spaces per LEVEL) over Go's
+describeEndpoints, describeEndpointSliceV1, describeNode, describeNamespace, ConfigMapDescriber,
+describeSecret, DescribeEvents): the same fields in the same order, spelled the same (`<none>`,
+`<unset>`, `0/TCP`), written through the same two layers -- a prefix writer (two spaces per LEVEL) over Go's
 text/tabwriter (minwidth 0, tabwidth 8, padding 2, padchar ' ') -- so columns line up exactly
 where kubectl's do, trailing spaces included.
 
@@ -14,12 +16,15 @@ HumanDuration (netlab.output.age). The text ends with a newline, as kubectl's do
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import datetime
 import json
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_UP, Decimal, InvalidOperation, localcontext
+from typing import NamedTuple
 from urllib.parse import quote
 
 from netlab import output
@@ -51,13 +56,37 @@ _KINDS = {
     "replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
     "replicaset.apps": "ReplicaSet", "replicasets.apps": "ReplicaSet",
     "service": "Service", "services": "Service", "svc": "Service",
+    "endpoints": "Endpoints", "ep": "Endpoints",
+    "endpointslice": "EndpointSlice", "endpointslices": "EndpointSlice",
+    "endpointslice.discovery.k8s.io": "EndpointSlice", "endpointslices.discovery.k8s.io": "EndpointSlice",
+    "node": "Node", "nodes": "Node", "no": "Node",
+    "namespace": "Namespace", "namespaces": "Namespace", "ns": "Namespace",
+    "configmap": "ConfigMap", "configmaps": "ConfigMap", "cm": "ConfigMap",
+    "secret": "Secret", "secrets": "Secret",
 }
+
+NODE_ROLE_PREFIX = "node-role.kubernetes.io/"     # LabelNodeRolePrefix: node-role.kubernetes.io/<role>=""
+NODE_ROLE_LABEL = "kubernetes.io/role"            # NodeLabelRole: kubernetes.io/role=<role>
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token"
 
 
 # -- public API ---------------------------------------------------------------------------------
 
 def describe(kind: str, obj: dict, related: dict, events: list, now: float) -> str:
-    """kubectl describe KIND for OBJ; RELATED holds its "replicasets", "pods" and "endpointslices"."""
+    """kubectl describe KIND for OBJ, with the RELATED objects its describer looks up.
+
+    RELATED keys by kind (each a list of kubectl-shaped dicts unless said otherwise; a missing key
+    is an empty list):
+      Deployment:  "replicasets" -- the namespace's ReplicaSets (the Deployment's are picked out)
+      ReplicaSet:  "pods" -- the namespace's pods
+      Service:     "endpointslices" -- the namespace's EndpointSlices
+      Node:        "pods" -- pods of every namespace (those bound to the node and not finished are
+                   listed); "lease" -- its kube-node-lease Lease dict, or absent (netlab has none)
+      Pod, Endpoints, EndpointSlice, Namespace, ConfigMap, Secret: none.
+    EVENTS is every Event at hand; each describer keeps the object's own. Namespaces and Secrets
+    show no events, as in kubectl.
+    """
     related = related or {}
     resolved = _KINDS.get(kind.lower()) if isinstance(kind, str) else None
     if resolved == "Pod":
@@ -68,8 +97,21 @@ def describe(kind: str, obj: dict, related: dict, events: list, now: float) -> s
         return describe_replicaset(obj, related.get("pods") or [], events, now)
     if resolved == "Service":
         return describe_service(obj, related.get("endpointslices") or [], events, now)
-    raise ValueError(f"no description has been implemented for {kind!r} "
-                     "(netlab describes pods, deployments, replicasets and services)")
+    if resolved == "Endpoints":
+        return describe_endpoints(obj, events, now)
+    if resolved == "EndpointSlice":
+        return describe_endpoint_slice(obj, events, now)
+    if resolved == "Node":
+        return describe_node(obj, related.get("pods") or [], events, now, related.get("lease"))
+    if resolved == "Namespace":
+        return describe_namespace(obj)
+    if resolved == "ConfigMap":
+        return describe_configmap(obj, events, now)
+    if resolved == "Secret":
+        return describe_secret(obj)
+    raise ValueError(f"no description has been implemented for {kind!r} (netlab describes pods, "
+                     "deployments, replicasets, services, endpoints, endpointslices, nodes, namespaces, "
+                     "configmaps and secrets)")
 
 
 def describe_pod(pod: dict, events: list, now: float) -> str:
@@ -203,10 +245,7 @@ def describe_service(svc: dict, slices: list, events: list, now: float) -> str:
     meta, spec, status = _parts(svc)
     mine = service_slices(svc, slices)
     w = _Writer()
-    w.write(0, f"Name:\t{meta.get('name', '')}\n")
-    w.write(0, f"Namespace:\t{_namespace(meta)}\n")
-    _labels(w, "Labels", meta.get("labels"))
-    _annotations(w, "Annotations", meta.get("annotations"))
+    _object_header(w, meta)
     w.write(0, f"Selector:\t{format_labels(spec.get('selector'))}\n")
     w.write(0, f"Type:\t{spec.get('type') or 'ClusterIP'}\n")
     if spec.get("ipFamilyPolicy") is not None:
@@ -229,6 +268,8 @@ def describe_service(svc: dict, slices: list, events: list, now: float) -> str:
         target = port.get("targetPort") or port.get("port")
         w.write(0, f"Port:\t{name}\t{port.get('port')}/{protocol}\n")
         w.write(0, f"TargetPort:\t{target}/{protocol}\n")
+        if port.get("appProtocol") is not None:
+            w.write(0, f"AppProtocol:\t{port['appProtocol']}\n")
         if port.get("nodePort"):
             w.write(0, f"NodePort:\t{name}\t{port['nodePort']}/{protocol}\n")
         w.write(0, f"Endpoints:\t{format_endpoint_slices(mine, port.get('name') or '')}\n")
@@ -245,6 +286,281 @@ def describe_service(svc: dict, slices: list, events: list, now: float) -> str:
         w.write(0, f"Traffic Distribution:\t{spec['trafficDistribution']}\n")
     _events(w, events_for(events, "Service", meta), now)
     return w.text()
+
+
+def describe_endpoints(ep: dict, events: list, now: float) -> str:
+    """kubectl describe endpoints: each subset's ready and not-ready addresses and its ports, events."""
+    meta = ep.get("metadata") or {}
+    w = _Writer()
+    _object_header(w, meta)
+    w.write(0, "Subsets:\n")
+    for subset in ep.get("subsets") or []:
+        ready = ",".join(a.get("ip", "") for a in subset.get("addresses") or [])
+        not_ready = ",".join(a.get("ip", "") for a in subset.get("notReadyAddresses") or [])
+        w.write(1, f"Addresses:\t{ready or '<none>'}\n")
+        w.write(1, f"NotReadyAddresses:\t{not_ready or '<none>'}\n")
+        if subset.get("ports"):
+            w.write(1, "Ports:\n")
+            w.write(2, "Name\tPort\tProtocol\n")
+            w.write(2, "----\t----\t--------\n")
+            for port in subset["ports"]:
+                w.write(2, f"{port.get('name') or '<unset>'}\t{port.get('port')}\t{port.get('protocol') or 'TCP'}\n")
+        w.write(0, "\n")
+    _events(w, events_for(events, "Endpoints", meta), now)
+    return w.text()
+
+
+def describe_endpoint_slice(slice_: dict, events: list, now: float) -> str:
+    """kubectl describe endpointslice: address type, ports, each endpoint's conditions and placement, events."""
+    meta = slice_.get("metadata") or {}
+    w = _Writer()
+    _object_header(w, meta)
+    w.write(0, f"AddressType:\t{slice_.get('addressType', '')}\n")
+    if not slice_.get("ports"):
+        w.write(0, "Ports: <unset>\n")
+    else:
+        w.write(0, "Ports:\n")
+        w.write(1, "Name\tPort\tProtocol\n")
+        w.write(1, "----\t----\t--------\n")
+        for port in slice_["ports"]:
+            number = "<unset>" if port.get("port") is None else str(port["port"])
+            w.write(1, f"{port.get('name') or '<unset>'}\t{number}\t{port.get('protocol') or 'TCP'}\n")
+    if not slice_.get("endpoints"):
+        w.write(0, "Endpoints: <none>\n")
+    else:
+        w.write(0, "Endpoints:\n")
+        for endpoint in slice_["endpoints"]:
+            w.write(1, f"- Addresses:\t{', '.join(endpoint.get('addresses') or []) or '<none>'}\n")
+            w.write(2, "Conditions:\n")
+            ready = (endpoint.get("conditions") or {}).get("ready")
+            w.write(3, f"Ready:\t{'<unset>' if ready is None else str(bool(ready)).lower()}\n")
+            w.write(2, f"Hostname:\t{_or_unset(endpoint.get('hostname'))}\n")
+            if endpoint.get("targetRef") is not None:
+                ref = endpoint["targetRef"]
+                w.write(2, f"TargetRef:\t{ref.get('kind', '')}/{ref.get('name', '')}\n")
+            w.write(2, f"NodeName:\t{_or_unset(endpoint.get('nodeName'))}\n")
+            w.write(2, f"Zone:\t{_or_unset(endpoint.get('zone'))}\n")
+    _events(w, events_for(events, "EndpointSlice", meta), now)
+    return w.text()
+
+
+def _or_unset(value) -> str:
+    # an unset pointer field prints `<unset>`, a set empty one prints empty
+    return "<unset>" if value is None else str(value)
+
+
+def describe_node(node: dict, pods: list, events: list, now: float, lease: dict | None = None) -> str:
+    """kubectl describe node: roles, taints, lease, conditions, addresses, resources, system info, its
+    non-terminated pods (from PODS) with their requests and limits, the totals, events.
+
+    LEASE is the node's kube-node-lease Lease; without one its fields print `<unset>`.
+    """
+    meta, spec, status = _parts(node)
+    name = meta.get("name", "")
+    w = _Writer()
+    w.write(0, f"Name:\t{name}\n")
+    w.write(0, f"Roles:\t{','.join(node_roles(meta.get('labels'))) or '<none>'}\n")
+    _labels(w, "Labels", meta.get("labels"))
+    _annotations(w, "Annotations", meta.get("annotations"))
+    w.write(0, f"CreationTimestamp:\t{rfc1123z(meta.get('creationTimestamp'))}\n")
+    _taints(w, "Taints", spec.get("taints"))
+    w.write(0, f"Unschedulable:\t{'true' if spec.get('unschedulable') else 'false'}\n")
+    lease_spec = (lease or {}).get("spec") or {}
+    w.write(0, "Lease:\n")
+    w.write(1, f"HolderIdentity:\t{_or_unset(lease_spec.get('holderIdentity'))}\n")
+    for field, title in (("acquireTime", "AcquireTime"), ("renewTime", "RenewTime")):
+        stamp = lease_spec.get(field)
+        w.write(1, f"{title}:\t{'<unset>' if stamp is None else rfc1123z(stamp)}\n")
+    if status.get("conditions"):
+        w.write(0, "Conditions:\n  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage\n")
+        w.write(1, "----\t------\t-----------------\t------------------\t------\t-------\n")
+        for c in status["conditions"]:
+            # unset times print as Go's zero time, as kubectl formats them regardless
+            w.write(1, f"{c.get('type', '')} \t{c.get('status', '')} \t{rfc1123z(c.get('lastHeartbeatTime'))} \t"
+                       f"{rfc1123z(c.get('lastTransitionTime'))} \t{c.get('reason', '')} \t{c.get('message', '')}\n")
+    w.write(0, "Addresses:\n")
+    for address in status.get("addresses") or []:
+        w.write(1, f"{address.get('type', '')}:\t{address.get('address', '')}\n")
+    for field, title in (("capacity", "Capacity"), ("allocatable", "Allocatable")):
+        if status.get(field):
+            w.write(0, f"{title}:\n")
+            for resource in sorted(status[field]):
+                w.write(0, f"  {resource}:\t{quantity_string(parse_quantity(status[field][resource]))}\n")
+    info = status.get("nodeInfo") or {}
+    w.write(0, "System Info:\n")
+    for field, title in (("machineID", "Machine ID"), ("systemUUID", "System UUID"), ("bootID", "Boot ID"),
+                         ("kernelVersion", "Kernel Version"), ("osImage", "OS Image"),
+                         ("operatingSystem", "Operating System"), ("architecture", "Architecture"),
+                         ("containerRuntimeVersion", "Container Runtime Version"),
+                         ("kubeletVersion", "Kubelet Version")):
+        w.write(0, f"  {title}:\t{info.get(field) or ''}\n")
+    if spec.get("podCIDR"):
+        w.write(0, f"PodCIDR:\t{spec['podCIDR']}\n")
+    if spec.get("podCIDRs"):
+        w.write(0, f"PodCIDRs:\t{','.join(spec['podCIDRs'])}\n")
+    if spec.get("providerID"):
+        w.write(0, f"ProviderID:\t{spec['providerID']}\n")
+    _node_resources(w, node, node_pods(node, pods), now)
+    _events(w, events_for(events, "Node", meta, namespaced=False), now)
+    return w.text()
+
+
+def node_roles(labels: dict | None) -> list:
+    """findNodeRoles: node-role.kubernetes.io/<role> keys and kubernetes.io/role values, sorted, once each."""
+    roles = set()
+    for key, value in (labels or {}).items():
+        if key.startswith(NODE_ROLE_PREFIX) and key[len(NODE_ROLE_PREFIX):]:
+            roles.add(key[len(NODE_ROLE_PREFIX):])
+        elif key == NODE_ROLE_LABEL and value:
+            roles.add(value)
+    return sorted(roles)
+
+
+def _taints(w: _Writer, title: str, taints: list | None) -> None:
+    """printTaintsMultilineWithIndent: key[=value]:effect, ordered by effect then key."""
+    w.write(0, f"{title}:\t")
+    if not taints:
+        w.line("<none>")
+        return
+    ordered = sorted(taints, key=lambda t: f"{t.get('effect', '')},{t.get('key', '')}")
+    for i, taint in enumerate(ordered):
+        if i:
+            w.write(0, "\t")
+        value = f"={taint['value']}" if taint.get("value") else ""
+        w.write(0, f"{taint.get('key', '')}{value}:{taint.get('effect', '')}\n")
+
+
+def node_pods(node: dict, pods: list) -> list:
+    """The pods bound to NODE that have not finished (spec.nodeName=NODE, phase not Succeeded or
+    Failed), in the API server's list order: by namespace, then name."""
+    name = (node.get("metadata") or {}).get("name")
+    mine = [p for p in pods or [] if (p.get("spec") or {}).get("nodeName") == name
+            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    return sorted(mine, key=lambda p: (_namespace(p.get("metadata") or {}), (p.get("metadata") or {}).get("name", "")))
+
+
+def _share(q: Quantity, whole: Quantity, milli: bool) -> str:
+    """`100m (5%)`: Q and its percentage of WHOLE, compared in thousandths (MilliValue) or units (Value).
+
+    int64(float64(q) / float64(whole) * 100), truncated. kubectl does not guard a zero WHOLE in the
+    per-pod rows (Go's int64(NaN) is platform-defined); netlab prints 0% there, as kubectl itself
+    does in the Allocated resources totals.
+    """
+    amount, total = (q.milli(), whole.milli()) if milli else (q.whole(), whole.whole())
+    return f"{quantity_string(q)} ({int(amount / total * 100) if total else 0}%)"
+
+
+def _node_resources(w: _Writer, node: dict, pods: list, now: float) -> None:
+    """describeNodeResource: the Non-terminated Pods table and the Allocated resources totals."""
+    status = node.get("status") or {}
+    allocatable = {k: parse_quantity(v) for k, v in (status.get("allocatable") or status.get("capacity") or {}).items()}
+    zero = Quantity(Decimal(0), "")
+    cpu, memory = allocatable.get("cpu", zero), allocatable.get("memory", zero)
+    w.write(0, f"Non-terminated Pods:\t({len(pods)} in total)\n")
+    w.write(1, "Namespace\tName\t\tCPU Requests\tCPU Limits\tMemory Requests\tMemory Limits\tAge\n")
+    w.write(1, "---------\t----\t\t------------\t----------\t---------------\t-------------\t---\n")
+    requests: dict = {}
+    limits: dict = {}
+    for pod in pods:
+        asks, caps = pod_requests(pod), pod_limits(pod)
+        _add_resources(requests, asks)
+        _add_resources(limits, caps)
+        pod_meta = pod.get("metadata") or {}
+        cells = [_share(values.get(name, zero), whole, name == "cpu")
+                 for name, whole in (("cpu", cpu), ("memory", memory)) for values in (asks, caps)]
+        w.write(1, f"{_namespace(pod_meta)}\t{pod_meta.get('name', '')}\t\t{cells[0]}\t{cells[1]}\t{cells[2]}\t"
+                   f"{cells[3]}\t{since(pod_meta.get('creationTimestamp'), now)}\n")
+    w.write(0, "Allocated resources:\n  (Total limits may be over 100 percent, i.e., overcommitted.)\n")
+    w.write(1, "Resource\tRequests\tLimits\n")
+    w.write(1, "--------\t--------\t------\n")
+    huge = sorted(n for n in allocatable if n.startswith("hugepages-"))
+    for name in ["cpu", "memory", "ephemeral-storage"] + huge:
+        whole = allocatable.get(name, zero)
+        w.write(1, f"{name}\t{_share(requests.get(name, zero), whole, name == 'cpu')}\t"
+                   f"{_share(limits.get(name, zero), whole, name == 'cpu')}\n")
+    # extended resources (not cpu, memory, ephemeral-storage, hugepages-* or pods) get no share
+    for name in sorted(n for n in allocatable if not n.startswith("hugepages-")
+                       and n not in ("cpu", "memory", "ephemeral-storage", "pods")):
+        w.write(1, f"{name}\t{quantity_string(requests.get(name, zero))}\t"
+                   f"{quantity_string(limits.get(name, zero))}\n")
+
+
+def describe_namespace(ns: dict) -> str:
+    """kubectl describe namespace: labels, status, conditions, then its (absent) quotas and limit ranges.
+
+    netlab has no ResourceQuota or LimitRange objects, so it says so as kubectl does for none.
+    """
+    meta, _, status = _parts(ns)
+    labels = dict(meta.get("labels") or {})
+    if meta.get("name"):
+        # the API server's namespace strategy stamps every namespace with its name label
+        labels[NAMESPACE_NAME_LABEL] = meta["name"]
+    phase = status.get("phase") or ("Terminating" if meta.get("deletionTimestamp") else "Active")
+    w = _Writer()
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    _labels(w, "Labels", labels)
+    _annotations(w, "Annotations", meta.get("annotations"))
+    w.write(0, f"Status:\t{phase}\n")
+    if status.get("conditions"):
+        w.write(0, "Conditions:\n")
+        w.write(1, "Type\tStatus\tLastTransitionTime\tReason\tMessage\n")
+        w.write(1, "----\t------\t------------------\t------\t-------\n")
+        for c in status["conditions"]:
+            w.write(1, f"{c.get('type', '')}\t{c.get('status', '')}\t{rfc1123z(c.get('lastTransitionTime'))}\t"
+                       f"{c.get('reason', '')}\t{c.get('message', '')}\n")
+    w.write(0, "\n")
+    w.write(0, "No resource quota.\n")       # DescribeResourceQuotas of an empty list
+    w.write(0, "\n")
+    w.write(0, "No LimitRange resource.\n")  # DescribeLimitRanges of an empty list
+    return w.text()
+
+
+def describe_configmap(cm: dict, events: list, now: float) -> str:
+    """kubectl describe configmap: each data key with its value in full, binary data sizes, events."""
+    meta = cm.get("metadata") or {}
+    w = _Writer()
+    _object_header(w, meta)
+    w.write(0, "\nData\n====\n")
+    data = cm.get("data") or {}
+    for key in sorted(data):
+        w.write(0, f"{key}:\n----\n")
+        w.write(0, f"{data[key]}\n")
+        w.write(0, "\n")
+    w.write(0, "\nBinaryData\n====\n")
+    binary = cm.get("binaryData") or {}
+    for key in sorted(binary):
+        w.write(0, f"{key}: {len(_decoded(binary[key]))} bytes\n")
+    w.write(0, "\n")
+    _events(w, events_for(events, "ConfigMap", meta), now)
+    return w.text()
+
+
+def describe_secret(secret: dict) -> str:
+    """kubectl describe secret: type and each data key's size in bytes -- never the values (but a
+    service account token's token, as kubectl shows it)."""
+    meta = secret.get("metadata") or {}
+    kind = secret.get("type") or "Opaque"
+    data = {key: _decoded(value) for key, value in (secret.get("data") or {}).items()}
+    for key, value in (secret.get("stringData") or {}).items():
+        data[key] = str(value).encode()      # the API server merges stringData into data
+    w = _Writer()
+    _object_header(w, meta)
+    w.write(0, f"\nType:\t{kind}\n")
+    w.write(0, "\nData\n====\n")
+    for key in sorted(data):
+        if key == "token" and kind == SERVICE_ACCOUNT_TOKEN_TYPE:
+            w.write(0, f"{key}:\t{data[key].decode(errors='replace')}\n")
+        else:
+            w.write(0, f"{key}:\t{len(data[key])} bytes\n")
+    return w.text()
+
+
+def _decoded(value) -> bytes:
+    """The bytes of a base64 data value as the API returns it (its text, if it is not base64)."""
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        return str(value).encode()
 
 
 # -- the writer: PrefixWriter over text/tabwriter -----------------------------------------------
@@ -384,6 +700,14 @@ def _controlled_by(obj: dict, kind: str, owner_meta: dict) -> bool:
     return ref.get("kind") == kind and ref.get("name") == owner_meta.get("name")
 
 
+def _object_header(w: "_Writer", meta: dict) -> None:
+    """The lines most describers open with: Name, Namespace, Labels, Annotations."""
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    w.write(0, f"Namespace:\t{_namespace(meta)}\n")
+    _labels(w, "Labels", meta.get("labels"))
+    _annotations(w, "Annotations", meta.get("annotations"))
+
+
 def _labels(w: _Writer, title: str, labels: dict | None, initial: str = "", inner: str = "\t") -> None:
     """printLabelsMultilineWithIndent: key=value lines in key order, `<none>` when empty."""
     w.write(0, f"{initial}{title}:{inner}")
@@ -437,13 +761,13 @@ def format_labels(labels: dict | None) -> str:
 
 # -- events -------------------------------------------------------------------------------------
 
-def events_for(events: list, kind: str, meta: dict) -> list:
-    """The events whose involvedObject is this object (kind, name and namespace)."""
+def events_for(events: list, kind: str, meta: dict, namespaced: bool = True) -> list:
+    """The events whose involvedObject is this object (kind, name and, if NAMESPACED, namespace)."""
     name, namespace = meta.get("name"), _namespace(meta)
     return [e for e in events or []
             if (e.get("involvedObject") or {}).get("kind") == kind
             and (e.get("involvedObject") or {}).get("name") == name
-            and ((e.get("involvedObject") or {}).get("namespace") or namespace) == namespace]
+            and (not namespaced or ((e.get("involvedObject") or {}).get("namespace") or namespace) == namespace)]
 
 
 def event_age(event: dict, now: float) -> str:
@@ -776,25 +1100,170 @@ def _topology_spread(w: _Writer, constraints: list | None, space: str) -> None:
         w.write(0, text + "\n")
 
 
-_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))([eE][+-]?\d+|[numkMGTPE]i?|)")
-_SUFFIXES = {"": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": Decimal(10) ** 3,
-             "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12, "P": Decimal(10) ** 15,
-             "E": Decimal(10) ** 18, "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50,
-             "Ei": 2 ** 60}
+_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE]|)")
+_DECIMAL_EXPONENTS = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_DECIMAL_SUFFIXES = {exponent: suffix for suffix, exponent in _DECIMAL_EXPONENTS.items()}
+_BINARY_EXPONENTS = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+_BINARY_SUFFIXES = {exponent // 10: suffix for suffix, exponent in _BINARY_EXPONENTS.items()}
+_NANO = Decimal("1e-9")
+
+
+class Quantity(NamedTuple):
+    """A resource.Quantity: its value and the Format its text had (DecimalSI, BinarySI,
+    DecimalExponent; "" for the zero Quantity{} kubectl gets for a resource not in a list)."""
+
+    value: Decimal
+    format: str
+
+    def milli(self) -> int:
+        """MilliValue: the value in thousandths, rounded up."""
+        return int((self.value * 1000).to_integral_value(rounding=ROUND_CEILING))
+
+    def whole(self) -> int:
+        """Value: the value rounded up to an integer."""
+        return int(self.value.to_integral_value(rounding=ROUND_CEILING))
+
+
+def parse_quantity(text) -> Quantity:
+    """resource.ParseQuantity: 500m, 128Mi, 1e3; rounded up to a nano; zero for what does not parse."""
+    match = _QUANTITY.fullmatch(str(text).strip())
+    if not match:
+        return Quantity(Decimal(0), "")
+    number, suffix = match.groups()
+    with localcontext() as context:
+        context.prec = 60
+        try:
+            if suffix in _BINARY_EXPONENTS:
+                value, form = Decimal(number) * 2 ** _BINARY_EXPONENTS[suffix], "BinarySI"
+            elif suffix[:1] in ("e", "E"):
+                value, form = Decimal(number) * Decimal(10) ** int(suffix[1:]), "DecimalExponent"
+            elif suffix in _DECIMAL_EXPONENTS:
+                value, form = Decimal(number).scaleb(_DECIMAL_EXPONENTS[suffix]), "DecimalSI"
+            else:
+                return Quantity(Decimal(0), "")
+            value = value.quantize(_NANO, rounding=ROUND_UP)
+        except (InvalidOperation, ValueError):
+            return Quantity(Decimal(0), "")
+    if form == "BinarySI" and 0 < abs(value) < 1:
+        form = "DecimalSI"
+    return Quantity(value, form)
+
+
+def quantity_string(q: Quantity) -> str:
+    """Quantity.String(): canonical form -- no fractions, the largest suffix of its format that is exact."""
+    value, form = q
+    if value == 0:
+        return "0"
+    if form == "BinarySI":
+        if -1024 < value < 1024 or value != value.to_integral_value():
+            form = "DecimalSI"      # below 1Ki, or not a whole number of bytes: decimal, not rounded
+        else:
+            amount, exponent = int(value), 0
+            while amount % 1024 == 0 and exponent < 6:
+                amount, exponent = amount // 1024, exponent + 1
+            return f"{amount}{_BINARY_SUFFIXES.get(exponent, '')}"
+    if form not in ("DecimalSI", "DecimalExponent"):
+        form = "DecimalExponent"
+    sign, digits, exponent = _normalized(value)
+    amount = int("".join(map(str, digits))) * (-1 if sign else 1)
+    while exponent % 3:
+        amount, exponent = amount * 10, exponent - 1
+    if form == "DecimalSI":
+        return f"{amount}{_DECIMAL_SUFFIXES.get(exponent, '')}"
+    return f"{amount}e{exponent}" if exponent else str(amount)
+
+
+def _normalized(value: Decimal) -> tuple:
+    with localcontext() as context:
+        context.prec = 60
+        return value.normalize().as_tuple()
 
 
 def _quantity(text) -> Decimal:
     """A resource.Quantity's value (500m, 128Mi, 1e3); 0 for what does not parse."""
-    match = _QUANTITY.fullmatch(str(text).strip())
-    if not match:
-        return Decimal(0)
-    try:
-        number, suffix = Decimal(match.group(1)), match.group(2)
-        if suffix[:1] in ("e", "E"):
-            return number * Decimal(10) ** int(suffix[1:])
-        return number * _SUFFIXES.get(suffix, 0)
-    except (InvalidOperation, ValueError):
-        return Decimal(0)
+    return parse_quantity(text).value
+
+
+def _add_resources(into: dict, more: dict) -> None:
+    """addResourceList: sums per resource; a sum keeps the format of its first non-zero term."""
+    for name, q in more.items():
+        held = into.get(name)
+        if held is None:
+            into[name] = q
+        else:
+            into[name] = Quantity(held.value + q.value, held.format if held.value != 0 else q.format)
+
+
+def _max_resources(into: dict, more: dict) -> None:
+    """maxResourceList: the larger per resource."""
+    for name, q in more.items():
+        if name not in into or q.value > into[name].value:
+            into[name] = q
+
+
+def _pod_level(name: str) -> bool:
+    # IsSupportedPodLevelResource
+    return name in ("cpu", "memory") or name.startswith("hugepages-")
+
+
+def _container_resources(resources: dict | None, field: str) -> dict:
+    resources = resources or {}
+    values = dict(resources.get(field) or {})
+    if field == "requests":
+        # API defaulting (SetDefaults_Pod): a resource with a limit and no request requests its limit
+        for name, amount in (resources.get("limits") or {}).items():
+            values.setdefault(name, amount)
+    return {name: parse_quantity(amount) for name, amount in values.items()}
+
+
+def _pod_resources(pod: dict, field: str) -> dict:
+    """resourcehelper.PodRequests / PodLimits from the spec: containers summed, init containers as
+    a floor (sidecars -- restartPolicy Always -- added to both), pod-level resources over them,
+    then the pod overhead."""
+    spec = pod.get("spec") or {}
+    total: dict = {}
+    for container in spec.get("containers") or []:
+        _add_resources(total, _container_resources(container.get("resources"), field))
+    sidecars: dict = {}
+    floor: dict = {}
+    for container in spec.get("initContainers") or []:
+        resources = _container_resources(container.get("resources"), field)
+        if container.get("restartPolicy") == "Always":
+            _add_resources(total, resources)
+            _add_resources(sidecars, resources)
+            resources = sidecars
+        else:
+            combined: dict = {}
+            _add_resources(combined, resources)
+            _add_resources(combined, sidecars)
+            resources = combined
+        _max_resources(floor, resources)
+    _max_resources(total, floor)
+    raw = spec.get("resources") or {}
+    pod_level = _container_resources(raw, field)
+    if field == "requests":     # IsPodLevelRequestsSet
+        applies = any(_pod_level(n) for n in pod_level)
+    else:                       # IsPodLevelResourcesSet: requests or limits
+        applies = any(_pod_level(n) for n in [*(raw.get("requests") or {}), *(raw.get("limits") or {})])
+    if applies:
+        total.update({name: q for name, q in pod_level.items() if _pod_level(name)})
+    overhead = {name: parse_quantity(amount) for name, amount in (spec.get("overhead") or {}).items()}
+    if field == "requests":
+        _add_resources(total, overhead)
+    else:
+        # PodLimits adds the overhead only to the limits that are set
+        _add_resources(total, {name: q for name, q in overhead.items() if name in total})
+    return total
+
+
+def pod_requests(pod: dict) -> dict:
+    """The pod's effective requests by resource name, as Quantity values (resourcehelper.PodRequests)."""
+    return _pod_resources(pod, "requests")
+
+
+def pod_limits(pod: dict) -> dict:
+    """The pod's effective limits by resource name, as Quantity values (resourcehelper.PodLimits)."""
+    return _pod_resources(pod, "limits")
 
 
 def qos_class(spec: dict) -> str:

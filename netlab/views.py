@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import os
 import platform
 import time
 
@@ -14,6 +15,24 @@ NETNS_ANNOTATION = "netlab.io/netns"
 
 def _timestamp(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+MAX_PODS = "110"        # kubelet's --max-pods default
+
+
+def machine_capacity() -> dict:
+    """status.capacity as kubelet reports it, of this machine: cpu, memory (Ki), pods."""
+    memory = "0"
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    memory = line.split()[1] + "Ki"
+                    break
+    except OSError:
+        pass
+    return {"cpu": str(os.cpu_count() or 1), "memory": memory, "pods": MAX_PODS}
 
 
 def node_object(lab: str, node, created: float) -> dict:
@@ -29,9 +48,15 @@ def node_object(lab: str, node, created: float) -> dict:
         "spec": {"podCIDR": str(node.pod_cidr), "podCIDRs": [str(node.pod_cidr)]},
         "status": {
             "addresses": [{"type": "InternalIP", "address": node.ip}, {"type": "Hostname", "address": node.name}],
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+            # every node is this machine: its CPUs and memory, and kubelet's default of 110 pods
+            "capacity": machine_capacity(),
+            "allocatable": machine_capacity(),
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "kubelet is posting ready status",
+                            "lastHeartbeatTime": _timestamp(created), "lastTransitionTime": _timestamp(created)}],
             "nodeInfo": {"kernelVersion": platform.release(), "operatingSystem": "linux",
-                         "architecture": platform.machine(), "osImage": "netlab namespace",
+                         "architecture": GO_ARCH.get(platform.machine(), platform.machine()),
+                         "osImage": "netlab namespace",
                          "containerRuntimeVersion": "netlab://processes", "kubeletVersion": "netlab"},
         },
     }

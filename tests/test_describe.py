@@ -669,6 +669,53 @@ def test_a_load_balancer_shows_its_ingress_and_health_check_node_port():
             "HealthCheck NodePort:     32730\n") in out
 
 
+def test_a_port_with_an_app_protocol_shows_it_after_its_target_port():
+    # describeService: "AppProtocol:" follows TargetPort when spec.ports[].appProtocol is set
+    svc = service("grpc", "ClusterIP", [{"name": "grpc", "port": 50051, "targetPort": 50051, "protocol": "TCP",
+                                         "appProtocol": "kubernetes.io/h2c"}])
+    slices = [endpoint_slice("grpc", "q7w2e", "grpc", 50051, ["10.244.1.8"])]
+    assert describe.describe_service(svc, slices, [], NOW) == text("""
+        Name:                     grpc
+        Namespace:                default
+        Labels:                   <none>
+        Annotations:              <none>
+        Selector:                 app=web
+        Type:                     ClusterIP
+        IP Family Policy:         SingleStack
+        IP Families:              IPv4
+        IP:                       10.96.0.20
+        IPs:                      10.96.0.20
+        Port:                     grpc  50051/TCP
+        TargetPort:               50051/TCP
+        AppProtocol:              kubernetes.io/h2c
+        Endpoints:                10.244.1.8:50051
+        Session Affinity:         None
+        Internal Traffic Policy:  Cluster
+        Events:                   <none>
+        """)
+
+
+def test_an_external_name_service_has_no_addresses_families_or_internal_policy():
+    # describeService over what the API server stores for ExternalName: no cluster IP, no families,
+    # no ipFamilyPolicy or internalTrafficPolicy
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": "default"},
+           "spec": {"type": "ExternalName", "externalName": "db.example.com", "sessionAffinity": "None"}}
+    assert describe.describe_service(svc, [], [], NOW) == text("""
+        Name:              db
+        Namespace:         default
+        Labels:            <none>
+        Annotations:       <none>
+        Selector:          <none>
+        Type:              ExternalName
+        IP Families:       <none>
+        IP:                |
+        IPs:               <none>
+        External Name:     db.example.com
+        Session Affinity:  None
+        Events:            <none>
+        """)
+
+
 def test_endpoints_count_more_as_upstream_even_past_an_unready_fourth():
     # kubectl's TestDescribeService "test2": the unready 10.244.0.3 is skipped, 10.244.0.5 is the "1 more"
     slices = [endpoint_slice("bar", "12345", "port-tcp", 9527, ["10.244.0.1", "10.244.0.2"]),
@@ -703,5 +750,5 @@ def test_describe_hands_each_kind_its_related_objects():
 
 
 def test_describe_refuses_a_kind_it_cannot_describe():
-    with pytest.raises(ValueError, match="no description has been implemented for 'ConfigMap'"):
-        describe.describe("ConfigMap", {}, {}, [], NOW)
+    with pytest.raises(ValueError, match="no description has been implemented for 'Ingress'"):
+        describe.describe("Ingress", {}, {}, [], NOW)

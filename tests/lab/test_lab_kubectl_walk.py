@@ -159,11 +159,18 @@ def test_expose_patch_and_a_one_shot_pod_reach_the_deployment(tutorial):
 
 
 def test_every_kind_is_described(tutorial):
+    assert until(lambda: tutorial.netlab("get", "rs", "frontend", "--no-headers").stdout.split()[:4] ==
+                 ["frontend", "3", "3", "3"])
     for kind, name, expected in (("pod", tutorial.pods(tier="frontend")[0]["metadata"]["name"], "Controlled By: ReplicaSet/frontend"),
                                  ("rs", "frontend", "Replicas: 3 current / 3 desired"),
                                  ("deploy", "nginx-deployment", "StrategyType: RollingUpdate"),
-                                 ("svc", "kubernetes", "TargetPort: 6443/TCP")):
-        described = tutorial.netlab("describe", kind, name).stdout
+                                 ("svc", "kubernetes", "TargetPort: 6443/TCP"),
+                                 ("endpoints", "kubernetes", "Addresses: 172.18.0.2"),
+                                 ("endpointslice", "kubernetes", "AddressType: IPv4"),
+                                 ("node", "node1", "PodCIDR: 10.244.1.0/24"),
+                                 ("ns", "kube-system", "Status: Active\n\nNo resource quota."),
+                                 ("ns/default", None, "Labels: kubernetes.io/metadata.name=default")):
+        described = tutorial.netlab("describe", kind, *([name] if name else [])).stdout
         assert expected in re.sub(r"(?<=:) +", " ", described), (kind, described)
 
 
