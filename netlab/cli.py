@@ -764,7 +764,12 @@ def _get_requests(resource: str, names_: tuple) -> list:
 @click.argument("names_", nargs=-1, metavar="[NAME]...", shell_complete=_complete("object_names"))
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-A", "--all-namespaces", is_flag=True)
-@click.option("-o", "--output", "fmt", type=click.Choice(["wide", "json", "yaml", "name"]))
+@click.option("-o", "--output", "fmt", metavar="FORMAT",
+              help="wide, json, yaml, name, jsonpath=TEMPLATE or custom-columns=NAME:.path,...")
+@click.option("--sort-by", help="Order by this field: a JSONPath such as .metadata.name or "
+                                "'{.status.containerStatuses[0].restartCount}'.")
+@click.option("--field-selector", help="Only objects whose fields match: metadata.name=web, status.phase!=Running, "
+                                       "spec.nodeName=node1 (the fields the API server lets each kind select on).")
 @click.option("-l", "--selector", help="Only objects whose labels match (app=web, app!=web, 'env in (a,b)', tier, !tier).")
 @click.option("--show-labels", is_flag=True, help="A LABELS column, as kubectl's.")
 @click.option("-L", "--label-columns", "label_columns", multiple=True,
@@ -773,14 +778,15 @@ def _get_requests(resource: str, names_: tuple) -> list:
 @click.option("-w", "--watch", is_flag=True, help="After the list, print each object again when it changes "
                                                   "(each new event), until interrupted.")
 @name_option
-def get(resource, names_, namespace, all_namespaces, fmt, selector, show_labels, label_columns, no_headers, watch,
-        lab_name):
+def get(resource, names_, namespace, all_namespaces, fmt, sort_by, field_selector, selector, show_labels, label_columns,
+        no_headers, watch, lab_name):
     """List nodes, pods, services, endpoints, endpointslices, deployments, replicasets, configmaps, secrets or
     events like kubectl get: one kind, several (pod,svc), `all`, or TYPE/NAME arguments.
 
     -o wide shows each node's and pod's network namespace (for `ip netns exec`)."""
-    from netlab import inspect, labelselector, printers
+    from netlab import fieldselector, inspect, jsonpath, labelselector, printers
     from netlab import lab as lab_mod
+    fmt, template = _output_format(fmt)
     lab = _which_lab(lab_name)
     requests = _get_requests(resource, names_)
     if any(kind == "Endpoints" for kind, _ in requests):
@@ -790,11 +796,32 @@ def get(resource, names_, namespace, all_namespaces, fmt, selector, show_labels,
     except labelselector.SelectorError as err:
         raise lab_mod.LabError(str(err)) from None
     found = []
-    for kind, wanted in requests:
-        objects = inspect.get_objects(lab, kind, None if all_namespaces else namespace, wanted)
-        if matches:
-            objects = [o for o in objects if matches((o.get("metadata") or {}).get("labels") or {})]
-        found.append((kind, wanted, objects))
+    try:
+        for kind, wanted in requests:
+            objects = inspect.get_objects(lab, kind, None if all_namespaces else namespace, wanted)
+            if matches:
+                objects = [o for o in objects if matches((o.get("metadata") or {}).get("labels") or {})]
+            if field_selector:
+                fields = fieldselector.parse(field_selector, kind, label_selector=selector or "")
+                objects = [o for o in objects if fields(o)]
+            if sort_by:
+                objects = jsonpath.sort_objects(objects, sort_by)
+            found.append((kind, wanted, objects))
+    except (fieldselector.FieldSelectorError, jsonpath.JSONPathError) as err:
+        raise lab_mod.LabError(str(err)) from None
+    if fmt in ("jsonpath", "custom-columns"):
+        objects = [o for _, _, of_kind in found for o in of_kind]
+        try:
+            if fmt == "jsonpath":
+                single = len(found) == 1 and len(found[0][1]) == 1 and len(objects) == 1
+                click.echo(jsonpath.render(template, objects[0] if single else output.as_list(objects)), nl=False)
+                return
+            headers, rows = jsonpath.custom_columns(template, objects)
+        except jsonpath.JSONPathError as err:
+            raise lab_mod.LabError(str(err)) from None
+        text = output.table(headers, rows)
+        output.echo("\n".join(text.splitlines()[1:]) if no_headers else text)
+        return
     if fmt in ("json", "yaml"):
         objects = [o for _, _, of_kind in found for o in of_kind]
         single = len(found) == 1 and len(found[0][1]) == 1 and len(objects) == 1
@@ -836,6 +863,24 @@ def get(resource, names_, namespace, all_namespaces, fmt, selector, show_labels,
         kind, wanted, _ = found[0]
         _watch(lab, kind, None if all_namespaces else namespace, wanted, fmt == "wide", all_namespaces,
                headers, rows)
+
+
+OUTPUT_FORMATS = ("wide", "json", "yaml", "name")
+
+
+def _output_format(fmt: str | None) -> tuple:
+    """(format, template) from -o: `wide`, `json`, `jsonpath={.items[*].metadata.name}`, `custom-columns=...`."""
+    from netlab import lab as lab_mod
+    if fmt is None or fmt in OUTPUT_FORMATS:
+        return fmt, None
+    name, sep, template = fmt.partition("=")
+    if name in ("jsonpath", "custom-columns") and sep and template:
+        return name, template
+    if name in ("jsonpath", "custom-columns"):
+        raise lab_mod.LabError(f"{name} format specified but no {'template' if name == 'jsonpath' else 'custom columns'}"
+                               " given")
+    raise lab_mod.LabError(f'unable to match a printer suitable for the output format "{fmt}", allowed formats are: '
+                           "custom-columns,json,jsonpath,name,wide,yaml")
 
 
 def _watch(lab, kind, namespace, names_, wide, all_namespaces, headers, rows) -> None:

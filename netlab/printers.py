@@ -90,14 +90,19 @@ def table_rows(kind: str, objects: list, wide: bool, all_namespaces: bool) -> tu
             rows.append(namespace_col(obj) + views.event_row(obj))
         return headers, rows
     if kind == "Node":
+        # printNode; -o wide adds nodeInfo's columns, then netlab's NETNS
         headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
         if wide:
-            headers += ["INTERNAL-IP", "EXTERNAL-IP", "POD-CIDR", "KERNEL-VERSION", "NETNS"]
+            headers += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME", "NETNS"]
         for obj in objects:
-            row = [obj["metadata"]["name"], "Ready", "<none>", output.age(created(obj)), "netlab"]
+            info = obj["status"]["nodeInfo"]
+            roles = sorted(k.split("/", 1)[1] for k in obj["metadata"].get("labels") or {}
+                           if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1])
+            row = [obj["metadata"]["name"], "Ready", ",".join(roles) or "<none>", output.age(created(obj)),
+                   info["kubeletVersion"]]
             if wide:
-                row += [obj["status"]["addresses"][0]["address"], "<none>", obj["spec"]["podCIDR"],
-                        obj["status"]["nodeInfo"]["kernelVersion"], obj["metadata"]["annotations"][views.NETNS_ANNOTATION]]
+                row += [obj["status"]["addresses"][0]["address"], "<none>", info["osImage"], info["kernelVersion"],
+                        info["containerRuntimeVersion"], obj["metadata"]["annotations"][views.NETNS_ANNOTATION]]
             rows.append(row)
         return headers, rows
     headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]

@@ -190,3 +190,23 @@ def test_names_complete_from_the_lab(tutorial):
     out = subprocess.run([os.path.join(os.path.dirname(sys.executable), "netlab")], env=env, capture_output=True,
                          text=True).stdout
     assert out.splitlines() == ["plain,frontend"]
+
+
+def test_get_prints_jsonpath_custom_columns_sorted_and_field_selected(tutorial):
+    pods = sorted(tutorial.pods(tier="frontend"), key=lambda p: p["metadata"]["name"])
+    listed = tutorial.netlab("get", "pods", "-l", "tier=frontend", "--sort-by", ".metadata.name", "-o",
+                             'jsonpath={range .items[*]}{.metadata.name}{" "}{.status.podIP}{"\\n"}{end}').stdout
+    assert listed.splitlines() == [f"{p['metadata']['name']} {p['status']['podIP']}" for p in pods]
+    table = tutorial.netlab("get", "pods", "-l", "tier=frontend", "--sort-by", "{.metadata.name}", "-o",
+                            "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName").stdout.splitlines()
+    assert table[0].split() == ["NAME", "NODE"]
+    assert [line.split() for line in table[1:]] == [[p["metadata"]["name"], p["spec"]["nodeName"]] for p in pods]
+    on_node1 = tutorial.netlab("get", "pods", "-A", "--field-selector", "spec.nodeName=node1,status.phase=Running",
+                               "-o", "name").stdout.split()
+    assert on_node1 and all(f"pod/{p['metadata']['name']}" in on_node1 for p in tutorial.objects("pods", "-A")
+                            if p["spec"].get("nodeName") == "node1" and p["status"]["phase"] == "Running")
+    refused = tutorial.netlab("get", "pods", "--field-selector", "spec.image=nginx", check=False)
+    assert refused.returncode == 1 and refused.stderr.strip() == (
+        'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match label selector "", field '
+        'selector "spec.image=nginx": field label not supported: spec.image')
+    assert tutorial.netlab("get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}").stdout == "10.96.0.1"
