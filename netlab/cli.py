@@ -25,7 +25,26 @@ def _user_error_types() -> tuple:
 
 
 class NetlabGroup(click.Group):
-    """Turns the core's user-facing errors into one clear line (tracebacks only with --debug)."""
+    """Turns the core's user-facing errors into one clear line (tracebacks only with --debug), and
+    usage errors into kubectl's: `error: unknown flag: --foo`, then where the usage is, exit 1."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.UsageError as err:
+            where = err.ctx.command_path if err.ctx else "netlab"
+            click.echo(f"error: {_kubectl_usage_message(err)}", err=True)
+            click.echo(f"See '{where} --help' for usage.", err=True)
+            sys.exit(1)
+        except click.exceptions.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
         try:
@@ -44,6 +63,17 @@ class NetlabGroup(click.Group):
             # anything else is still one line: what failed, and where to see more
             text = " ".join(str(err).split()) or type(err).__name__
             output.fail(f"{text} ({type(err).__name__}; `netlab --debug ...` shows the traceback)")
+
+
+def _kubectl_usage_message(err) -> str:
+    """A usage error in kubectl's words where it has them (cobra's): unknown flag, unknown command."""
+    if isinstance(err, click.exceptions.NoSuchOption):
+        return f"unknown flag: {err.option_name}"
+    message = err.format_message()
+    if message.startswith("No such command"):
+        name = message.split("'")[1] if "'" in message else message
+        return f'unknown command "{name}" for "{err.ctx.command_path if err.ctx else "netlab"}"'
+    return message
 
 
 @click.group(cls=NetlabGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -28,3 +28,15 @@ def test_a_command_run_for_a_client_returns_its_output_and_exit_code():
 
 def test_no_supervisor_answering_means_none():
     assert client.ask_supervisor("no-such-lab-here", ["get", "pods"]) is None
+
+
+def test_usage_errors_are_kubectls_words_and_exit_1():
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NETLAB_LOCAL="1")
+    flag = subprocess.run([sys.executable, "-m", "netlab", "get", "pods", "--frob"], env=env, capture_output=True,
+                          text=True)
+    assert (flag.returncode, flag.stderr) == (1, "error: unknown flag: --frob\nSee 'netlab get --help' for usage.\n")
+    command = subprocess.run([sys.executable, "-m", "netlab", "frob"], env=env, capture_output=True, text=True)
+    assert (command.returncode, command.stderr.splitlines()[0]) == (1, 'error: unknown command "frob" for "netlab"')

@@ -32,6 +32,12 @@ def _key(service: dict) -> str:
     return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 
+def _created_with(meta: dict) -> dict:
+    """The Service's creationTimestamp for what its controllers write for it (its Endpoints and
+    EndpointSlices come a moment after it, so AGE counts from the Service, not the lab)."""
+    return {"creationTimestamp": meta["creationTimestamp"]} if meta.get("creationTimestamp") else {}
+
+
 def _stable_rng(*parts) -> random.Random:
     """Allocation is random in the API server; seed it from the Service (its name and uid) so a
     re-created Service gets fresh addresses, and a store seeded for tests gives repeatable ones."""
@@ -343,6 +349,7 @@ def endpoint_slices(service: dict, pods: list) -> list:
             "metadata": {
                 "name": f"{meta['name']}-{safe_encode(digest)[:5]}",
                 "namespace": meta["namespace"],
+                **_created_with(meta),
                 "labels": {SERVICE_NAME_LABEL: meta["name"], MANAGED_BY_LABEL: CONTROLLER_NAME},
                 "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": meta["name"],
                                      "controller": True, "blockOwnerDeletion": True}],
@@ -375,7 +382,7 @@ def endpoints_view(service: dict, slices: list) -> dict:
         if ready or not_ready:
             subsets.append(subset)
     result = {"apiVersion": "v1", "kind": "Endpoints",
-              "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
+              "metadata": {"name": meta["name"], "namespace": meta["namespace"], **_created_with(meta)}}
     if subsets:
         result["subsets"] = subsets
     return result
