@@ -285,15 +285,16 @@ def _commit(lab_name, objects, verb, source, dry_run=None) -> None:
 @click.option("--replicas", type=int, default=1, show_default=True)
 @click.option("--port", type=int, help="The container port to expose.")
 @click.argument("command", nargs=-1)
+@name_option
 @click.pass_obj
-def create_deployment(opts, name, images, replicas, port, command):
+def create_deployment(opts, name, images, replicas, port, command, lab_name):
     """A Deployment of NAME with label app=NAME (like kubectl create deployment)."""
     from netlab import edits
     raw = edits.deployment(name, images[0], replicas, port, list(command), opts["namespace"] or "default")
     for image in images[1:]:
         raw["spec"]["template"]["spec"]["containers"].append(
             {"name": edits.container_name(image), "image": image, "resources": {}})
-    _commit(opts["lab_name"], [raw], "created", f"deployment.apps/{name}", opts["dry_run"])
+    _commit(lab_name or opts["lab_name"], [raw], "created", f"deployment.apps/{name}", opts["dry_run"])
 
 
 @create.command("service")
@@ -301,12 +302,13 @@ def create_deployment(opts, name, images, replicas, port, command):
 @click.argument("name")
 @click.option("--tcp", multiple=True, help="PORT:TARGET_PORT (repeatable).")
 @click.option("--node-port", type=int, help="The NodePort (nodeport only).")
+@name_option
 @click.pass_obj
-def create_service(opts, service_type, name, tcp, node_port):
+def create_service(opts, service_type, name, tcp, node_port, lab_name):
     """A Service NAME selecting app=NAME (like kubectl create service)."""
     from netlab import edits
     raw = edits.service(service_type.lower(), name, list(tcp), node_port, opts["namespace"] or "default")
-    _commit(opts["lab_name"], [raw], "created", f"service/{name}", opts["dry_run"])
+    _commit(lab_name or opts["lab_name"], [raw], "created", f"service/{name}", opts["dry_run"])
 
 
 def _resolve_targets(lab: str, args: tuple, namespace: str, selector: str | None = None,
@@ -995,7 +997,8 @@ def describe(resource, names_, namespace, lab_name):
 @click.argument("target", shell_complete=_complete("pod_names"))
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def exec(stdin, tty, container, namespace, lab_name, target, command):
-    """Run a command in a pod's container, a node or a client (kubectl exec [-it] POD -- CMD).
+    """Run a command in a pod's container, a node or a client (kubectl exec [-it] POD -- CMD; as in
+    kubectl, the command comes after `--`).
 
     \b
       netlab exec web-7d4b9c5f8-x2x5z -- curl -s localhost
@@ -1007,7 +1010,12 @@ def exec(stdin, tty, container, namespace, lab_name, target, command):
     The command runs in the container's namespaces with your terminal as its own, so -it gives a
     shell a real TTY (job control, line editing) as kubectl's does."""
     from netlab import inspect
+    from netlab import lab as lab_mod
     _require_root()
+    if "--" not in sys.argv[1:]:
+        # kubectl v1.35 too: the command must come after `--` (cobra's ArgsLenAtDash)
+        raise lab_mod.LabError("exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead\n"
+                               "See 'netlab exec -h' for help and examples")
     if tty and not sys.stdin.isatty():
         click.echo("Unable to use a TTY - input is not a terminal or the right kind of file", err=True)
     lab = _which_lab(lab_name)
