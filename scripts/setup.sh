@@ -33,6 +33,11 @@ need catatonit catatonit
 need unbound unbound
 need unbound-control unbound
 need dig bind9-dnsutils
+# seeing inside: nft for kernel traces (nft monitor trace), Graphviz for `netlab graph`, headless
+# Chromium for the tests that open graph's HTML page in a real browser
+need nft nftables
+need dot graphviz
+need chromium chromium
 python3 -m venv --help >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 python3 -c 'import sysconfig,os,sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")) else 1)' \
