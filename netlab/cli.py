@@ -1112,12 +1112,39 @@ def port_forward(target, ports, address, namespace, lab_name):
 @main.command()
 @click.argument("node")
 @click.option("-t", "--table", type=click.Choice(["nat", "filter"]), help="Only this table.")
+@click.option("--service", help="Only the chains and rules this Service owns, in the order a packet meets them.")
+@click.option("-n", "--namespace", default="default", show_default=True, help="The --service's namespace.")
 @name_option
-def rules(node, table, lab_name):
-    """Print a node's live iptables rules (iptables-save inside its namespace)."""
+def rules(node, table, service, namespace, lab_name):
+    """Print a node's live iptables rules (iptables-save inside its namespace).
+
+    \b
+      netlab rules node1 --service web     # KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP, KUBE-NODEPORTS -> KUBE-EXT ...
+    """
     from netlab import inspect
     _require_root()
-    click.echo(inspect.rules(_which_lab(lab_name), node, table), nl=False)
+    lab = _which_lab(lab_name)
+    text = inspect.rules(lab, node, table)
+    if service:
+        from netlab.proxy.service_rules import service_rules
+        inspect.get_objects(lab, "Service", namespace, [service.split("/", 1)[-1]])      # NotFound if it is not
+        text = service_rules(text, namespace, service.split("/", 1)[-1])
+    click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("node", required=False)
+@click.option("--service", help="Only the connections to this Service (its addresses, nodePorts or endpoints).")
+@click.option("-n", "--namespace", default="default", show_default=True, help="The --service's namespace.")
+@name_option
+def conntrack(node, service, namespace, lab_name):
+    """The nodes' connection tracking tables (or NODE's), one connection a line, with the pod,
+    Service and node names beside the addresses, and the NAT each entry shows (DNAT to the endpoint
+    kube-proxy chose, SNAT of a masqueraded source)."""
+    from netlab import conntrack as conntrack_mod
+    _require_root()
+    for line in conntrack_mod.conntrack(_which_lab(lab_name), node, service, namespace):
+        output.echo(line)
 
 
 @main.command()

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import secrets
 import subprocess
@@ -47,6 +48,19 @@ def until(check, timeout=20.0):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def lab_up(prefix, *up_args):
+    """A lab of a fresh name (`netlab up UP_ARGS`), taken down on the way out, even on failure,
+    leaving no network namespace behind."""
+    name = unique_lab(prefix)
+    try:
+        netlab_cli("up", *up_args, "--name", name)
+        yield name
+    finally:
+        netlab_cli("down", "--name", name, check=False)
+        assert lab_namespaces(name) == []
 
 
 def lab_namespaces(lab):
