@@ -16,7 +16,7 @@ DEFAULT_MANIFESTS = "manifests"
 USER_ERRORS = (("netlab.lab", "LabError"), ("netlab.state", "LabBusy"), ("netlab.state", "StateDamaged"),
                ("netlab.manifest.errors", "ManifestError"),
                ("netlab.dataplane.iptables", "RestoreError"), ("netlab.dataplane.iptc_backend", "IptcError"),
-               ("netlab.dataplane.network", "WiringError"))
+               ("netlab.dataplane.network", "WiringError"), ("netlab.graph", "GraphError"))
 
 
 def _user_error_types() -> tuple:
@@ -1107,6 +1107,29 @@ def port_forward(target, ports, address, namespace, lab_name):
     _require_root()
     portforward.port_forward(_which_lab(lab_name), target, namespace, list(ports), address=address,
                              echo=output.echo)
+
+
+@main.command()
+@click.option("-o", "--output", "fmt", type=click.Choice(["html", "svg", "png", "dot"]), default="html",
+              show_default=True)
+@click.option("--output-file", "--file", "output_file", type=click.Path(dir_okay=False),
+              help="Where to write it (default: LAB-graph.FORMAT here).")
+@click.option("--trace", nargs=2, metavar="FROM DEST", help="Draw `netlab explain FROM DEST`'s path over it.")
+@click.option("-n", "--namespace", default="default", show_default=True, help="FROM's and DEST's namespace.")
+@name_option
+def graph(fmt, output_file, trace, namespace, lab_name):
+    """Draw the lab: the underlay and clients, each node (IP, cni0, pod CIDR, routes), each pod
+    (IP, containers, veth), each Service (ClusterIP, ports, nodePorts) with arrows to its endpoints;
+    with --trace, a packet's predicted path over it. One file to open (html: self-contained)."""
+    from netlab import graph as graph_mod
+    _require_root()
+    lab = _which_lab(lab_name)
+    path = None
+    if trace:
+        from netlab import explain as explain_mod
+        path = explain_mod.to_json(explain_mod.explain(lab, trace[0], trace[1], namespace=namespace))
+    _, summary = graph_mod.render(lab, fmt, output_file, path)
+    output.echo(summary)
 
 
 @main.command()
