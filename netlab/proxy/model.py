@@ -154,3 +154,34 @@ class RenderInput:
     service_ports: list = field(default_factory=list)
     endpoints: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PortTraffic:
+    """What every kube-proxy mode derives alike from a service port (newBaseServiceInfo and
+    pkg/proxy/servicechangetracker's ExternalPolicyLocal/InternalPolicyLocal): this family's
+    external IPs, VIP-mode LoadBalancer IPs and source ranges, and which endpoint sets it uses."""
+
+    external_ips: list
+    lb_vips: list
+    source_ranges: list
+    externally_accessible: bool
+    external_local: bool
+    internal_local: bool
+    uses_cluster: bool
+    uses_local: bool
+
+
+def port_traffic(sp: "ServicePort", v6: bool) -> PortTraffic:
+    """SP's PortTraffic for the IPv6 (V6) or IPv4 family."""
+    external_ips = [ip for ip in sp.external_ips if (":" in ip) == v6]
+    lb_vips = [i.ip for i in sp.load_balancer_ingress
+               if i.ip and (i.ip_mode is None or i.ip_mode == "VIP") and (":" in i.ip) == v6]
+    source_ranges = [r.strip() for r in sp.load_balancer_source_ranges if r.strip() and (":" in r) == v6]
+    externally_accessible = bool(sp.node_port or lb_vips or external_ips)
+    external_local = (sp.external_traffic_policy == "Local"
+                      and (sp.type in ("NodePort", "LoadBalancer") or bool(sp.external_ips)))
+    internal_local = sp.internal_traffic_policy == "Local"
+    return PortTraffic(external_ips, lb_vips, source_ranges, externally_accessible, external_local, internal_local,
+                       uses_cluster=not internal_local or externally_accessible,
+                       uses_local=internal_local or (external_local and externally_accessible))

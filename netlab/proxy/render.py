@@ -16,7 +16,7 @@ import ipaddress
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from netlab.proxy import chains as ch
-from netlab.proxy.model import (DETECT_BRIDGE_INTERFACE, DETECT_CLUSTER_CIDR,
+from netlab.proxy.model import (port_traffic, DETECT_BRIDGE_INTERFACE, DETECT_CLUSTER_CIDR,
                                 DETECT_INTERFACE_NAME_PREFIX, DETECT_NODE_CIDR, IPV6,
                                 MARK_PADDED, Endpoint, ProxyConfig, ServicePort)
 from netlab.proxy.ruleset import Ruleset, ServiceChainInfo, Table
@@ -354,22 +354,13 @@ def _render_service_port(sp: ServicePort, eps: Sequence[_Ep], s: _Settings, larg
     name = sp.port_name_string
     svc_chain, svl_chain, ext_chain, fw_chain = ch.service_chains(name, proto)
 
-    # newBaseServiceInfo: only this family's externalIPs, VIP-mode LB IPs and source ranges.
-    external_ips = [ip for ip in sp.external_ips if (":" in ip) == v6]
-    lb_vips = [i.ip for i in sp.load_balancer_ingress
-               if i.ip and (i.ip_mode is None or i.ip_mode == "VIP") and (":" in i.ip) == v6]
-    source_ranges = [r.strip() for r in sp.load_balancer_source_ranges
-                     if r.strip() and (":" in r) == v6]
+    t = port_traffic(sp, v6)
+    external_ips, lb_vips, source_ranges = t.external_ips, t.lb_vips, t.source_ranges
     node_port = sp.node_port
-    externally_accessible = bool(node_port or lb_vips or external_ips)
-    # apiservice.ExternalPolicyLocal / InternalPolicyLocal / NeedsHealthCheck.
-    external_local = (sp.external_traffic_policy == "Local"
-                      and (sp.type in ("NodePort", "LoadBalancer") or bool(sp.external_ips)))
-    internal_local = sp.internal_traffic_policy == "Local"
+    externally_accessible, external_local, internal_local = t.externally_accessible, t.external_local, t.internal_local
     health_check_port = (sp.health_check_node_port
-                         if sp.type == "LoadBalancer" and external_local else 0)
-    uses_cluster = not internal_local or externally_accessible
-    uses_local = internal_local or (external_local and externally_accessible)
+                         if sp.type == "LoadBalancer" and external_local else 0)   # NeedsHealthCheck
+    uses_cluster, uses_local = t.uses_cluster, t.uses_local
 
     cluster_eps, local_eps, reachable, has_endpoints = categorize_endpoints(
         eps, uses_cluster, uses_local, config)
