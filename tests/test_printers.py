@@ -7,12 +7,15 @@ import time
 
 from netlab import output, printers, views
 
-NOW = time.time()
-CREATED = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 300))
+
+
+def _five_minutes_ago() -> str:
+    # taken when each object is made: a module-level time would age while the suite runs
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 300))
 
 
 def _meta(name, namespace="default", **extra):
-    return {"name": name, "namespace": namespace, "creationTimestamp": CREATED, **extra}
+    return {"name": name, "namespace": namespace, "creationTimestamp": _five_minutes_ago(), **extra}
 
 
 def _table(kind, objects, wide=False, all_namespaces=False):
@@ -87,7 +90,7 @@ def test_namespaces_configmaps_and_secrets():
 def test_nodes_print_roles_and_version_and_wide_their_node_info():
     # printNode: NAME STATUS ROLES AGE VERSION, wide INTERNAL-IP EXTERNAL-IP OS-IMAGE KERNEL-VERSION
     # CONTAINER-RUNTIME (then netlab's NETNS)
-    node = {"kind": "Node", "metadata": {"name": "node1", "creationTimestamp": CREATED,
+    node = {"kind": "Node", "metadata": {"name": "node1", "creationTimestamp": _five_minutes_ago(),
                                          "labels": {"node-role.kubernetes.io/control-plane": ""},
                                          "annotations": {views.NETNS_ANNOTATION: "lab-node1"}},
             "spec": {"podCIDR": "10.244.1.0/24"},
