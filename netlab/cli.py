@@ -1110,6 +1110,34 @@ def port_forward(target, ports, address, namespace, lab_name):
 
 
 @main.command()
+@click.argument("source", metavar="FROM")
+@click.argument("dest", metavar="DEST[:PORT]")
+@click.option("--proto", type=click.Choice(["tcp", "udp", "sctp"]), default=None,
+              help="The protocol (default: the Service port's, else tcp).")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="Every rule passed, and each endpoint's whole path.")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def explain(source, dest, proto, fmt, verbose, namespace, lab_name):
+    """Why a packet goes where it goes, predicted from the live rules of every namespace it crosses:
+    each hook and table, each rule matched (its own -A line), the DNAT choices with their
+    probabilities, masquerade or not and why, the routing, and where it ends.
+
+    \b
+      netlab explain curl svc/web              # FROM: POD, pod/NAME, node/NAME, client/NAME or an IP
+      netlab explain client/client 172.18.0.3:30080
+      netlab explain curl web -o json          # verdict, endpoints, masquerade, hops
+    """
+    from netlab import explain as explain_mod
+    _require_root()
+    result = explain_mod.explain(_which_lab(lab_name), source, dest, protocol=proto, namespace=namespace)
+    if fmt == "json":
+        output.echo(output.dump(explain_mod.to_json(result), "json"))
+    else:
+        output.echo(explain_mod.format_text(result, verbose=verbose))
+
+
+@main.command()
 @click.option("-o", "--output", "fmt", type=click.Choice(["html", "svg", "png", "dot"]), default="html",
               show_default=True)
 @click.option("--output-file", "--file", "output_file", type=click.Path(dir_okay=False),
