@@ -614,8 +614,8 @@ def expose(args, port, target_port, service_type, service_name, protocol, select
 @click.option("--restart", default="Always", show_default=True, help="Always, OnFailure or Never.")
 @click.option("--command", "as_command", is_flag=True, help="ARGS are the command, not the image's arguments.")
 @click.option("--rm", "remove", is_flag=True, help="Delete the pod once its container has ended (with -i/-t/--attach).")
-@click.option("-i", "--stdin", is_flag=True, help="Attach: print the container's output until it ends.")
-@click.option("-t", "--tty", is_flag=True, help="Ask for a TTY (attach to the container's output).")
+@click.option("-i", "--stdin", is_flag=True, help="Keep the container's stdin open and send yours to it.")
+@click.option("-t", "--tty", is_flag=True, help="Run the container on a terminal of its own, attached to yours.")
 @click.option("--attach", is_flag=True, help="Print the container's output until it ends.")
 @dry_run_option
 @click.option("-n", "--namespace", default="default", show_default=True)
@@ -628,9 +628,9 @@ def run(pod_name, image, port, labels, env, restart, as_command, remove, stdin, 
     \b
       netlab run web --image nginx --port 80
       netlab run tmp --rm -i --restart=Never --image curlimages/curl -- curl -s web
-    With -i, -t or --attach it prints the container's output until the container ends; with --rm
-    it then deletes the pod. What you type is not passed to the container: for a shell in a pod,
-    `netlab exec -it POD -- sh`."""
+    With -i your input goes to the container's stdin and with -t it runs on a terminal of its
+    own (`run -it --rm tmp --image busybox -- sh` is a shell in a new pod); either prints the
+    container's output until it ends, and --rm then deletes the pod."""
     from netlab import edits, inspect
     from netlab import lab as lab_mod
     _require_root()
@@ -651,14 +651,45 @@ def run(pod_name, image, port, labels, env, restart, as_command, remove, stdin, 
         click.echo("If you don't see a command prompt, try pressing enter.", err=True)
     _wait_started(lab, pod_name, namespace)
     try:
-        for chunk in inspect.follow_logs(lab, pod_name, namespace, None, 0):
-            click.echo(chunk, nl=False)
+        if tty:
+            attached = inspect.attach(lab, pod_name, namespace, None, send_stdin=stdin)
+        else:
+            # without a terminal the whole output comes from the container's log (a quick command
+            # may have printed before an attach could start); the attach only carries stdin
+            attached = False
+            if stdin:
+                import threading
+                sink = open(os.devnull, "wb")
+                threading.Thread(target=inspect.attach, args=(lab, pod_name, namespace, None),
+                                 kwargs={"stdout": sink}, daemon=True).start()
+        if not attached:
+            for chunk in inspect.follow_logs(lab, pod_name, namespace, None, 0):
+                click.echo(chunk, nl=False)
     except KeyboardInterrupt:
         pass
     if remove:
         report = lab_mod.delete(lab, {("Pod", namespace, pod_name)}, grace=1.0)
         for line in report.objects_changed:
             output.echo(line)
+
+
+@main.command()
+@click.argument("pod", shell_complete=_complete("pod_names"))
+@click.option("-c", "--container", help="Container of the pod (default: the first).")
+@click.option("-i", "--stdin", is_flag=True, help="Send your input to the container's stdin.")
+@click.option("-t", "--tty", is_flag=True, help="Your terminal is the container's (it was started with tty: true).")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def attach(pod, container, stdin, tty, namespace, lab_name):
+    """Attach to a running container's main process (like kubectl attach): its output, and with -i
+    your input, when its spec has stdin: true (and tty: true for a terminal)."""
+    from netlab import inspect
+    from netlab import lab as lab_mod
+    _require_root()
+    lab = _which_lab(lab_name)
+    if not inspect.attach(lab, pod.split("/", 1)[-1], namespace, container, send_stdin=stdin):
+        raise lab_mod.LabError(f"cannot attach to pod {pod}: its container was not started with stdin or tty, or "
+                               "has ended (see `netlab logs`)")
 
 
 def _wait_started(lab: str, pod_name: str, namespace: str, timeout: float = 60.0) -> str:

@@ -286,6 +286,23 @@ def logs(lab: str, name: str, namespace: str, container: str | None, previous: b
         raise LabError(str(err)) from None
 
 
+def attach(lab: str, name: str, namespace: str, container: str | None, send_stdin: bool = True,
+           stdout=None) -> bool:
+    """Attach this terminal to a container started with stdin or tty (kubectl attach): False when it
+    cannot be (no stdin/tty, or not running), True once the container has ended or stdin was detached."""
+    st, _ = _loaded_lab(lab)
+    pod = _find_pod(st, namespace, name)
+    pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
+    chosen = _choose_container(runtime.pod_status(pod_dir), container, pod.name)
+    if chosen is None or not runtime.attachable(pod_dir, chosen.name):
+        return False
+    try:
+        runtime.attach(pod_dir, chosen.name, send_stdin=send_stdin, stdout=stdout)
+    except LookupError:
+        return False
+    return True
+
+
 def follow_logs(lab: str, name: str, namespace: str, container: str | None, offset: int | None):
     """What the container writes after byte OFFSET of its log (None: from now), as it comes,
     until the container ends (kubectl logs -f)."""

@@ -187,7 +187,9 @@ def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, war
         containers.append(runtime.ContainerSpec(
             name=container.name, image=container.image, command=container.command, args=container.args,
             env=env, ports=[(p.container_port, p.protocol) for p in container.ports or ()],
-            working_dir=container.working_dir, run_as_user=container.run_as_user, mounts=mounts))
+            working_dir=container.working_dir, run_as_user=container.run_as_user, mounts=mounts,
+            stdin=container.raw.get("stdin") is True, stdin_once=container.raw.get("stdinOnce") is True,
+            tty=container.raw.get("tty") is True))
     grace = spec.termination_grace_period_seconds
     return runtime.PodRuntimeSpec(
         lab=lab, namespace=pod.namespace, name=pod.name, node=pod.node, pod_ip=pod.ip, host_ip=node.ip,

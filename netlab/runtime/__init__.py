@@ -13,6 +13,9 @@ netlab package: everything in and out is plain data.
     stop_pod(state_dir, grace=None) -> None        SIGTERM, SIGKILL after the grace period; idempotent
     pod_status(state_dir) -> PodStatus             pause alive?, ContainerStatus per container
     read_logs(state_dir, container, previous) -> str  the container's stdout+stderr (or the last run's)
+    attach(state_dir, container, stdin, stdout) -> int  kubectl attach -i/-t: relay to a container
+                                                  with stdin or a tty until it ends (runtime/stdio.py)
+    attachable(state_dir, container) -> bool       it runs, with stdin or a tty (its attach socket)
     restart_container(state_dir, name) -> bool     the runtime starts an exited container again, same netns
     container_environment(state_dir, name) -> dict  the env a container started with (for exec)
     container_inits(state_dir), owner_of(state_dir)  (pid, start time) to watch with pidfds (owner: the pause)
@@ -46,6 +49,9 @@ private /tmp, /run, /dev, read-only /sys, /proc of its PID namespace, the pod's 
 volumes) and UTS namespace (hostname = pod name), and net.ipv4.ip_unprivileged_port_start=0 in the
 pod netns. The runtime's children die with it (PR_SET_PDEATHSIG): the kubelet then starts the pods
 again, under a new runtime.
+A container with `stdin: true` reads a pipe its init writes what attached clients send into
+(closed after the first client detaches with `stdinOnce`); one with `tty: true` runs on a
+pseudo-terminal of its own /dev/pts whose output its init logs and relays (runtime/stdio.py).
 Env = PATH, HOSTNAME, HOME, then the manifest's env. runAsUser/runAsGroup are applied before exec.
 Working directory: workingDir (made when missing), else the image's (nginx: its document root), else /.
 """
@@ -56,8 +62,11 @@ from netlab.runtime.linux import pids_in_netns
 from netlab.runtime.pod import (container_environment, container_inits, owner_of, pod_status, read_logs, restart_container, start_pod,
                                 start_pods, stop_pod, write_dns_records, write_pod_volumes)
 from netlab.runtime.spec import ContainerSpec, ContainerStatus, PodRuntimeSpec, PodStatus
+from netlab.runtime.stdio import attach, attachable
 
 __all__ = [
+    "attach",
+    "attachable",
     "ContainerSpec",
     "ContainerStatus",
     "container_environment",

@@ -141,6 +141,14 @@ class ContainerPlan:
     doc_root: str | None = None           # "builtin": the image's document root it serves, if any
     behaviour: object | None = None       # "builtin": the test image it answers as (runtime/replies.py)
     title: str = ""                       # "builtin"/"sleep": what `ps -ef` shows for it
+    stdin: bool = False                   # "exec": fd 0 a pipe from attaching clients (runtime/stdio.py)
+    stdin_once: bool = False              # ... closed when the first client detaches
+    tty: bool = False                     # "exec": a terminal as fd 0, 1, 2, relayed to attaching clients
+
+    @property
+    def attachable(self) -> bool:
+        """Whether the container has an attach socket (stdin or a terminal)."""
+        return self.mode == "exec" and (self.stdin or self.tty)
 
 
 @dataclass
@@ -205,11 +213,13 @@ def plan_container(c: ContainerSpec, env: dict[str, str],
     if traits.doc_root and (given is None or entrypoint_flags or given[0] in traits.server_commands):
         return ContainerPlan(mode="builtin", argv=None, ports=ports or [(80, "TCP")], doc_root=traits.doc_root,
                              title=traits.title or written, **common)
+    # stdin and a terminal are a command's: netlab's own servers read neither
+    attached = dict(stdin=c.stdin, stdin_once=c.stdin and c.stdin_once, tty=c.tty)
     argv = resolve_command(c, found)
     if argv:
-        return ContainerPlan(mode="exec", argv=argv, ports=ports, **common)
+        return ContainerPlan(mode="exec", argv=argv, ports=ports, **common, **attached)
     if given and not entrypoint_flags:
-        return ContainerPlan(mode="exec", argv=[expand(a, c.env) for a in given], ports=ports, **common)
+        return ContainerPlan(mode="exec", argv=[expand(a, c.env) for a in given], ports=ports, **common, **attached)
     return ContainerPlan(mode="builtin" if ports else "sleep", argv=None, ports=ports,
                          title=f"netlab-{'server' if ports else 'sleep'} {images.repository_tag(c.image)}", **common)
 

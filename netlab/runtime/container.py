@@ -1,6 +1,7 @@
 """A container's processes: its init (PID 1 of its own PID namespace, forwarding signals, reaping,
-recording how the main process ended), its own filesystem and namespaces, and its main process (the
-image's command exec'd, netlab's built-in server, the cluster DNS's unbound, or a placeholder sleep).
+recording how the main process ended, and relaying its stdin or terminal to attaching clients),
+its own filesystem and namespaces, and its main process (the image's command exec'd, netlab's
+built-in server, the cluster DNS's unbound, or a placeholder sleep).
 
 Everything here runs in a child the pod runtime (runtime/daemon.py) forked, inside the pod's
 network namespace, and ends in os._exit.
@@ -8,25 +9,29 @@ network namespace, and ends in os._exit.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email.utils
 import errno
+import fcntl
 import json
 import os
 import pwd
 import signal
 import socket
 import subprocess
+import termios
 import time
 import traceback
 
 # imported here, not where used: a container's user may not read the host's Python library
-from netlab.runtime import builtin, coredns, images, linux, replies
+from netlab.runtime import builtin, coredns, images, linux, replies, stdio
 from netlab.runtime.command import ContainerPlan, PodPlan
 from netlab.runtime.records import DNS_RECORDS_DIR, VOLUMES_DIR, exit_fields, read_at, write_at
 
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 _INIT_SIGNALS = {signal.SIGCHLD, *_FORWARDED}
+_RELAY_POLL = 0.05      # seconds an init relaying a container's stdin waits before looking for signals
 
 
 def default_signal_handlers(ignored_too: bool = False) -> None:
@@ -76,6 +81,8 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
         if c.mode == "dns":     # the cluster's records, as the DNS records controller writes them
             os.makedirs(os.path.join(pod_dir, DNS_RECORDS_DIR), mode=0o755, exist_ok=True)
             mounts.append((os.path.join(pod_dir, DNS_RECORDS_DIR), coredns.RECORDS_MOUNT, True, ""))
+        # bound while the host's tree is ours: the pivot below leaves only descriptors to it
+        listener = stdio.listen(cdir_fd, c.name) if c.attachable else None
         _setup_mounts(plan, in_pidns, os.path.join(containers_dir, f"{c.name}.rootfs"), mounts, c.image_commands)
         socket.sethostname(plan.hostname)
         if in_pidns and c.mode in ("builtin", "dns", "sleep"):
@@ -89,21 +96,28 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
                 os._exit(127)
         err_r, err_w = os.pipe()
         os.set_blocking(err_r, False)
+        # after the pivot: a terminal of the container's own /dev/pts
+        relay, child_stdin = _open_stdio(c, cdir_fd, log_fd, listener) if listener is not None else (None, None)
         main = os.fork()
         if main == 0:
             try:
-                os.close(err_r)
-                _main_process(plan, c, cdir_fd, log_fd, w, err_w, host_proc, in_pidns)
+                os.close(err_r)         # (the relay's descriptors are close-on-exec)
+                _main_process(plan, c, cdir_fd, log_fd, w, err_w, host_proc, in_pidns, child_stdin)
             except BaseException:
                 traceback.print_exc()          # into the container's log: a netlab bug, said
             finally:
                 os._exit(127)
         os.close(err_w)
+        if child_stdin is not None:
+            os.close(child_stdin)
         os.close(w)
         os.close(host_proc)
         os.close(log_fd)
     except BaseException as e:
         os.write(log_fd, f"netlab: cannot start container {c.name}: {e}\n".encode())
+        if c.attachable:
+            with contextlib.suppress(OSError):
+                os.unlink(stdio.socket_name(c.name), dir_fd=cdir_fd)
         write_at(
             cdir_fd,
             f"{c.name}.json",
@@ -113,9 +127,25 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
         os._exit(128)
     code = 128
     try:
-        code = _init_loop(c, cdir_fd, main, err_r, in_pidns)
+        if relay is None:
+            code = _init_loop(c, cdir_fd, main, err_r, in_pidns)
+        else:
+            code = _relay_loop(c, cdir_fd, main, err_r, in_pidns, relay)
     finally:
         os._exit(code)
+
+
+def _open_stdio(c: ContainerPlan, cdir_fd: int, log_fd: int, listener) -> tuple[stdio.Relay, int]:
+    """The init's relay of a container with stdin or a tty, and the descriptor that is the main
+    process's fd 0 (a terminal's slave, or a pipe's read end)."""
+    if c.tty:
+        master, slave = os.openpty()
+        return stdio.Relay(listener, tty=True, stdin=c.stdin, stdin_once=c.stdin_once, master=master,
+                           log_w=os.dup(log_fd)), slave
+    read_end, write_end = os.pipe()
+    log_r = os.open(f"{c.name}.log", os.O_RDONLY | os.O_CLOEXEC, dir_fd=cdir_fd)
+    return stdio.Relay(listener, tty=False, stdin=True, stdin_once=c.stdin_once, stdin_w=write_end,
+                       log_r=log_r), read_end
 
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -240,6 +270,49 @@ def _init_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: 
                 return _record_exit(c, cdir_fd, main, status, err_r, in_pidns)
 
 
+def _relay_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: bool, relay: stdio.Relay) -> int:
+    """_init_loop for a container with stdin or a terminal: relay them, looking for signals in between."""
+    while True:
+        try:
+            relay.poll(_RELAY_POLL)
+        except Exception:
+            # into the runtime's log: a netlab bug. The container runs on without its stdin or
+            # terminal (closed: EOF, or a hangup), as a plain container.
+            traceback.print_exc()
+            with contextlib.suppress(Exception):
+                relay.finish(cdir_fd, c.name)
+            relay.close()
+            return _init_loop(c, cdir_fd, main, err_r, in_pidns)
+        while (info := signal.sigtimedwait(_INIT_SIGNALS, 0)) is not None:
+            if info.si_signo != signal.SIGCHLD:
+                kill(main, info.si_signo)
+                continue
+            status = _reap_main(main)
+            if status is None:
+                continue
+            try:
+                relay.finish(cdir_fd, c.name)       # its last output, before its end is recorded
+            except Exception:
+                traceback.print_exc()
+            code = _record_exit(c, cdir_fd, main, status, err_r, in_pidns)
+            relay.close()                           # the clients' sign that it ended
+            return code
+
+
+def _reap_main(main: int) -> int | None:
+    """Reap every child that has exited; the main process's wait status if it was one of them."""
+    found = None
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return found
+        if pid == 0:
+            return found
+        if pid == main:
+            found = status
+
+
 def _record_exit(c: ContainerPlan, cdir_fd: int, main: int, status: int, err_r: int, in_pidns: bool) -> int:
     rec = read_at(cdir_fd, f"{c.name}.json") or {"name": c.name, "mode": c.mode, "argv": c.argv}
     rec.update(exit_fields(status), state="terminated", finished_at=time.time())
@@ -263,13 +336,18 @@ def _record_exit(c: ContainerPlan, cdir_fd: int, main: int, status: int, err_r: 
 
 
 def _main_process(
-    plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int, err_w: int, host_proc: int, in_pidns: bool
+    plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int, err_w: int, host_proc: int, in_pidns: bool,
+    stdin_fd: int | None = None,
 ) -> None:
-    """The container's main process: record itself, become the container's user, then exec or serve."""
+    """The container's main process: record itself, become the container's user, then exec or serve.
+
+    STDIN_FD: its terminal's slave (tty) or its stdin pipe's read end, else None (/dev/null)."""
     try:
         default_signal_handlers(ignored_too=True)  # Python ignores SIGPIPE/SIGXFSZ; ignoring survives exec
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        if not in_pidns:
+        if c.tty and stdin_fd is not None:
+            os.setsid()       # a session of its own for its terminal (its group: what the init kills)
+        elif not in_pidns:
             os.setpgid(0, 0)  # so the init can kill what the container leaves behind
         # Our pid as the host sees it: readlink("self") in the host's /proc, opened before remounting.
         pid = int(os.readlink("self", dir_fd=host_proc))
@@ -283,12 +361,15 @@ def _main_process(
             rec["ports"] = [f"{p}/{proto}" for p, proto in c.ports]
         write_at(cdir_fd, f"{c.name}.json", rec)
         os.close(cdir_fd)
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        os.close(null)
-        os.close(log_fd)
+        if stdin_fd is None:
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
+            os.close(null)
+            os.close(log_fd)
+        else:
+            _stdio(c, stdin_fd, log_fd)
         _chdir(c)
         if c.run_as_user is not None:
             _become(c.run_as_user, c.run_as_group)
@@ -421,6 +502,23 @@ def _fail(err_w: int, message: str, reason: str, code: int) -> None:
             os.write(err_w, json.dumps({"reason": reason, "message": message, "exit_code": code}).encode())
     finally:
         os._exit(code)
+
+
+def _stdio(c: ContainerPlan, stdin_fd: int, log_fd: int) -> None:
+    """fd 0, 1 and 2 of a container with stdin or a tty: its terminal as all three (and as the
+    controlling terminal of its session, owned by its user), or the init's pipe as 0 and the log
+    as 1 and 2."""
+    if c.tty:
+        fcntl.ioctl(stdin_fd, termios.TIOCSCTTY, 0)     # tty_ioctl(4)
+        if c.run_as_user is not None:
+            os.fchown(stdin_fd, c.run_as_user, -1 if c.run_as_group is None else c.run_as_group)
+        sources = (stdin_fd, stdin_fd, stdin_fd)
+    else:
+        sources = (stdin_fd, log_fd, log_fd)
+    for fd, source in enumerate(sources):
+        os.dup2(source, fd)
+    os.close(stdin_fd)
+    os.close(log_fd)
 
 
 def _chdir(c: ContainerPlan) -> None:

@@ -24,6 +24,11 @@ class ContainerSpec:
     # the pod's volumes it mounts: (volume name, mountPath, readOnly, subPath or ""); the pod's
     # containers share each volume
     mounts: list[tuple[str, str, bool, str]] = field(default_factory=list)
+    # kubectl run -i/-t, attach: stdin open to attaching clients (closed after the first one
+    # detaches with stdin_once), a terminal (runtime/stdio.py)
+    stdin: bool = False
+    stdin_once: bool = False
+    tty: bool = False
 
 
 @dataclass

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -210,3 +211,50 @@ def test_get_prints_jsonpath_custom_columns_sorted_and_field_selected(tutorial):
         'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match label selector "", field '
         'selector "spec.image=nginx": field label not supported: spec.image')
     assert tutorial.netlab("get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}").stdout == "10.96.0.1"
+
+
+def _read_until(fd, wanted: bytes, timeout=30.0) -> bytes:
+    """What FD gives until WANTED has come (or the deadline)."""
+    import select
+    deadline = time.monotonic() + timeout
+    seen = b""
+    while wanted not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_run_it_rm_is_a_shell_on_a_terminal_in_a_new_pod_that_is_deleted_after(tutorial):
+    import pty
+    master, slave = pty.openpty()
+    shell = subprocess.Popen([sys.executable, "-m", "netlab", "run", "shell", "-it", "--rm", "--restart=Never",
+                              "--image", "busybox", "--name", tutorial.lab, "--", "sh"],
+                             stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        assert b"If you don't see a command prompt, try pressing enter." in _read_until(master, b"try pressing enter.")
+        os.write(master, b"\n")
+        os.write(master, b"echo answer-$((40+2)); tty\n")
+        seen = _read_until(master, b"/dev/pts/")
+        assert b"answer-42" in seen and b"/dev/pts/" in seen, seen
+        os.write(master, b"exit\n")
+        assert b'pod "shell" deleted' in _read_until(master, b'pod "shell" deleted')
+        assert shell.wait(timeout=30) == 0
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+        os.close(master)
+    assert tutorial.netlab("get", "pod", "shell", check=False).returncode == 1
+
+
+def test_run_i_passes_stdin_to_the_container(tutorial):
+    done = subprocess.run([sys.executable, "-m", "netlab", "run", "counter", "-i", "--rm", "--restart=Never",
+                           "--image", "busybox", "--name", tutorial.lab, "--", "wc", "-c"],
+                          input="twelve bytes", capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split("\n")[0].strip() == "12" and 'pod "counter" deleted' in done.stdout
