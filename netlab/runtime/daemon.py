@@ -46,7 +46,11 @@ SOCKET = "runtime.sock"
 LOCK = "runtime.lock"
 LOG = "runtime.log"
 PAUSE = "/usr/bin/catatonit"       # Debian's catatonit: podman's pause process
-_MESSAGE_MAX = 1 << 20
+_MESSAGE_MAX = 1 << 20          # an answer
+# a request: a pod's plan carries every container's environment, and kubelet gives each one all
+# the Services' variables (7 a port): 1,000 Services are ~0.5 MB a container
+_REQUEST_MAX = 16 << 20
+_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 SPAWN_TIMEOUT = 10.0
 FIRST_CLIENT_WAIT = 10.0   # seconds a new runtime waits for the client that started it
 NO_PID_NAMESPACES = "NETLAB_NO_PID_NAMESPACES"   # =1: run as where the kernel refuses CLONE_NEWPID
@@ -111,6 +115,12 @@ def _try_connect(runtime_dir: pathlib.Path) -> Client | None:
     except FileNotFoundError:
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        # a SOCK_SEQPACKET message must fit the sender's buffer whole (else EMSGSIZE): room for
+        # the largest request, past net.core.wmem_max (root may force it)
+        sock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, _REQUEST_MAX)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _REQUEST_MAX)
     try:
         sock.connect(_socket_path(dir_fd))
     except OSError:
@@ -239,7 +249,7 @@ class _Runtime:
 
     def _serve_one(self, conn: socket.socket) -> bool:
         try:
-            message, fds, _, _ = socket.recv_fds(conn, _MESSAGE_MAX, 2)
+            message, fds, _, _ = socket.recv_fds(conn, _REQUEST_MAX, 2)
         except OSError:
             return False
         if not message:

@@ -10,7 +10,7 @@ import pytest
 
 from netlab import names, state
 from netlab.kubelet import envvars
-from tests.conftest import netlab_cli, unique_lab
+from tests.conftest import lab_up, netlab_cli, unique_lab
 
 pytestmark = pytest.mark.root
 
@@ -150,3 +150,18 @@ def test_a_lab_without_cluster_dns_has_no_dns_pods_and_its_pods_see_the_hosts_re
         assert seen == pathlib.Path("/etc/resolv.conf").read_text()
     finally:
         netlab_cli("down", "--name", lab, check=False)
+
+
+def test_a_pod_starts_with_the_variables_of_a_thousand_services(tmp_path):
+    # 7 variables a Service port, for each of three containers: the pod's plan is over 1 MB, more
+    # than a socket's default buffer
+    docs = [f"apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}}}\nspec:\n  selector: {{app: x{i}}}\n"
+            "  ports: [{port: 80}]\n" for i in range(1000)]
+    docs.append("apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {app: x1}}\nspec:\n"
+                "  containers:\n  - {name: c, image: nginx, ports: [{containerPort: 80}]}\n"
+                "  - {name: d, image: busybox, command: [sleep, '3600']}\n"
+                "  - {name: e, image: busybox, command: [sleep, '3600']}\n")
+    (tmp_path / "many.yaml").write_text("---\n".join(docs))
+    with lab_up("nlsd", "-f", str(tmp_path / "many.yaml")) as lab:
+        env = netlab_cli("exec", "p", "--name", lab, "--", "env").stdout
+        assert "S999_SERVICE_HOST=" in env and "S0_PORT_80_TCP_PORT=80" in env
