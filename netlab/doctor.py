@@ -266,6 +266,7 @@ TOOLS = {
     "unbound-control": ("unbound", True),
     "dig": ("bind9-dnsutils", False),        # dig, nslookup, host in containers
     "unshare": ("util-linux", False),  # only for the doctor's own probe
+    "nft": ("nftables", False),              # kube-proxy's nftables mode (spec.proxyMode: nftables)
 }
 IPTABLES_BINARIES = ("iptables", "iptables-restore", "iptables-nft-restore", "iptables-legacy-restore",
                      "iptables-nft-save", "iptables-legacy-save")
@@ -425,17 +426,18 @@ def _restore_for(facts: Facts, variant: Optional[str]) -> Optional[list[str]]:
     return pick_restore(variant, lambda b: bool(facts.tools.get(b)), plain)
 
 
-def run_checks(backend: str = "restore") -> list[Check]:
-    """Check this machine for everything `netlab up` needs with `backend`; changes nothing on the host."""
-    return evaluate(gather(backend), backend)
+def run_checks(backend: str = "restore", proxy_mode: str = "iptables") -> list[Check]:
+    """Check this machine for everything `netlab up` needs with `backend` and `proxy_mode`; changes
+    nothing on the host."""
+    return evaluate(gather(backend), backend, proxy_mode)
 
 
 # --------------------------------------------------------------------------------------------------
 # Evaluate (pure)
 
 
-def evaluate(facts: Facts, backend: str = "restore") -> list[Check]:
-    """Turn gathered facts into the ordered list of checks."""
+def evaluate(facts: Facts, backend: str = "restore", proxy_mode: str = "iptables") -> list[Check]:
+    """Turn gathered facts into the ordered list of checks (nft is required in nftables mode)."""
     variant = parse_iptables_version(facts.versions.get("iptables") or "")[1]
     probe_variant = "legacy" if backend == "python-iptables" else variant
     checks = [Check("root", facts.euid == 0, f"euid {facts.euid}",
@@ -449,6 +451,7 @@ def evaluate(facts: Facts, backend: str = "restore") -> list[Check]:
     checks.append(_iptc_check(facts, backend))
     for tool, (package, required) in TOOLS.items():
         path = facts.tools.get(tool)
+        required = required or (tool == "nft" and proxy_mode == "nftables")
         checks.append(Check(tool, bool(path), path or "not on PATH",
                             None if path else f"apt-get install {package}", required))
     for module in ("pyroute2", "click", "yaml"):

@@ -332,7 +332,8 @@ def follow_logs(lab: str, name: str, namespace: str, container: str | None, offs
 
 
 def rules(lab: str, node_name: str, table: str | None) -> str:
-    """A node's live rules, as iptables-save prints them (of the variant the lab writes)."""
+    """A node's live rules: iptables-save's (of the variant the lab writes), or in nftables mode
+    `nft list table ip kube-proxy`'s (TABLE is an iptables table, so it does not apply there)."""
     from netlab.dataplane import iptables
     st, topology = _loaded_lab(lab)
     backend = st.iptables_backend or manifest_lab_config(st.config).iptables_backend
@@ -340,6 +341,10 @@ def rules(lab: str, node_name: str, table: str | None) -> str:
         node = topology.node(node_name.split("/", 1)[-1])
     except KeyError:
         raise LabError(f'node "{node_name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
+    if getattr(manifest_lab_config(st.config), "proxy_mode", "iptables") == "nftables":
+        # nftables mode: kube-proxy's whole table, as `nft list table ip kube-proxy` prints it
+        from netlab.dataplane import nftables
+        return nftables.list_table(node.netns)
     if backend == "python-iptables":
         from netlab.dataplane import iptc_backend
         return iptc_backend.save(node.netns, table)

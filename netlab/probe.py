@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from netlab import names, runtime
 from netlab.inspect import _find_pod, rules
-from netlab.lab import LabError, _loaded_lab, _network
+from netlab.lab import LabError, _loaded_lab, _network, manifest_lab_config
 
 
 @dataclass
@@ -117,6 +117,9 @@ def probe(lab: str, source: str, dest: str, count: int, namespace: str = "defaul
         raise LabError(f"{dest} is not reachable from {source}: a client reaches the cluster through a node "
                        "(use node/NAME:NODEPORT)")
     node = topology.node(ingress)
+    if manifest_lab_config(st.config).proxy_mode == "nftables":
+        raise LabError("probe reads the expected shares from the node's iptables rules, and this lab runs kube-proxy's "
+                       "nftables mode (not done yet: see its rules with `netlab rules NODE`)")
     live = proxy.parse_restore_text(rules(lab, node.name, None))
     traced = proxy.trace(live, src_ip, protocol, ip, port, local_ips=(node.ip, node.gateway, "127.0.0.1"))
     endpoints = traced.endpoints

@@ -4,6 +4,13 @@ On every reconcile: allocate the Services (netlab.cluster.services), build the E
 the pods that are running, render kube-proxy's full ruleset for each node (netlab.proxy) and load it
 with one iptables-restore per node whose rules changed; then clear UDP conntrack entries that
 point at endpoints which are gone, as kube-proxy's CleanStaleEntries does.
+
+In nftables mode (lab file spec.proxyMode: nftables) each node's `ip kube-proxy` table is rendered
+by netlab.proxy.nft_render and written with one `nft -f -` transaction per sync (the stale-chain
+cleanup transaction first, when there is one). The renderer's sync state is kube-proxy's memory of
+what it wrote: it is kept per node in this process (the supervisor's sync runner), so later syncs
+are partial; a process that does not have it (a new `netlab` command) reads the node's live table
+and syncs in full from it, as a restarted kube-proxy does.
 """
 
 from __future__ import annotations
@@ -20,6 +27,14 @@ from netlab.kubelet import kubelet
 
 FULL_SYNC_PERIOD = 3600.0   # pkg/proxy/util FullSyncPeriod: whole tables at least this often
 from netlab.dataplane import iptables, netns, nfnetlink
+
+PROXY_MODES = ("iptables", "nftables")
+# (lab, node) -> (namespace id, table digest, NftSyncState): what this process last wrote to each node
+_NFT_MEMORY: dict = {}
+
+
+class ProxyModeError(Exception):
+    """A proxy mode this lab cannot run (e.g. nftables with the python-iptables backend)."""
 
 
 def service_objects(objects) -> list:
@@ -122,6 +137,20 @@ class NodeRenderer:
             config, warnings = proxy_config_from_inventory(self.inventory, node.name, **overrides)
         return render(config, self.base.service_ports, self.base.endpoints), warnings
 
+    def render_nft(self, node):
+        """(NftRuleset, warnings) kube-proxy's nftables mode would hold on NODE."""
+        from netlab.proxy.nft_render import render_nft
+        from netlab.proxy.objects import proxy_config_from_inventory, render_input_from_inventory
+        overrides = dict(_proxy_overrides(self.lab_config, self.topology, node), nfacct=False)
+        if self.base is None:
+            self.base = render_input_from_inventory(self.inventory, node.name, **overrides)
+            config, warnings = self.base.config, self.base.warnings
+        else:
+            config, warnings = proxy_config_from_inventory(self.inventory, node.name, **overrides)
+        ruleset = render_nft(config, self.base.service_ports, self.base.endpoints,
+                             service_cidrs=(str(self.topology.service_cidr),))
+        return ruleset, warnings
+
 
 def chain_digests(ruleset) -> dict:
     """table -> chain -> a short digest of its rules: what a later sync compares against."""
@@ -188,6 +217,24 @@ class NodeDataplane:
         else:
             iptables.restore_many(jobs)
 
+    def nft_apply(self, jobs: list) -> list:
+        """Run (namespace, cleanup, transaction) jobs with `nft -f -`; the namespaces whose cleanup failed."""
+        from netlab.dataplane import nftables
+        return nftables.apply_many(jobs)
+
+    def nft_read(self, node):
+        """The node's live `ip kube-proxy` table as an NftTable, None if it has none."""
+        from netlab.dataplane import nftables
+        return nftables.read_table(node.netns)
+
+    def remove_mode(self, node, mode: str) -> None:
+        """Remove what kube-proxy's MODE wrote on the node (its cleanup of the other mode's rules)."""
+        if mode == "nftables":
+            from netlab.dataplane import nftables
+            nftables.delete_table(node.netns)
+        else:
+            iptables.remove_kube_chains(node.netns)
+
     def delete_udp_conntrack(self, node, filters: list) -> None:
         """conntrack -D -p udp FILTER... in the node's namespace."""
         subprocess.run(["nsenter", f"--net={netns.path(node.netns)}", "conntrack", "-D", "-p", "udp"] + filters,
@@ -242,16 +289,52 @@ def sync(lab: str, st, topology, lab_config, objects, report, dataplane: NodeDat
     """
     dataplane = dataplane or NodeDataplane()
     now = time.time()
+    mode = getattr(lab_config, "proxy_mode", "iptables")
+    backend = st.iptables_backend or lab_config.iptables_backend
+    if mode not in PROXY_MODES:
+        raise ProxyModeError(f"proxy mode {mode!r} is not one netlab runs (supported: {', '.join(PROXY_MODES)})")
+    if mode == "nftables" and backend == "python-iptables":
+        raise ProxyModeError("proxy mode nftables writes its table with `nft -f -`; the python-iptables "
+                             "backend only writes iptables rules (use the restore backend)")
     allocated = allocate(objects, st, topology)
     pods = pod_endpoint_inputs(lab, st, objects, dataplane.pod_status)
     slices = endpoint_slices(allocated, pods, objects)
+    previous_view = st.allocations.get("view") or {}
     st.allocations["view"] = {"services": allocated, "slices": slices}
     docs = allocated + slices
     applied = st.allocations.setdefault("rules", {})
-    warned = set()
-    backend = st.iptables_backend or lab_config.iptables_backend
-    jobs, done = [], []
     renderer = NodeRenderer(docs, topology, lab_config)
+    for node in topology.nodes:
+        record = applied.get(node.name)
+        # the lab switched modes on a live namespace: kube-proxy's cleanup of the other mode
+        if record and record.get("mode", "iptables") != mode and record.get("netns") == dataplane.netns_id(node):
+            dataplane.remove_mode(node, record.get("mode", "iptables"))
+            applied.pop(node.name, None)
+            _NFT_MEMORY.pop((lab, node.name), None)
+    if mode == "nftables":
+        previous_docs = list(previous_view.get("services") or []) + list(previous_view.get("slices") or [])
+        synced = _sync_nftables(lab, topology, renderer, applied, st, lab_config, report, dataplane, now,
+                                previous_docs)
+    else:
+        synced = _sync_iptables(lab, topology, renderer, applied, st, lab_config, backend, report, dataplane, now)
+    if not synced:
+        return
+    clear_stale_udp(st, topology, allocated, slices, dataplane)
+    route_external_addresses(topology, allocated, slices, dataplane)
+    serve_health_checks(lab, topology, allocated, slices, dataplane)
+
+
+def _report_warnings(warnings, warned: set, report) -> None:
+    for warning in warnings:
+        if warning not in warned:
+            warned.add(warning)
+            report.warnings.append(warning)
+
+
+def _sync_iptables(lab, topology, renderer, applied, st, lab_config, backend, report, dataplane, now) -> bool:
+    """iptables mode: one iptables-restore per node whose rules changed; False if the sync waits."""
+    warned = set()
+    jobs, done = [], []
     for node in topology.nodes:
         record = applied.get(node.name) or {}
         netns_id = dataplane.netns_id(node)
@@ -260,10 +343,7 @@ def sync(lab: str, st, topology, lab_config, objects, report, dataplane: NodeDat
         fresh = record.get("netns") != netns_id or now - record.get("full", 0) > FULL_SYNC_PERIOD
         nfacct = dataplane.prepare(node) if fresh else record.get("nfacct", False)
         ruleset, warnings = renderer.render(node, nfacct)
-        for warning in warnings:
-            if warning not in warned:
-                warned.add(warning)
-                report.warnings.append(warning)
+        _report_warnings(warnings, warned, report)
         digests = chain_digests(ruleset)
         if backend == "python-iptables":
             # libiptc rewrites whole tables (one commit per table), so there is no partial sync
@@ -281,7 +361,7 @@ def sync(lab: str, st, topology, lab_config, objects, report, dataplane: NodeDat
         done.append((node, digests, {"netns": netns_id, "nfacct": nfacct,
                                      "full": now if fresh else record.get("full", now)}))
     if jobs and not take_sync_token(st, lab_config.kube_proxy.min_sync_period, now, report):
-        return                      # kube-proxy's syncRunner: this change waits for its turn
+        return False                # kube-proxy's syncRunner: this change waits for its turn
     started = time.perf_counter()
     if jobs:
         try:
@@ -299,9 +379,85 @@ def sync(lab: str, st, topology, lab_config, objects, report, dataplane: NodeDat
         applied[node.name] = record
         report.rules_synced.append(node.name)
         report.rule_stats[node.name] = (rules_in.get(node.netns, 0), took)
-    clear_stale_udp(st, topology, allocated, slices, dataplane)
-    route_external_addresses(topology, allocated, slices, dataplane)
-    serve_health_checks(lab, topology, allocated, slices, dataplane)
+    return True
+
+
+def _table_digest(ruleset) -> str:
+    """A short digest of the whole table RULESET describes (what the lab's record keeps per node)."""
+    return hashlib.sha1(ruleset.dump().encode()).hexdigest()[:16]
+
+
+def _sync_nftables(lab, topology, renderer, applied, st, lab_config, report, dataplane, now,
+                   previous_docs=()) -> bool:
+    """nftables mode: per node, the renderer's sync from what was last written there (a partial
+    sync) or from the live table (a full one); one `nft -f -` each. False if it waits.
+
+    What was last written is this process's memory, or else the previous sync's Services and
+    EndpointSlices (the lab state keeps them) rendered again, when that gives the very table the
+    lab's record says was written."""
+    warned = set()
+    jobs, done = [], []
+    previous_renderer = None
+    for node in topology.nodes:
+        record = applied.get(node.name) or {}
+        netns_id = dataplane.netns_id(node)
+        memory = _NFT_MEMORY.get((lab, node.name))
+        # the memory holds only if no other process (a `netlab` command beside the supervisor)
+        # wrote the table since: the lab's record names the table last written
+        known = (memory is not None and memory[:2] == (netns_id, record.get("table"))
+                 and record.get("netns") == netns_id and record.get("mode") == "nftables")
+        periodic = now - record.get("full", 0) > FULL_SYNC_PERIOD
+        if record.get("netns") != netns_id:
+            dataplane.prepare(node)
+        ruleset, warnings = renderer.render_nft(node)
+        _report_warnings(warnings, warned, report)
+        digest = _table_digest(ruleset)
+        if not known and previous_docs and record.get("netns") == netns_id and record.get("mode") == "nftables":
+            # a new process: what the previous sync wrote, rendered again, is its memory if it is
+            # the table the record names (kube-proxy keeps it in memory; netlab's CLI is many processes)
+            if previous_renderer is None:
+                previous_renderer = NodeRenderer(previous_docs, topology, lab_config)
+            old, _ = previous_renderer.render_nft(node)
+            if _table_digest(old) == record.get("table"):
+                memory, known = (netns_id, record["table"], old.sync(None).state), True
+        if known:
+            result = ruleset.sync(memory[2], now=now, full=periodic)
+        else:
+            # no memory of this node (a new namespace, or a new process): start from the live table,
+            # as a restarted kube-proxy does
+            result = ruleset.sync(dataplane.nft_read(node), now=now)
+        full_at = now if result.full else record.get("full", now)
+        entry = {"netns": netns_id, "mode": "nftables", "full": full_at, "table": digest}
+        if not result.transaction and not result.cleanup:
+            _NFT_MEMORY[(lab, node.name)] = (netns_id, digest, result.state)
+            applied[node.name] = entry
+            continue
+        jobs.append((node.netns, result.cleanup, result.transaction))
+        done.append((node, result, entry))
+    if jobs and not take_sync_token(st, lab_config.kube_proxy.min_sync_period, now, report):
+        return False
+    started = time.perf_counter()
+    cleanup_failed = []
+    if jobs:
+        try:
+            cleanup_failed = dataplane.nft_apply(jobs)
+        except Exception:
+            for node, _, _ in done:   # unknown which went in: the next sync starts from the live table
+                if node.name in applied:
+                    applied[node.name]["table"] = None     # (the mode stays known, for a mode switch)
+                _NFT_MEMORY.pop((lab, node.name), None)
+            raise
+        crashpoints.reached("node rules restored")
+    took = time.perf_counter() - started
+    for node, result, record in done:
+        applied[node.name] = record
+        if node.netns in cleanup_failed:   # kube-proxy forces a full sync after a failed cleanup
+            _NFT_MEMORY.pop((lab, node.name), None)
+        else:
+            _NFT_MEMORY[(lab, node.name)] = (record["netns"], record["table"], result.state)
+        report.rules_synced.append(node.name)
+        report.rule_stats[node.name] = (result.operations, took)
+    return True
 
 
 SYNC_BURST = 2     # proxier.go: NewBoundedFrequencyRunner(..., minSyncPeriod, time.Hour, burstSyncs=2)

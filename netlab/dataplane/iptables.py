@@ -98,3 +98,36 @@ def list_rules(namespace: str, table: str = "nat", which: str | None = None) -> 
     which = which or variant()
     argv = ["nsenter", f"--net={netns.path(namespace)}", f"iptables-{which}", "-t", table, "-S"]
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def kube_cleanup_text(saved: str) -> str:
+    """iptables-restore --noflush input removing kube-proxy's chains (KUBE-*) and the rules that jump
+    to them from SAVED (iptables-save output), as kube-proxy's CleanupLeftovers does (pure)."""
+    out, table, chains, unjumps = [], None, [], []
+
+    def close():
+        if table and (chains or unjumps):
+            out.append(f"*{table}")
+            out.extend(f":{c} - [0:0]" for c in chains)      # declaring a chain with --noflush flushes it
+            out.extend(unjumps)
+            out.extend(f"-X {c}" for c in chains)
+            out.append("COMMIT")
+
+    for line in saved.splitlines():
+        if line.startswith("*"):
+            table, chains, unjumps = line[1:], [], []
+        elif line.startswith(":KUBE-"):
+            chains.append(line[1:].split()[0])
+        elif line.startswith("-A ") and not line.split()[1].startswith("KUBE-") and " -j KUBE-" in line:
+            unjumps.append("-D " + line[3:])
+        elif line == "COMMIT":
+            close()
+            table = None
+    return "\n".join(out) + "\n" if out else ""
+
+
+def remove_kube_chains(namespace: str, which: str | None = None) -> None:
+    """Remove kube-proxy's iptables chains from NAMESPACE (nothing to do when there are none)."""
+    text = kube_cleanup_text(save(namespace, which=which))
+    if text:
+        restore(namespace, text, which=which, noflush=True)

@@ -15,6 +15,7 @@ Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kin
       clients: [{name: client, ip: 172.18.0.100}]
       loadBalancerPool: 172.18.255.200-172.18.255.250
       iptablesBackend: restore            # or python-iptables
+      proxyMode: iptables                 # or nftables (one `nft -f -` per sync; restore backend only)
       kubeProxy: {masqueradeAll: false, masqueradeBit: 14, detectLocalMode: ClusterCIDR, minSyncPeriod: 1s}
       clusterDNS: {enabled: true, ip: 10.96.0.10, replicas: 2}   # kube-system's coredns and kube-dns
 """
@@ -46,6 +47,7 @@ TYPES = {
         "clients": "[NetlabClient]",
         "loadBalancerPool": "str",
         "iptablesBackend": "str",
+        "proxyMode": "str",
         "kubeProxy": "NetlabKubeProxy",
         "clusterDNS": "NetlabClusterDNS",
     }},
@@ -58,6 +60,7 @@ TYPES = {
 schema.register(TYPES)
 
 IPTABLES_BACKENDS = ("restore", "python-iptables")
+PROXY_MODES = ("iptables", "nftables")
 DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "BridgeInterface")
 _DEFAULT = LabConfig()
 _SPEC = ("spec",)
@@ -238,6 +241,13 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
     if not checks.enum(backend, IPTABLES_BACKENDS, _SPEC + ("iptablesBackend",), f) \
             or not isinstance(backend, str):
         backend = _DEFAULT.iptables_backend
+    mode = spec.get("proxyMode", _DEFAULT.proxy_mode)
+    if not checks.enum(mode, PROXY_MODES, _SPEC + ("proxyMode",), f) or not isinstance(mode, str):
+        mode = _DEFAULT.proxy_mode
+    elif mode == "nftables" and backend == "python-iptables":
+        f.error(_SPEC + ("proxyMode",), "nftables mode writes its table with `nft -f -`; "
+                                        "iptablesBackend python-iptables only writes iptables rules "
+                                        "(use iptablesBackend: restore)")
     kube_proxy = _kube_proxy(spec, f)
     cluster_dns = _cluster_dns(spec, service_cidr, f)
 
@@ -252,6 +262,7 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
         clients=tuple(clients),
         load_balancer_pool=pool or _DEFAULT.load_balancer_pool,
         iptables_backend=backend,
+        proxy_mode=mode,
         kube_proxy=kube_proxy,
         cluster_dns=cluster_dns,
         raw=obj,

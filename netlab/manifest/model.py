@@ -437,6 +437,7 @@ class LabConfig:
         ipaddress.IPv4Address("172.18.255.250"),
     )
     iptables_backend: str = "restore"
+    proxy_mode: str = "iptables"    # spec.proxyMode: kube-proxy's iptables or nftables mode
     kube_proxy: KubeProxyConfig = field(default_factory=KubeProxyConfig)
     cluster_dns: ClusterDNSConfig = field(default_factory=ClusterDNSConfig)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -1,0 +1,177 @@
+"""kube-proxy's nftables table in a namespace: one `nft -f -` transaction per sync, as knftables does.
+
+Every call runs nft inside the node's namespace (nsenter --net), so
+`ip netns exec NODE nft list table ip kube-proxy` shows what was written. A transaction is all or
+nothing (nft -f checks and commits it as one netlink batch): when it fails, the previous table
+stays and the error names the failing line with the lines around it.
+
+`read_table()` turns the live table (`nft -j list table`) back into the renderer's NftTable:
+its chains, sets, maps and their elements, which is what kube-proxy itself lists on a restart
+(chains and set elements, pkg/proxy/nftables/proxier.go syncProxyRules); rules are not read back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from netlab.dataplane import netns
+from netlab.proxy.nft_ruleset import Chain, Element, NftTable, Op, Set, Table
+
+FAMILY = "ip"
+TABLE = "kube-proxy"
+
+# nft's error location: "/dev/stdin:5:1-30: Error: ..." (file:line:columns)
+_FAILED_LINE = re.compile(r":(\d+):\d+(?:-\d+)?: Error:")
+
+
+class NftError(Exception):
+    """nft refused a transaction, or could not be run; the message shows the failing line in context."""
+
+
+def _nft(namespace: str) -> list:
+    # nsenter without "--": util-linux 2.38 would try to execute "--"
+    return ["nsenter", f"--net={netns.path(namespace)}", "nft"]
+
+
+def _context(text: str, line_no: int, around: int = 2) -> str:
+    lines = text.splitlines()
+    start, end = max(1, line_no - around), min(len(lines), line_no + around)
+    return "\n".join(f"{'>' if n == line_no else ' '} {n:5d}  {lines[n - 1]}" for n in range(start, end + 1))
+
+
+def failure(namespace: str, text: str, message: str) -> NftError:
+    """The error for a refused transaction TEXT: nft's message and the failing line in context."""
+    message = message.strip()
+    match = _FAILED_LINE.search(message)
+    first = message.splitlines()[0] if message else "no message"
+    detail = f"\n{_context(text, int(match.group(1)))}" if match else ""
+    return NftError(f"nft -f in network namespace {namespace!r} failed: {first}{detail}\n"
+                    "the previous rules are still in place")
+
+
+def _run(argv: list, text: str | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, input=text, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise NftError("nft is not on PATH: apt-get install nftables "
+                       "(`netlab doctor` checks everything netlab needs)") from None
+
+
+def apply(namespace: str, text: str) -> None:
+    """Run the transaction TEXT (`nft -f -` input) in NAMESPACE atomically; raise NftError on failure."""
+    if not text:
+        return
+    result = _run(_nft(namespace) + ["-f", "-"], text)
+    if result.returncode != 0:
+        raise failure(namespace, text, result.stderr or result.stdout)
+
+
+def apply_many(jobs: list) -> list:
+    """Run (namespace, cleanup, transaction) jobs, one nft process per namespace at a time, all
+    namespaces in parallel: each cleanup first (on its own, as kube-proxy does), then the transaction.
+
+    Returns the namespaces whose cleanup failed (kube-proxy then forces a full sync); raises the
+    first failed main transaction after every job has run (the others' tables are written).
+    """
+    cleanup_failed = []
+    for phase in (1, 2):
+        running = []
+        for job in jobs:
+            namespace, text = job[0], job[phase]
+            if not text:
+                continue
+            try:
+                proc = subprocess.Popen(_nft(namespace) + ["-f", "-"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            except FileNotFoundError:
+                raise NftError("nft is not on PATH: apt-get install nftables "
+                               "(`netlab doctor` checks everything netlab needs)") from None
+            running.append((namespace, text, proc))
+        failures = []
+        for namespace, text, proc in running:
+            out, err = proc.communicate(text)
+            if proc.returncode != 0:
+                if phase == 1:
+                    cleanup_failed.append(namespace)
+                else:
+                    failures.append(failure(namespace, text, err or out))
+        if failures:
+            raise failures[0]
+    return cleanup_failed
+
+
+def list_table(namespace: str, family: str = FAMILY, table: str = TABLE) -> str:
+    """`nft list table FAMILY TABLE` inside NAMESPACE ("" when there is no such table)."""
+    result = _run(_nft(namespace) + ["list", "table", family, table])
+    return result.stdout if result.returncode == 0 else ""
+
+
+def has_table(namespace: str, family: str = FAMILY, table: str = TABLE) -> bool:
+    return _run(_nft(namespace) + ["list", "table", family, table]).returncode == 0
+
+
+def delete_table(namespace: str, family: str = FAMILY, table: str = TABLE) -> None:
+    """Remove the table from NAMESPACE if it is there (add + delete: no error when it is not)."""
+    apply(namespace, f"add table {family} {table}\ndelete table {family} {table}\n")
+
+
+def read_table(namespace: str, family: str = FAMILY, table: str = TABLE) -> NftTable | None:
+    """The live table as an NftTable (chains without their rules, sets, maps, elements), or None."""
+    result = _run(_nft(namespace) + ["-j", "list", "table", family, table])
+    if result.returncode != 0:
+        return None
+    return table_from_json(json.loads(result.stdout), family, table)
+
+
+def _value(value) -> str:
+    """One JSON key part or verdict as knftables writes it ("10.96.0.1", "tcp", "goto CHAIN", "drop")."""
+    if isinstance(value, dict):
+        if "elem" in value:                        # an element with timeout/expires/comment
+            return _value(value["elem"]["val"])
+        if "prefix" in value:
+            return f"{value['prefix']['addr']}/{value['prefix']['len']}"
+        if "range" in value:
+            return "-".join(_value(v) for v in value["range"])
+        for verdict in ("goto", "jump"):
+            if verdict in value:
+                return f"{verdict} {value[verdict]['target']}"
+        (word, _), = value.items()                 # {"drop": null}, {"reject": null}, ...
+        return word
+    return str(value)
+
+
+def _key(value) -> tuple:
+    if isinstance(value, dict) and "elem" in value:
+        value = value["elem"]["val"]
+    if isinstance(value, dict) and "concat" in value:
+        return tuple(_value(v) for v in value["concat"])
+    return (_value(value),)
+
+
+def _type(spec) -> str:
+    return " . ".join(spec) if isinstance(spec, list) else str(spec)
+
+
+def table_from_json(document: dict, family: str = FAMILY, table: str = TABLE) -> NftTable:
+    """`nft -j list table` output as an NftTable (pure)."""
+    tables, chains, sets, elements = [], [], [], []
+    for item in document.get("nftables", []):
+        (kind, obj), = item.items()
+        if kind == "table":
+            tables.append(Op("add", Table(obj.get("comment"))))
+        elif kind == "chain":
+            chains.append(Op("add", Chain(obj["name"], obj.get("type"), obj.get("hook"), obj.get("prio"),
+                                          obj.get("comment"))))
+        elif kind in ("set", "map"):
+            stype = _type(obj["type"]) + (f" : {_type(obj['map'])}" if kind == "map" else "")
+            sets.append(Op("add", Set(obj["name"], kind, stype, tuple(obj.get("flags") or ()),
+                                      obj.get("timeout"), obj.get("comment"))))
+            for elem in obj.get("elem") or []:
+                if kind == "map":
+                    key, value = elem
+                    elements.append(Op("add", Element(obj["name"], _key(key), (_value(value),), "map")))
+                else:
+                    elements.append(Op("add", Element(obj["name"], _key(elem), (), "set")))
+    return NftTable(family, table).apply(tables + chains + sets + elements)
