@@ -1224,17 +1224,14 @@ def rules(node, table, service, namespace, lab_name):
       netlab rules node1 --service web     # KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP, KUBE-NODEPORTS -> KUBE-EXT ...
     """
     from netlab import inspect
-    from netlab import lab as lab_mod
     _require_root()
     lab = _which_lab(lab_name)
     text = inspect.rules(lab, node, table)
-    if service and text.startswith("table "):
-        raise lab_mod.LabError("--service reads iptables rules, and this lab runs kube-proxy's nftables mode "
-                               "(not done yet: its service-/endpoint- chains are in the whole table)")
     if service:
-        from netlab.proxy.service_rules import service_rules
+        from netlab.proxy.service_rules import nft_service_rules, service_rules
         inspect.get_objects(lab, "Service", namespace, [service.split("/", 1)[-1]])      # NotFound if it is not
-        text = service_rules(text, namespace, service.split("/", 1)[-1])
+        owned = nft_service_rules if text.startswith("table ") else service_rules      # nftables mode's table
+        text = owned(text, namespace, service.split("/", 1)[-1])
     click.echo(text, nl=False)
 
 

@@ -13,6 +13,10 @@ from a node's iptables-save text:
 
 A Service's rules are found by the comment kube-proxy writes on each ("NS/NAME:PORT ..."), then
 by following the jumps from those rules into the chains they lead to. Pure: text in, text out.
+
+In nftables mode a Service's chains carry its name (service-HASH-NS/NAME/PROTO/PORT, and
+external-, firewall-, endpoint-): nft_service_rules keeps those chains and the map and set
+elements that lead into them, from `nft list table ip kube-proxy` or a knftables transaction.
 """
 
 from __future__ import annotations
@@ -70,3 +74,45 @@ def service_rules(save_text: str, namespace: str, name: str) -> str:
         out.extend(lines)
         out.append("COMMIT")
     return "\n".join(out) + ("\n" if out else "")
+
+
+def _nft_owned(line: str, service: str) -> bool:
+    return re.search(rf"(?:service|external|firewall|endpoint)-[A-Z0-9]+-{re.escape(service)}/", line) is not None
+
+
+def nft_service_rules(text: str, namespace: str, name: str) -> str:
+    """The part of an nftables-mode node's rules that Service NAMESPACE/NAME owns: from `nft list
+    table` output its chains whole and the map elements that name them; from a transaction its
+    lines ("" when there is nothing)."""
+    service = f"{namespace}/{name}"
+    if not text.lstrip().startswith("table "):
+        return "".join(line + "\n" for line in text.splitlines() if _nft_owned(line, service))
+    out: list = []
+    chains: list = []           # (rank in a packet's order, block)
+    block: list = []
+    depth = 0
+    for line in text.splitlines():
+        stripped = line.strip()
+        if depth == 1 and (stripped.startswith(("chain ", "map ", "set "))):
+            block = [line]
+        elif block:
+            block.append(line)
+        depth += line.count("{") - line.count("}")
+        if block and depth == 1:
+            head = block[0].strip()
+            if head.startswith("chain ") and _nft_owned(head, service):
+                rank = next(i for i, kind in enumerate(("external-", "firewall-", "service-", "endpoint-"))
+                            if head[len("chain "):].startswith(kind) or kind == "endpoint-")
+                chains.append((rank, block))
+            elif head.startswith(("map ", "set ")):
+                # only the elements that lead into the Service's chains
+                elements = [b.strip().rstrip(",") for b in block if _nft_owned(b, service) and " : " in b]
+                if elements:
+                    out.append(block[0])
+                    out.extend(f"\t\t{e}" for e in elements)
+                    out.append("\t}")
+            block = []
+    # the maps that lead in, then external -> firewall -> service -> endpoint chains, as a packet goes
+    for _, chain in sorted(chains, key=lambda item: item[0]):
+        out.extend(chain)
+    return "".join(line + "\n" for line in out)

@@ -343,6 +343,9 @@ def test_up_proxy_mode_sets_the_lab_files_mode_and_ipvs_is_refused_in_one_line()
     cli = netlab_cli
     with lab_up("nlpm", "-f", str(MANIFESTS), "--proxy-mode", "nftables") as lab:
         assert cli("rules", "node1", "--name", lab).stdout.startswith("table ip kube-proxy {")
+        owned = cli("rules", "node1", "--service", "web", "--name", lab).stdout
+        assert "map service-ips {" in owned and "chain service-" in owned and "dnat to 10.244." in owned
+        assert "web-nodeport" not in owned and owned.index("chain service-") < owned.index("chain endpoint-")
         refused = cli("probe", "--from", "curl", "web", "--name", lab, check=False)
         assert refused.returncode == 1 and "nftables mode" in refused.stderr
     ipvs = cli("up", "--name", "nlpm-ipvs", "--proxy-mode", "ipvs", check=False)

@@ -1,5 +1,6 @@
 """`netlab rules NODE --service NAME`: the rules one Service owns, in a packet's order, from
-upstream's own expected ruleset (proxier_test.go's TestOverallIPTablesRules, golden/rulesets)."""
+upstream's own expected rulesets (TestOverallIPTablesRules, golden/rulesets; the nftables
+proxier's TestOverallNFTablesRules, golden/nft)."""
 
 from netlab.proxy.service_rules import service_rules
 
@@ -42,3 +43,32 @@ def test_a_service_the_node_has_no_rules_for_is_empty():
     assert service_rules(OVERALL, "ns9", "nothing") == ""
     # a name that only starts like another's is not that Service
     assert service_rules(OVERALL, "ns2", "svc") == ""
+
+
+def test_in_nftables_mode_a_services_chains_and_map_elements_are_kept():
+    from netlab.proxy.service_rules import nft_service_rules
+    transaction = (GOLDEN / "nft" / "overall.nft").read_text()
+    kept = nft_service_rules(transaction, "ns1", "svc1").splitlines()
+    assert "add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80" in kept
+    assert "add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }" in kept
+    assert any("dnat to 10.180.0.1:80" in line for line in kept)
+    assert not any("ns2/svc2" in line for line in kept)
+    listed = """table ip kube-proxy {
+\tmap service-ips {
+\t\ttype ipv4_addr . inet_proto . inet_service : verdict
+\t\telements = { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80,
+\t\t\t     172.30.0.42 . tcp . 80 : goto service-42NFTM6N-ns2/svc2/tcp/p80 }
+\t}
+
+\tchain service-ULMVA6XW-ns1/svc1/tcp/p80 {
+\t\tip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+\t}
+
+\tchain service-42NFTM6N-ns2/svc2/tcp/p80 {
+\t\tip daddr 172.30.0.42 jump mark-for-masquerade
+\t}
+}
+"""
+    out = nft_service_rules(listed, "ns1", "svc1")
+    assert "chain service-ULMVA6XW-ns1/svc1/tcp/p80 {" in out and "ns2/svc2" not in out
+    assert "172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80" in out
