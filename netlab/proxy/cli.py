@@ -52,7 +52,7 @@ def _parse(source: str, text: str) -> List[Any]:
 
 @click.group("proxy")
 def proxy():
-    """kube-proxy's iptables mode, rendered from plain Kubernetes objects."""
+    """kube-proxy's iptables or nftables mode, rendered from plain Kubernetes objects."""
 
 
 @proxy.command("render")
@@ -75,13 +75,18 @@ def proxy():
               help="MASQUERADE --random-fully (kube-proxy adds it for iptables >= 1.6.2).")
 @click.option("--nfacct/--no-nfacct", default=True, show_default=True,
               help="Whether the nfacct counters exist (their -m nfacct matches need them).")
+@click.option("--mode", type=click.Choice(["iptables", "nftables"]), default="iptables", show_default=True,
+              help="kube-proxy's mode: iptables-restore input, or the nft -f transaction of a first sync.")
+@click.option("--service-cidr", "service_cidrs", multiple=True, metavar="CIDR",
+              help="nftables mode: the service CIDR(s), so traffic to unallocated ClusterIPs is dropped.")
 @click.option("--whole-tables", is_flag=True,
               help="Print whole filter/nat tables (built-in chains and kube-proxy's jump rules "
                    "included) for a plain iptables-restore into an empty namespace; add "
                    "--no-nfacct unless that namespace has the nfacct counters.")
 def render_command(paths, node, node_ips, cluster_cidr, family, mark_style, random_fully,
-                   nfacct, whole_tables):
-    """Print the iptables-restore input kube-proxy writes on NODE for the given objects.
+                   nfacct, mode, service_cidrs, whole_tables):
+    """Print the iptables-restore input kube-proxy writes on NODE for the given objects (or with
+    --mode nftables the nft transaction of its first sync: the ip kube-proxy table).
 
     Reads v1 Service, discovery.k8s.io/v1 EndpointSlice, v1 Node and
     kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration objects, alone or in v1 Lists.
@@ -122,5 +127,10 @@ def render_command(paths, node, node_ips, cluster_cidr, family, mark_style, rand
         raise click.ClickException(str(e)) from None
     for warning in data.warnings:
         click.echo(f"warning: {warning}", err=True)
+    if mode == "nftables":
+        from netlab.proxy.nft_render import render_nft
+        nft = render_nft(data.config, data.service_ports, data.endpoints, service_cidrs=tuple(service_cidrs))
+        click.echo(nft.to_transaction(), nl=False)
+        return
     ruleset = render(data.config, data.service_ports, data.endpoints)
     click.echo(ruleset.to_restore_text(include_builtin_jumps=whole_tables), nl=False)

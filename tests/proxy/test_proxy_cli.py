@@ -107,3 +107,17 @@ def test_registered_in_the_netlab_command():
     from netlab.cli import main
     result = CliRunner().invoke(main, ["proxy", "render", "--help"])
     assert result.exit_code == 0
+
+
+def test_render_mode_nftables_prints_the_first_syncs_transaction(tmp_path):
+    f = tmp_path / "objects.yaml"
+    f.write_text(yaml.safe_dump_all(OVERALL + [NODE, KPC]))
+    result = run("-f", str(f), "--node", "test-node", "--mode", "nftables", "--service-cidr", "172.30.0.0/16")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == 'add table ip kube-proxy { comment "rules for kube-proxy" ; }'
+    # the same Services as upstream's TestOverallNFTablesRules: each one's chain and its map entry
+    expected = (GOLDEN / "nft" / "overall.nft").read_text().splitlines()
+    for line in expected:
+        if line.startswith(("add chain ip kube-proxy service-", "add element ip kube-proxy service-ips")):
+            assert line in lines, line
