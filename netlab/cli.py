@@ -790,7 +790,13 @@ def status(lab_name, fmt):
         output.echo(json.dumps(data[0] if lab_name else data, indent=2, sort_keys=True))
         return
     for lab in chosen:
-        output.echo(inspect.summary(lab))
+        try:
+            output.echo(inspect.summary(lab))
+        except _user_error_types() as err:
+            if lab_name:
+                raise
+            # one lab that cannot be read (made by another netlab version, say) does not hide the others
+            output.echo(f"lab {lab}: cannot be read: {' '.join(str(err).split())}")
 
 
 @main.command()

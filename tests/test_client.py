@@ -40,3 +40,21 @@ def test_usage_errors_are_kubectls_words_and_exit_1():
     assert (flag.returncode, flag.stderr) == (1, "error: unknown flag: --frob\nSee 'netlab get --help' for usage.\n")
     command = subprocess.run([sys.executable, "-m", "netlab", "frob"], env=env, capture_output=True, text=True)
     assert (command.returncode, command.stderr.splitlines()[0]) == (1, 'error: unknown command "frob" for "netlab"')
+
+
+def test_status_of_every_lab_names_one_it_cannot_read_and_goes_on(monkeypatch):
+    from click.testing import CliRunner
+    from netlab import cli, inspect
+    from netlab import lab as lab_mod
+    from netlab.manifest.errors import ManifestError, Problem
+
+    def summary(lab):
+        if lab == "old":
+            raise ManifestError([Problem("<lab config>", None, "spec.proxyMode", 'unknown field "proxyMode"')])
+        return f"lab {lab}: 2 nodes"
+    monkeypatch.setattr(lab_mod, "labs_up", lambda: ["old", "new"])
+    monkeypatch.setattr(inspect, "summary", summary)
+    result = CliRunner().invoke(cli.main, ["status"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("lab old: cannot be read: <lab config>") and lines[1] == "lab new: 2 nodes"
