@@ -11,7 +11,6 @@ import fcntl
 import io
 import os
 import pathlib
-import secrets
 import select
 import signal
 import stat
@@ -29,10 +28,9 @@ from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import build_topology
 from netlab.manifest import loads
 from netlab.manifest.model import LabConfig
-from netlab.runtime import (ContainerSpec, PodRuntimeSpec, attach, attachable, pod_status, read_logs,
-                            restart_container, start_pod, stop_pod)
+from netlab.runtime import ContainerSpec, attach, attachable, pod_status, read_logs, restart_container, stop_pod
 from netlab.runtime import daemon, stdio
-from tests.runtime.test_runtime_pods import _kill_all
+from tests.runtime.test_runtime_pods import Lab as PodsLab
 from netlab.runtime.command import plan_container
 
 root = pytest.mark.root
@@ -92,35 +90,17 @@ def _wait(what: str, check, timeout: float = 10.0):
         time.sleep(0.02)
 
 
-class Lab:
-    """Throwaway network namespaces and pods, all removed at the end whatever happened."""
+class Lab(PodsLab):
+    """test_runtime_pods' throwaway namespaces and pods, under a long state path on purpose (the
+    attach socket is reached through a descriptor, not its path)."""
 
     def __init__(self, tmp: pathlib.Path):
-        # a long state path on purpose: the socket is reached through a descriptor, not its path
-        self.tmp = tmp / ("deep-" * 12)
-        self.tag = secrets.token_hex(3)
-        self.namespaces: list[str] = []
-        self.state_dirs: list[pathlib.Path] = []
+        super().__init__(tmp / ("deep-" * 12))
 
     def start(self, containers: list[ContainerSpec]) -> pathlib.Path:
-        ns = f"nltest-at-{self.tag}-{len(self.namespaces)}"
-        subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
-        self.namespaces.append(ns)
-        state = self.tmp / f"pod-{len(self.state_dirs)}"
-        self.state_dirs.append(state)
-        start_pod(PodRuntimeSpec(lab="nltest", namespace="default", name="attach-1", node="node1", pod_ip="10.250.8.2",
-                                 host_ip="10.250.0.1", netns=ns, state_dir=state, containers=containers))
+        _, state = super().start(self.netns(f"at{len(self.namespaces)}"), containers, name="attach-1",
+                                 pod_ip="10.250.8.2")
         return state
-
-    def cleanup(self) -> None:
-        for state in self.state_dirs:
-            try:
-                stop_pod(state, grace=0.5)
-            except Exception:
-                pass
-        for ns in self.namespaces:
-            _kill_all(ns)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 @pytest.fixture
