@@ -16,7 +16,8 @@ DEFAULT_MANIFESTS = "manifests"
 USER_ERRORS = (("netlab.lab", "LabError"), ("netlab.state", "LabBusy"), ("netlab.state", "StateDamaged"),
                ("netlab.manifest.errors", "ManifestError"),
                ("netlab.dataplane.iptables", "RestoreError"), ("netlab.dataplane.iptc_backend", "IptcError"),
-               ("netlab.dataplane.network", "WiringError"), ("netlab.graph", "GraphError"))
+               ("netlab.dataplane.network", "WiringError"), ("netlab.graph", "GraphError"),
+               ("netlab.proxier", "ProxyModeError"), ("netlab.dataplane.nftables", "NftError"))
 
 
 def _user_error_types() -> tuple:

@@ -715,6 +715,11 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
     if st is None:
         if dry_run:
             raise LabError(f"lab {lab!r} is not up: a dry run needs a lab to check against")
+        wanted = manifest_lab_config(config_raw)
+        if wanted.proxy_mode == "nftables" and (iptables_backend or wanted.iptables_backend) == "python-iptables":
+            # refused before anything is built (the proxier would refuse it only once the nodes exist)
+            raise LabError("proxy mode nftables writes its table with `nft -f -`; the python-iptables backend only "
+                           "writes iptables rules (use the restore backend)")
         if not create:
             raise LabError(f"lab {lab!r} is not up; start it with `netlab up --name {lab}`")
         if netns.list_names(names.lab_prefix(lab)) and owned_namespaces(lab, None):

@@ -15,7 +15,7 @@ from netlab import explain as ex
 from netlab.dataplane import iptables, traffic
 from netlab.lab import LabError
 from netlab.runtime import parse_builtin_reply
-from tests.conftest import lab_namespaces, netlab_cli, unique_lab, until
+from tests.conftest import lab_up, netlab_cli, until
 
 pytestmark = pytest.mark.root
 
@@ -183,19 +183,14 @@ LAB = textwrap.dedent("""\
 
 @pytest.fixture(scope="module", params=["restore", "python-iptables"])
 def lab(request, tmp_path_factory):
-    name = unique_lab()
     path = tmp_path_factory.mktemp("explain") / "lab.yaml"
     path.write_text(LAB)
-    try:
-        netlab_cli("up", "-f", str(path), "--name", name, "--iptables-backend", request.param)
+    with lab_up("nlex", "-f", str(path), "--iptables-backend", request.param) as name:
         # the cluster DNS pods join kube-proxy's rules once their readiness probes pass: wait for that, so
         # the rules explain reads are the ones the traffic meets
         assert until(lambda: all(_dns_endpoints_in_rules(name, node) for node in ("node1", "node2"))), \
             "the cluster DNS pods never reached kube-proxy's rules"
         yield name
-    finally:
-        netlab_cli("down", "--name", name, check=False)
-        assert lab_namespaces(name) == []
 
 
 def _dns_endpoints_in_rules(lab, node):

@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+from netlab import state
 from netlab.dataplane import iptables, nftables
 from netlab.manifest import ManifestError, loads
 from netlab.proxy.nft_ruleset import NftTable
@@ -350,3 +351,11 @@ def test_up_proxy_mode_sets_the_lab_files_mode_and_ipvs_is_refused_in_one_line()
         assert refused.returncode == 1 and "nftables mode" in refused.stderr
     ipvs = cli("up", "--name", "nlpm-ipvs", "--proxy-mode", "ipvs", check=False)
     assert ipvs.returncode == 1 and ipvs.stderr.startswith("error: kube-proxy's IPVS mode needs a kernel with IP_VS")
+
+
+def test_nftables_mode_with_the_python_iptables_backend_is_refused_before_anything_is_built():
+    name = unique_lab("nlnfr")
+    refused = netlab_cli("up", "-f", str(MANIFESTS), "--name", name, "--proxy-mode", "nftables",
+                         "--iptables-backend", "python-iptables", check=False)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: proxy mode nftables writes its table")
+    assert lab_namespaces(name) == [] and not state.state_path(name).exists()
