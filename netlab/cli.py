@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+import time
 
 import click
 
@@ -1112,14 +1114,28 @@ def _pod_of_workload(lab: str, target: str, namespace: str, quiet: bool = False)
 @click.option("-f", "--follow", is_flag=True, help="Go on printing what the container writes, until it ends.")
 @click.option("--tail", type=int, default=-1, help="Only the last N lines (default: all).")
 @click.option("-p", "--previous", is_flag=True, help="The output of the container's previous run (before its last restart).")
+@click.option("--since", metavar="DURATION",
+              help="Only lines newer than a relative duration like 5s, 2m, or 3h. Only one of since-time / since may be used.")
+@click.option("--since-time", metavar="TIME",
+              help="Only lines written at or after a date (RFC3339). Only one of since-time / since may be used.")
+@click.option("--timestamps", is_flag=True, help="Begin each line with the time it was written (RFC3339, nanoseconds).")
+@click.option("--limit-bytes", type=int, default=0, help="At most this many bytes of output (default: all).")
+@click.option("--prefix", is_flag=True, help="Begin each line with its source (pod name and container name).")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("--system", is_flag=True, help="The lab supervisor's own log instead (POD is then not needed).")
 @name_option
-def logs(pod, container, follow, tail, previous, namespace, system, lab_name):
+def logs(pod, container, follow, tail, previous, since, since_time, timestamps, limit_bytes, prefix, namespace,
+         system, lab_name):
     """Print a container's output (kept after it exits and across restarts, with --previous):
-    POD, pod/NAME, or deploy/NAME (one of its pods, as kubectl picks)."""
+    POD, pod/NAME, or deploy/NAME (one of its pods, as kubectl picks). Each line's time is when the
+    container's init read it, as kubelet stamps the CRI log."""
     from netlab import inspect
     from netlab import lab as lab_mod
+    since_ns = _since_cutoff(since, since_time)
+    if limit_bytes < 0:
+        raise lab_mod.LabError("--limit-bytes must be greater than 0")
+    if tail < -1:
+        raise lab_mod.LabError("--tail must be greater than or equal to -1")
     if system:
         from netlab import supervisor
         path = supervisor.info(_which_lab(lab_name))["log"]
@@ -1132,18 +1148,53 @@ def logs(pod, container, follow, tail, previous, namespace, system, lab_name):
         raise click.UsageError("say which pod: netlab logs POD (or --system for the supervisor's log)")
     lab = _which_lab(lab_name)
     pod = _pod_of_workload(lab, pod, namespace)
-    text = inspect.logs(lab, pod, namespace, container, previous=previous)
-    if tail >= 0:
-        lines = text.splitlines(keepends=True)
-        text = "".join(lines[-tail:]) if tail else ""
-    click.echo(text, nl=False)
-    if follow and not previous:
+    text, size, chosen = inspect.logs(lab, pod, namespace, container, previous=previous, tail=tail,
+                                      since_ns=since_ns, timestamps=timestamps, limit_bytes=limit_bytes or None)
+    source = f"[pod/{pod.split('/', 1)[-1]}/{chosen}] " if prefix else ""
+    click.echo(_prefixed(text, source), nl=False)
+    if follow and not previous and not limit_bytes:
         try:
-            for chunk in inspect.follow_logs(lab, pod, namespace, container, len(text.encode())
-                                             if tail < 0 else None):
-                click.echo(chunk, nl=False)
+            for chunk in inspect.follow_logs(lab, pod, namespace, container, size, timestamps=timestamps):
+                click.echo(_prefixed(chunk, source), nl=False)
         except KeyboardInterrupt:
             pass
+
+
+def _prefixed(text: str, source: str) -> str:
+    """TEXT with SOURCE before each line (kubectl logs --prefix)."""
+    if not source or not text:
+        return text
+    return "".join(source + line for line in text.splitlines(keepends=True))
+
+
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)")
+
+
+def _since_cutoff(since: str | None, since_time: str | None) -> int | None:
+    """The time (ns) from which `logs --since` / `--since-time` prints lines, as kubectl computes it."""
+    import datetime
+    from netlab import lab as lab_mod
+    from netlab.manifest.lab import parse_duration
+    if since is not None and since_time is not None:
+        raise lab_mod.LabError("at most one of `sinceTime` or `sinceSeconds` may be specified")
+    if since is not None:
+        seconds = parse_duration(since)
+        if seconds is None:
+            raise lab_mod.LabError(f'invalid argument "{since}" for "--since" flag: time: invalid duration "{since}"')
+        # kubectl rounds to the nearest second (ToLogOptions); 0 means all
+        seconds = int(seconds + 0.5)
+        return None if seconds == 0 else time.time_ns() - seconds * 1_000_000_000
+    if since_time is not None:
+        m = _RFC3339.fullmatch(since_time)
+        if not m:
+            raise lab_mod.LabError(f'parsing time "{since_time}" as "2006-01-02T15:04:05Z07:00": not an RFC 3339 time')
+        year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+        zone = m.group(8)
+        offset = datetime.timedelta(0) if zone in "Zz" else \
+            (1 if zone[0] == "+" else -1) * datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        moment = datetime.datetime(year, month, day, hour, minute, second, tzinfo=datetime.timezone(offset))
+        return int(moment.timestamp()) * 1_000_000_000 + int((m.group(7) or "0").ljust(9, "0"))
+    return None
 
 
 @main.command("port-forward")

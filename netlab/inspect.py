@@ -272,7 +272,11 @@ def _choose_container(status, container: str | None, pod_name: str):
                    f"(containers: {', '.join(c.name for c in containers)})")
 
 
-def logs(lab: str, name: str, namespace: str, container: str | None, previous: bool = False) -> str:
+def logs(lab: str, name: str, namespace: str, container: str | None, previous: bool = False, *, tail: int = -1,
+         since_ns: int | None = None, timestamps: bool = False, limit_bytes: int | None = None) -> tuple[str, int, str]:
+    """What `kubectl logs` prints of a container's output (logtimes.select_lines), the log's size
+    in bytes when it was read (where `-f` goes on from), and the container's name."""
+    from netlab.runtime import logtimes
     st, _ = _loaded_lab(lab)
     pod = _find_pod(st, namespace, name.split("/", 1)[-1])
     pod_dir = names.pod_dir(lab, pod.namespace, pod.name, pod.uid)
@@ -281,9 +285,11 @@ def logs(lab: str, name: str, namespace: str, container: str | None, previous: b
     if chosen is None:
         raise LabError(f'pod "{pod.name}" has no containers running yet')
     try:
-        return runtime.read_logs(pod_dir, chosen.name, previous=previous)
+        lines = runtime.read_timed_logs(pod_dir, chosen.name, previous=previous)
     except LookupError as err:
         raise LabError(str(err)) from None
+    size = sum(line.length for line in lines)
+    return logtimes.select_lines(lines, tail, since_ns, timestamps, limit_bytes), size, chosen.name
 
 
 def attach(lab: str, name: str, namespace: str, container: str | None, send_stdin: bool = True,
@@ -303,10 +309,12 @@ def attach(lab: str, name: str, namespace: str, container: str | None, send_stdi
     return True
 
 
-def follow_logs(lab: str, name: str, namespace: str, container: str | None, offset: int | None):
+def follow_logs(lab: str, name: str, namespace: str, container: str | None, offset: int | None,
+                timestamps: bool = False):
     """What the container writes after byte OFFSET of its log (None: from now), as it comes,
-    until the container ends (kubectl logs -f)."""
+    until the container ends (kubectl logs -f); each line stamped with TIMESTAMPS."""
     import time
+    from netlab.runtime import logtimes
     from netlab.runtime import pod as pod_runtime
     st, _ = _loaded_lab(lab)
     pod = _find_pod(st, namespace, name.split("/", 1)[-1])
@@ -317,16 +325,17 @@ def follow_logs(lab: str, name: str, namespace: str, container: str | None, offs
     path = pod_dir / pod_runtime.CONTAINERS_DIR / f"{chosen.name}.log"
     with open(path, "rb") as handle:
         handle.seek(0, 2) if offset is None else handle.seek(offset)
+        follower = logtimes.Follower(path, handle.tell(), timestamps)
         while True:
             data = handle.read()
             if data:
-                yield data.decode(errors="replace")
+                if text := follower.feed(data):
+                    yield text
                 continue
             now = _choose_container(runtime.pod_status(pod_dir), chosen.name, pod.name)
             if now is None or now.state != "running" or now.pid != chosen.pid:
-                rest = handle.read()
-                if rest:
-                    yield rest.decode(errors="replace")
+                if text := follower.feed(handle.read(), final=True):
+                    yield text
                 return
             time.sleep(0.1)
 

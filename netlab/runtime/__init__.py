@@ -13,6 +13,8 @@ netlab package: everything in and out is plain data.
     stop_pod(state_dir, grace=None) -> None        SIGTERM, SIGKILL after the grace period; idempotent
     pod_status(state_dir) -> PodStatus             pause alive?, ContainerStatus per container
     read_logs(state_dir, container, previous) -> str  the container's stdout+stderr (or the last run's)
+    read_timed_logs(...) -> list[TimedLine]        the same lines, each with when it was written
+                                                  (runtime/logtimes.py: logs --timestamps, --since)
     attach(state_dir, container, stdin, stdout) -> int  kubectl attach -i/-t: relay to a container
                                                   with stdin or a tty until it ends (runtime/stdio.py)
     attachable(state_dir, container) -> bool       it runs, with stdin or a tty (its attach socket)
@@ -59,7 +61,8 @@ Working directory: workingDir (made when missing), else the image's (nginx: its 
 from netlab.runtime.builtin import parse_builtin_reply, render_reply
 from netlab.runtime.command import DEFAULT_PATH, expand, plan_pod, resolve_command
 from netlab.runtime.linux import pids_in_netns
-from netlab.runtime.pod import (container_environment, container_inits, owner_of, pod_status, read_logs, restart_container, start_pod,
+from netlab.runtime.pod import (container_environment, container_inits, owner_of, pod_status, read_logs, read_timed_logs,
+                                restart_container, start_pod,
                                 start_pods, stop_pod, write_dns_records, write_pod_volumes)
 from netlab.runtime.spec import ContainerSpec, ContainerStatus, PodRuntimeSpec, PodStatus
 from netlab.runtime.stdio import attach, attachable
@@ -82,6 +85,7 @@ __all__ = [
     "plan_pod",
     "pod_status",
     "read_logs",
+    "read_timed_logs",
     "render_reply",
     "resolve_command",
     "start_pod",

@@ -25,7 +25,7 @@ import time
 import traceback
 
 # imported here, not where used: a container's user may not read the host's Python library
-from netlab.runtime import builtin, coredns, images, linux, replies, stdio
+from netlab.runtime import builtin, coredns, images, linux, logtimes, replies, stdio
 from netlab.runtime.command import ContainerPlan, PodPlan
 from netlab.runtime.records import DNS_RECORDS_DIR, VOLUMES_DIR, exit_fields, read_at, write_at
 
@@ -96,13 +96,21 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
                 os._exit(127)
         err_r, err_w = os.pipe()
         os.set_blocking(err_r, False)
+        timed = logtimes.open_timed(log_fd, cdir_fd, f"{c.name}.log")
         # after the pivot: a terminal of the container's own /dev/pts
-        relay, child_stdin = _open_stdio(c, cdir_fd, log_fd, listener) if listener is not None else (None, None)
+        relay, child_stdin = _open_stdio(c, cdir_fd, timed, listener) if listener is not None else (None, None)
+        # the main process writes its stdout and stderr to a pipe, and the init stamps each chunk
+        # into the log (a terminal's output is the attach relay's to log)
+        out_r, out_w = (None, None) if c.tty else os.pipe()
         main = os.fork()
         if main == 0:
             try:
                 os.close(err_r)         # (the relay's descriptors are close-on-exec)
-                _main_process(plan, c, cdir_fd, log_fd, w, err_w, host_proc, in_pidns, child_stdin)
+                if out_r is not None:
+                    os.close(out_r)
+                    os.close(log_fd)
+                _main_process(plan, c, cdir_fd, log_fd if out_w is None else out_w, w, err_w, host_proc, in_pidns,
+                              child_stdin)
             except BaseException:
                 traceback.print_exc()          # into the container's log: a netlab bug, said
             finally:
@@ -110,9 +118,12 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
         os.close(err_w)
         if child_stdin is not None:
             os.close(child_stdin)
+        log_relay = None
+        if out_w is not None:
+            os.close(out_w)
+            log_relay = logtimes.LogRelay(out_r, timed).start()
         os.close(w)
         os.close(host_proc)
-        os.close(log_fd)
     except BaseException as e:
         os.write(log_fd, f"netlab: cannot start container {c.name}: {e}\n".encode())
         if c.attachable:
@@ -128,20 +139,20 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
     code = 128
     try:
         if relay is None:
-            code = _init_loop(c, cdir_fd, main, err_r, in_pidns)
+            code = _init_loop(c, cdir_fd, main, err_r, in_pidns, log_relay)
         else:
-            code = _relay_loop(c, cdir_fd, main, err_r, in_pidns, relay)
+            code = _relay_loop(c, cdir_fd, main, err_r, in_pidns, relay, log_relay)
     finally:
         os._exit(code)
 
 
-def _open_stdio(c: ContainerPlan, cdir_fd: int, log_fd: int, listener) -> tuple[stdio.Relay, int]:
+def _open_stdio(c: ContainerPlan, cdir_fd: int, log: logtimes.TimedLog, listener) -> tuple[stdio.Relay, int]:
     """The init's relay of a container with stdin or a tty, and the descriptor that is the main
     process's fd 0 (a terminal's slave, or a pipe's read end)."""
     if c.tty:
         master, slave = os.openpty()
         return stdio.Relay(listener, tty=True, stdin=c.stdin, stdin_once=c.stdin_once, master=master,
-                           log_w=os.dup(log_fd)), slave
+                           log_w=log), slave
     read_end, write_end = os.pipe()
     log_r = os.open(f"{c.name}.log", os.O_RDONLY | os.O_CLOEXEC, dir_fd=cdir_fd)
     return stdio.Relay(listener, tty=False, stdin=True, stdin_once=c.stdin_once, stdin_w=write_end,
@@ -252,7 +263,8 @@ def _setup_mounts(plan: PodPlan, in_pidns: bool, rootfs: str, volumes: list | No
     os.rmdir(f"/{OLD_ROOT}")
 
 
-def _init_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: bool) -> int:
+def _init_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: bool,
+               log_relay: logtimes.LogRelay | None) -> int:
     """Forward signals to the main process and reap everything until the main process ends."""
     while True:
         info = signal.sigwaitinfo(_INIT_SIGNALS)
@@ -267,10 +279,13 @@ def _init_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: 
             if pid == 0:
                 break
             if pid == main:
+                if log_relay is not None:
+                    log_relay.finish()              # its last output, before its end is recorded
                 return _record_exit(c, cdir_fd, main, status, err_r, in_pidns)
 
 
-def _relay_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: bool, relay: stdio.Relay) -> int:
+def _relay_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns: bool, relay: stdio.Relay,
+                log_relay: logtimes.LogRelay | None) -> int:
     """_init_loop for a container with stdin or a terminal: relay them, looking for signals in between."""
     while True:
         try:
@@ -282,7 +297,7 @@ def _relay_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns:
             with contextlib.suppress(Exception):
                 relay.finish(cdir_fd, c.name)
             relay.close()
-            return _init_loop(c, cdir_fd, main, err_r, in_pidns)
+            return _init_loop(c, cdir_fd, main, err_r, in_pidns, log_relay)
         while (info := signal.sigtimedwait(_INIT_SIGNALS, 0)) is not None:
             if info.si_signo != signal.SIGCHLD:
                 kill(main, info.si_signo)
@@ -290,6 +305,8 @@ def _relay_loop(c: ContainerPlan, cdir_fd: int, main: int, err_r: int, in_pidns:
             status = _reap_main(main)
             if status is None:
                 continue
+            if log_relay is not None:
+                log_relay.finish()
             try:
                 relay.finish(cdir_fd, c.name)       # its last output, before its end is recorded
             except Exception:
@@ -360,6 +377,10 @@ def _main_process(
         if c.mode == "builtin":
             rec["ports"] = [f"{p}/{proto}" for p, proto in c.ports]
         write_at(cdir_fd, f"{c.name}.json", rec)
+        # PID 1 with no init above it (err_w -1): netlab's own server stamps its log lines itself
+        times_fd = None if err_w >= 0 else os.open(
+            logtimes.times_name(f"{c.name}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644,
+            dir_fd=cdir_fd)
         os.close(cdir_fd)
         if stdin_fd is None:
             null = os.open("/dev/null", os.O_RDONLY)
@@ -391,10 +412,17 @@ def _main_process(
             _fail(err_w, f'exec: "{name}": {e.strerror.lower()}', "Error", 126)
     linux.set_title(c.title or f"netlab-{c.mode}")
     info = dict(plan.server_info, container=c.name)
+    out = logtimes.TimedLog(1, times_fd) if times_fd is not None else None
+
+    def write(data: bytes) -> None:
+        if out is None:
+            os.write(1, data)
+        else:
+            out.write(data)
 
     def log(msg: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        os.write(1, f"{stamp} {msg}\n".encode())
+        write(f"{stamp} {msg}\n".encode())
 
     try:
         if c.mode == "dns":
@@ -415,7 +443,7 @@ def _main_process(
             signal.signal(sig, lambda *_: asked.append(1))
         if c.behaviour is not None:
             for line in replies.startup_log(c.behaviour):
-                os.write(1, (line + "\n").encode())
+                write((line + "\n").encode())
             if c.behaviour.exits is not None:      # the image's program refuses its arguments
                 os.close(w)
                 os._exit(c.behaviour.exit_code)

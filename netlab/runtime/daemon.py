@@ -39,7 +39,7 @@ import sys
 import time
 import traceback
 
-from netlab.runtime import container, linux, records
+from netlab.runtime import container, linux, logtimes, records
 from netlab.runtime.command import ContainerPlan, PodPlan
 
 SOCKET = "runtime.sock"
@@ -339,8 +339,9 @@ class _Runtime:
         if any(running.name == name for running in pod.running.values()):
             return True
         cdir = os.path.join(state_dir, records.CONTAINERS_DIR)
-        with contextlib.suppress(FileNotFoundError):
-            os.rename(os.path.join(cdir, f"{name}.log"), os.path.join(cdir, f"{name}.previous.log"))
+        for log in (f"{name}.log", logtimes.times_name(f"{name}.log")):
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(os.path.join(cdir, log), os.path.join(cdir, log.replace(".log", ".previous.log", 1)))
         netns_fd = os.open(f"/proc/{pod.pause}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         cdir_fd = os.open(cdir, os.O_RDONLY | os.O_DIRECTORY)
         # The start-up pipe is long closed: a restarted container reports to nobody but its files.

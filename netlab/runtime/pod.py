@@ -27,7 +27,7 @@ import signal
 import time
 
 from netlab import crashpoints
-from netlab.runtime import daemon, linux, volumes
+from netlab.runtime import daemon, linux, logtimes, volumes
 from netlab.runtime.command import PodPlan, plan_pod
 from netlab.runtime.records import (CONTAINERS_DIR, DNS_RECORDS_DIR, DNS_RECORDS_FILE, POD_FILE, POD_LOG, VOLUMES_DIR,
                                     read, write)
@@ -346,16 +346,24 @@ def _read_pod_status(state_dir: pathlib.Path) -> PodStatus:
 
 def read_logs(state_dir: str | os.PathLike, container: str, previous: bool = False) -> str:
     """The container's stdout and stderr so far (of the run before the last restart, if PREVIOUS)."""
+    return logtimes.render(read_timed_logs(state_dir, container, previous), timestamps=False)
+
+
+def read_timed_logs(state_dir: str | os.PathLike, container: str, previous: bool = False) -> list[logtimes.TimedLine]:
+    """read_logs' lines, each with the time it was written (logtimes.py)."""
     state_dir = pathlib.Path(state_dir)
     pod = read(state_dir / POD_FILE) or {}
     names = [c["name"] for c in pod.get("containers", [])]
     if container not in names:
         raise LookupError(f"container {container!r} is not in pod {pod.get('namespace')}/{pod.get('name')} ({', '.join(names) or 'no containers'})")
     name = f"{container}.previous.log" if previous else f"{container}.log"
+    # output no writer stamped (a start-up error) is dated from the container's start
+    status = {} if previous else read(state_dir / CONTAINERS_DIR / f"{container}.json") or {}
+    started = int(float(status.get("started_at") or 0) * 1e9)
     try:
-        return (state_dir / CONTAINERS_DIR / name).read_text(errors="replace")
+        return logtimes.read_timed(state_dir / CONTAINERS_DIR / name, default_ns=started)
     except FileNotFoundError:
         if previous:
             raise LookupError(f'previous terminated container "{container}" in pod "{pod.get("name")}" '
                               "not found") from None
-        return ""
+        return []

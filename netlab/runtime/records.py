@@ -8,7 +8,8 @@ A pod's state directory:
     containers/NAME.json     the container's status (written by its main process, then its init or
                              the runtime)
     containers/NAME.log      the container's stdout and stderr
-    containers/NAME.previous.log   the run before the last restart (`logs --previous`)
+    containers/NAME.log.times  when each chunk of the log was written (runtime/logtimes.py)
+    containers/NAME.previous.log(.times)   the run before the last restart (`logs --previous`)
     containers/NAME.rootfs/  the container's writable layer (upper, work) and its root (merged)
     volumes/NAME/            the pod's volumes, shared by its containers
 """

@@ -110,12 +110,12 @@ class Relay:
     The init calls poll() between its checks for signals, finish() once the main process ended."""
 
     def __init__(self, listener: socket.socket, *, tty: bool, stdin: bool, stdin_once: bool,
-                 master: int | None = None, stdin_w: int | None = None, log_w: int | None = None,
+                 master: int | None = None, stdin_w: int | None = None, log_w=None,
                  log_r: int | None = None):
         self.listener = listener
         self.tty, self.stdin, self.stdin_once = tty, stdin, stdin_once
         self.master = master          # tty: output comes from it, input goes to it
-        self.log_w = log_w            # tty: the output is logged here too
+        self.log_w = log_w            # tty: the output is logged here too (a logtimes.TimedLog, the init's)
         self.log_r = log_r            # no tty: the log, followed for the clients
         self.input = (master if tty else stdin_w) if stdin else None   # None: input is dropped
         self.stdin_w = stdin_w
@@ -177,7 +177,7 @@ class Relay:
             cl.sock.close()
         self.clients = []
         self.listener.close()
-        for fd in (self.master, self.stdin_w, self.log_w, self.log_r):
+        for fd in (self.master, self.stdin_w, self.log_r):
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -203,9 +203,7 @@ class Relay:
             self.master = None
             return False
         if self.log_w is not None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.log_w, view):]
+            self.log_w.write(data)
         self._broadcast(data)
         return True
 

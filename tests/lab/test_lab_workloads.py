@@ -454,6 +454,36 @@ def test_exec_errors_are_one_clear_line(lab, target, container, words):
     assert len(lines) == 1 and all(word in lines[0] for word in words), result.stderr
 
 
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
+
+
+def test_logs_print_each_lines_time_and_select_by_it_as_kubectl_does(lab):
+    name, _, _, _ = lab
+    plain = netlab_cli("logs", "--name", name, "pinned").stdout
+    assert plain.startswith("ip=10.244.2.")
+    stamped = netlab_cli("logs", "--name", name, "pinned", "--timestamps").stdout
+    stamp, line = stamped.split(" ", 1)
+    assert re.fullmatch(STAMP, stamp) and line == plain
+    prefixed = netlab_cli("logs", "--name", name, "pinned", "--prefix").stdout
+    assert prefixed == f"[pod/pinned/env] {plain}"
+    assert netlab_cli("logs", "--name", name, "pinned", "--since", "1h").stdout == plain
+    assert netlab_cli("logs", "--name", name, "pinned", "--since-time", stamp).stdout == plain
+    later = stamp[:-10] + "999999999Z"    # the same second's last nanosecond: after the line
+    assert netlab_cli("logs", "--name", name, "pinned", "--since-time", later).stdout == ""
+    assert netlab_cli("logs", "--name", name, "pinned", "--limit-bytes", "3").stdout == "ip="
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--since", "1s", "--since-time", "2026-01-01T00:00:00Z"], "at most one of `sinceTime` or `sinceSeconds`"),
+    (["--since", "yesterday"], 'invalid argument "yesterday" for "--since" flag'),
+    (["--since-time", "noon"], 'parsing time "noon"'),
+])
+def test_logs_since_errors_are_kubectls(lab, args, said):
+    name, _, _, _ = lab
+    result = netlab_cli("logs", "--name", name, "pinned", *args, check=False)
+    assert result.returncode == 1 and result.stderr == f"error: {result.stderr[7:]}" and said in result.stderr
+
+
 @pytest.mark.parametrize("args", [["nosuch"], ["pinned", "-c", "nosuch"]])
 def test_logs_errors_are_one_clear_line(lab, args):
     name, _, _, _ = lab

@@ -496,6 +496,24 @@ def test_without_a_pid_namespace_the_init_still_cleans_up(lab, monkeypatch):
     assert pids_in_netns(ns) == []  # the orphaned `sleep` went with its process group
 
 
+def test_each_log_line_has_the_time_it_was_written(lab):
+    from netlab.runtime import read_timed_logs
+    from netlab.runtime.logtimes import select_lines
+    ns = lab.netns("pod")
+    before = time.time_ns()
+    # the built-in server is the container's PID 1 and stamps its own lines; the shell's output
+    # goes through its init's relay
+    _, state = lab.start(ns, [_web(), _run("talk", ["sh", "-c", "echo first; sleep 0.3; echo second >&2"])])
+    _terminated(state, "talk")
+    after = time.time_ns()
+    first, second = read_timed_logs(state, "talk")
+    assert (first.text, second.text) == ("first\n", "second\n")
+    assert before <= first.time_ns and first.time_ns + 300_000_000 <= second.time_ns <= after
+    assert select_lines([first, second], since_ns=first.time_ns + 1) == "second\n"
+    served = read_timed_logs(state, "web")
+    assert served and all(before <= line.time_ns <= after for line in served)
+
+
 def test_read_logs_names_the_known_containers(lab):
     ns = lab.netns("pod")
     _, state = lab.start(ns, [_web()])
