@@ -49,6 +49,9 @@ def _source_of(st, topology, lab: str, target: str, namespace: str) -> tuple:
 def _destination(st, topology, dest: str, namespace: str) -> tuple:
     """(ip, port, protocol, node that receives it or None, service dict or None) for a DEST."""
     view = st.allocations.get("view") or {"services": []}
+    for prefix in ("svc/", "service/", "services/"):     # kubectl's TYPE/NAME, as explain takes it
+        if dest.startswith(prefix):
+            dest = dest[len(prefix):]
     if dest.startswith("node/"):
         name, _, port = dest[5:].partition(":")
         try:
@@ -117,11 +120,18 @@ def probe(lab: str, source: str, dest: str, count: int, namespace: str = "defaul
         raise LabError(f"{dest} is not reachable from {source}: a client reaches the cluster through a node "
                        "(use node/NAME:NODEPORT)")
     node = topology.node(ingress)
+    local_ips = (node.ip, node.gateway, "127.0.0.1")
     if manifest_lab_config(st.config).proxy_mode == "nftables":
-        raise LabError("probe reads the expected shares from the node's iptables rules, and this lab runs kube-proxy's "
-                       "nftables mode (not done yet: see its rules with `netlab rules NODE`)")
-    live = proxy.parse_restore_text(rules(lab, node.name, None))
-    traced = proxy.trace(live, src_ip, protocol, ip, port, local_ips=(node.ip, node.gateway, "127.0.0.1"))
+        # the live table, its dynamic affinity sets included, walked as upstream's nft tracer does
+        from netlab.dataplane import nftables
+        from netlab.proxy.nft_trace import trace_nft
+        table = nftables.read_whole_table(node.netns)
+        if table is None:
+            raise LabError(f"node {node.name} has no kube-proxy table yet (see `netlab status`)")
+        traced = trace_nft(table, src_ip, protocol, ip, port, local_ips=local_ips)
+    else:
+        live = proxy.parse_restore_text(rules(lab, node.name, None))
+        traced = proxy.trace(live, src_ip, protocol, ip, port, local_ips=local_ips)
     endpoints = traced.endpoints
     expected = {ep: 1.0 / len(endpoints) for ep in endpoints} if endpoints else {}
     pod_names = {r["ip"]: r["name"] for r in st.pods.values() if r.get("ip")}

@@ -8,6 +8,8 @@ stays and the error names the failing line with the lines around it.
 `read_table()` turns the live table (`nft -j list table`) back into the renderer's NftTable:
 its chains, sets, maps and their elements, which is what kube-proxy itself lists on a restart
 (chains and set elements, pkg/proxy/nftables/proxier.go syncProxyRules); rules are not read back.
+`read_whole_table()` adds the rules, from `nft list table` in kube-proxy's spelling
+(proxy/nft_listing.py), for what inspects the live table (probe, explain, the read-back tests).
 """
 
 from __future__ import annotations
@@ -125,6 +127,29 @@ def read_table(namespace: str, family: str = FAMILY, table: str = TABLE) -> NftT
     return table_from_json(json.loads(result.stdout), family, table)
 
 
+def read_whole_table(namespace: str, family: str = FAMILY, table: str = TABLE) -> NftTable | None:
+    """read_table() with each chain's rules, or None when there is no such table."""
+    from netlab.proxy.nft_listing import chain_rules, listing_details, rule_in_kube_proxy_spelling
+    as_json = _run(_nft(namespace) + ["-j", "list", "table", family, table])
+    listed = _run(_nft(namespace) + ["list", "table", family, table])
+    if as_json.returncode != 0 or listed.returncode != 0:
+        return None
+    details = listing_details(listed.stdout)
+    document = json.loads(as_json.stdout)
+    for item in document.get("nftables", []):
+        (kind, obj), = item.items()
+        if kind == "table" and details["table_comment"] is not None:
+            obj["comment"] = details["table_comment"]
+        elif kind == "chain" and obj.get("name") in details["chain_comments"]:
+            obj["comment"] = details["chain_comments"][obj["name"]]
+        elif kind in ("set", "map") and obj.get("name") in details["set_flags"]:
+            obj["flags"] = details["set_flags"][obj["name"]]
+    base = table_from_json(document, family, table, comments=True)
+    lines = [f"add rule {family} {table} {chain} {rule_in_kube_proxy_spelling(rule)}"
+             for chain, rules in chain_rules(listed.stdout).items() for rule in rules]
+    return base.apply_text("\n".join(lines) + "\n") if lines else base
+
+
 def _value(value) -> str:
     """One JSON key part or verdict as knftables writes it ("10.96.0.1", "tcp", "goto CHAIN", "drop")."""
     if isinstance(value, dict):
@@ -154,8 +179,13 @@ def _type(spec) -> str:
     return " . ".join(spec) if isinstance(spec, list) else str(spec)
 
 
-def table_from_json(document: dict, family: str = FAMILY, table: str = TABLE) -> NftTable:
-    """`nft -j list table` output as an NftTable (pure)."""
+def _comment(value) -> str | None:
+    return value["elem"].get("comment") if isinstance(value, dict) and "elem" in value else None
+
+
+def table_from_json(document: dict, family: str = FAMILY, table: str = TABLE, comments: bool = False) -> NftTable:
+    """`nft -j list table` output as an NftTable (pure); with COMMENTS the elements keep theirs
+    (kube-proxy's own read of the table, which read_table() mirrors, does without)."""
     tables, chains, sets, elements = [], [], [], []
     for item in document.get("nftables", []):
         (kind, obj), = item.items()
@@ -171,7 +201,9 @@ def table_from_json(document: dict, family: str = FAMILY, table: str = TABLE) ->
             for elem in obj.get("elem") or []:
                 if kind == "map":
                     key, value = elem
-                    elements.append(Op("add", Element(obj["name"], _key(key), (_value(value),), "map")))
+                    elements.append(Op("add", Element(obj["name"], _key(key), (_value(value),), "map",
+                                                      _comment(key) if comments else None)))
                 else:
-                    elements.append(Op("add", Element(obj["name"], _key(elem), (), "set")))
+                    elements.append(Op("add", Element(obj["name"], _key(elem), (), "set",
+                                                      _comment(elem) if comments else None)))
     return NftTable(family, table).apply(tables + chains + sets + elements)
