@@ -111,6 +111,46 @@ name_option = click.option("--name", "lab_name", metavar="LAB",
                                 "the only lab that is up.")
 
 
+def _note_record(ctx, _param, value):
+    if value:
+        click.echo("Flag --record has been deprecated, --record will be removed in the future", err=True)
+        ctx.meta["netlab.record"] = True
+    return value
+
+
+record_option = click.option("--record", is_flag=True, expose_value=False, callback=_note_record,
+                             help="Record the command in the objects' kubernetes.io/change-cause annotation "
+                                  "(deprecated in kubectl, as here; `rollout history` shows it).")
+
+
+def _change_cause() -> str | None:
+    """With --record: the command line as kubectl records it in kubernetes.io/change-cause
+    (the command path, its arguments, then each flag given as --NAME=VALUE)."""
+    ctx = click.get_current_context()
+    if not ctx.meta.get("netlab.record"):
+        return None
+    words, flags = ctx.command_path.split()[1:], []
+    for param in ctx.command.params:
+        if param.name == "record":
+            continue
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            words += [str(v) for v in (value if isinstance(value, (tuple, list)) else [value]) if v is not None]
+        elif ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE and param.opts:
+            flag = max(param.opts, key=len)
+            for v in value if isinstance(value, (tuple, list)) else [value]:
+                flags.append(f"{flag}={str(v).lower() if isinstance(v, bool) else v}")
+    return " ".join(["netlab", *words, *flags, "--record=true"])
+
+
+def _with_change_cause(raw: dict, cause: str | None) -> dict:
+    """RAW with CAUSE in its kubernetes.io/change-cause annotation (RAW itself, changed)."""
+    if cause is not None:
+        from netlab.rollouts import CHANGE_CAUSE
+        raw.setdefault("metadata", {}).setdefault("annotations", {})[CHANGE_CAUSE] = cause
+    return raw
+
+
 def _require_root():
     if os.geteuid() != 0:
         raise click.ClickException("netlab builds network namespaces and must run as root (try: sudo netlab ...)")
@@ -242,7 +282,8 @@ def _with(options):
     return decorate
 
 
-write_options = [files_option, recursive_option, dry_run_option, namespace_option, name_option, validate_option]
+write_options = [files_option, recursive_option, dry_run_option, namespace_option, name_option, validate_option,
+                 record_option]
 
 
 def _write(files, lab_name, validate, recursive, namespace, dry_run, verb):
@@ -252,6 +293,10 @@ def _write(files, lab_name, validate, recursive, namespace, dry_run, verb):
         raise click.UsageError("must specify one of -f and -k" if verb != "apply" else
                                "error: must specify one of -f and -k")
     loaded = _load_for(files, validate, recursive, namespace)
+    cause = _change_cause()
+    for obj in loaded.objects:
+        if getattr(obj, "kind", None):
+            _with_change_cause(obj.raw, cause)
     dry = None if dry_run in (None, "none") else dry_run
     report = lab_mod.apply(_which_lab(lab_name), loaded, create=False, dry_run=dry, verb=verb)
     if dry:
@@ -298,6 +343,8 @@ def _commit(lab_name, objects, verb, source, dry_run=None) -> None:
     from netlab import edits
     _require_root()
     dry = None if dry_run in (None, "none") else dry_run
+    cause = _change_cause()
+    objects = [_with_change_cause(raw, cause) for raw in objects]
     for line in edits.commit(_which_lab(lab_name), objects, verb, source, dry):
         output.echo(line)
 
@@ -518,6 +565,7 @@ def _one_target(lab, args, namespace):
 @dry_run_option
 @click.option("-n", "--namespace", default="default", show_default=True)
 @name_option
+@record_option
 def patch(args, patch_text, patch_file, patch_type, dry_run, namespace, lab_name):
     """Change fields of an object (like kubectl patch):
 
@@ -546,6 +594,7 @@ def patch(args, patch_text, patch_file, patch_type, dry_run, namespace, lab_name
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @name_option
+@record_option
 def edit(args, namespace, fmt, lab_name):
     """Edit an object in $KUBE_EDITOR or $EDITOR (default vi), as kubectl edit: what you save is
     validated as `apply` would; a rejected edit changes nothing and is kept in a file."""
@@ -1247,6 +1296,35 @@ def explain(source, dest, proto, fmt, verbose, namespace, lab_name):
 
 
 @main.command()
+@click.argument("source", metavar="FROM")
+@click.argument("dest", metavar="DEST[:PORT]")
+@click.option("--proto", type=click.Choice(["tcp", "udp"]), default=None,
+              help="The protocol (default: the Service port's, else tcp).")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--wait", type=float, default=1.0, show_default=True,
+              help="Seconds to wait for an answer before the connection counts as unanswered.")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@name_option
+def trace(source, dest, proto, fmt, wait, namespace, lab_name):
+    """Send one real connection and show what the kernel did with it (nftables tracing in every
+    namespace on its path, each event mapped back to its iptables rule line), beside `explain`'s
+    prediction: the same path, or the first difference, and the endpoint the kernel chose.
+    The trace rules (`table ip netlab-trace`) are removed afterwards.
+
+    
+      netlab trace curl svc/web                # same FROM/DEST forms as explain
+      netlab trace client/client 172.18.0.3:30080 -o json    # adds chosen, matchesExplain
+    """
+    from netlab import trace as trace_mod
+    _require_root()
+    result = trace_mod.trace(_which_lab(lab_name), source, dest, protocol=proto, namespace=namespace, wait=wait)
+    if fmt == "json":
+        output.echo(output.dump(trace_mod.to_json(result), "json"))
+    else:
+        output.echo(trace_mod.format_text(result))
+
+
+@main.command()
 @click.option("-o", "--output", "fmt", type=click.Choice(["html", "svg", "png", "dot"]), default="html",
               show_default=True)
 @click.option("--output-file", "--file", "output_file", type=click.Path(dir_okay=False),
@@ -1360,11 +1438,12 @@ def probe(source, dest, count, namespace, lab_name):
 @click.option("--replicas", type=int, required=True, help="The number of pods wanted.")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @name_option
+@record_option
 def scale(target, replicas, namespace, lab_name):
     """Set a Deployment's or ReplicaSet's replicas (like kubectl scale)."""
     from netlab import rollouts
     _require_root()
-    output.echo(rollouts.scale(_which_lab(lab_name), target, namespace, replicas))
+    output.echo(rollouts.scale(_which_lab(lab_name), target, namespace, replicas, cause=_change_cause()))
 
 
 @main.group("set")
@@ -1377,11 +1456,12 @@ def set_group():
 @click.argument("assignments", nargs=-1, required=True, metavar="CONTAINER=IMAGE...")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @name_option
+@record_option
 def set_image(target, assignments, namespace, lab_name):
     """Change containers' images; a Deployment rolls its pods to the new template."""
     from netlab import rollouts
     _require_root()
-    output.echo(rollouts.set_image(_which_lab(lab_name), target, namespace, list(assignments)))
+    output.echo(rollouts.set_image(_which_lab(lab_name), target, namespace, list(assignments), cause=_change_cause()))
 
 
 @main.group()

@@ -40,8 +40,9 @@ def _find(st, kind: str, namespace: str, name: str) -> dict:
     raise LabError(f'{resource_name(kind)} "{name}" not found in namespace "{namespace}"')
 
 
-def _change(lab: str, kind: str, namespace: str, name: str, edit) -> str:
-    """Apply EDIT(raw) to the stored object, validate it, reconcile; the object's new raw form."""
+def _change(lab: str, kind: str, namespace: str, name: str, edit, cause: str | None = None) -> str:
+    """Apply EDIT(raw) to the stored object (recording CAUSE in its change-cause annotation),
+    validate it, reconcile; "changed" or "unchanged"."""
     from netlab import lab as lab_mod
     from netlab import manifest
     with lab_state.locked(lab):
@@ -51,6 +52,8 @@ def _change(lab: str, kind: str, namespace: str, name: str, edit) -> str:
         raw = _find(st, kind, namespace, name)
         changed = copy.deepcopy(raw)
         edit(changed)
+        if cause is not None:
+            changed.setdefault("metadata", {}).setdefault("annotations", {})[CHANGE_CAUSE] = cause
         lab_mod.check_capacity(manifest.parse_objects([changed], source=f"{resource_name(kind)}/{name}", validate="ignore"),
                                lab_mod.topology_of(lab, st.config))
         unchanged = changed == raw
@@ -62,7 +65,7 @@ def _change(lab: str, kind: str, namespace: str, name: str, edit) -> str:
     return "unchanged" if unchanged else "changed"
 
 
-def scale(lab: str, target: str, namespace: str, replicas: int) -> str:
+def scale(lab: str, target: str, namespace: str, replicas: int, cause: str | None = None) -> str:
     """kubectl scale: spec.replicas of a Deployment or ReplicaSet."""
     from netlab.lab import LabError
     kind, name = parse_target(target)
@@ -71,11 +74,11 @@ def scale(lab: str, target: str, namespace: str, replicas: int) -> str:
 
     def edit(raw):
         raw.setdefault("spec", {})["replicas"] = replicas
-    _change(lab, kind, namespace, name, edit)
+    _change(lab, kind, namespace, name, edit, cause)
     return f"{resource_name(kind)}/{name} scaled"
 
 
-def set_image(lab: str, target: str, namespace: str, assignments: list) -> str:
+def set_image(lab: str, target: str, namespace: str, assignments: list, cause: str | None = None) -> str:
     """kubectl set image: CONTAINER=IMAGE (or *=IMAGE) in the pod template."""
     from netlab.lab import LabError
     kind, name = parse_target(target)
@@ -96,7 +99,7 @@ def set_image(lab: str, target: str, namespace: str, assignments: list) -> str:
             image = wanted.get(container.get("name"), wanted.get("*"))
             if image:
                 container["image"] = image
-    result = _change(lab, kind, namespace, name, edit)
+    result = _change(lab, kind, namespace, name, edit, cause)
     return f"{resource_name(kind)}/{name} image updated" if result == "changed" else f"{resource_name(kind)}/{name} unchanged"
 
 
@@ -124,8 +127,8 @@ def history(lab: str, target: str, namespace: str) -> list:
     kind, name = parse_target(target, ("Deployment",))
     st, _ = _loaded_lab(lab)
     _find(st, kind, namespace, name)
-    return [(r.revision, ((r.template.get("metadata") or {}).get("annotations") or {}).get(CHANGE_CAUSE))
-            for r in _owned(st, namespace, name)]
+    # the ReplicaSet's own annotations, copied from the Deployment's when it was the new one
+    return [(r.revision, (r.annotations or {}).get(CHANGE_CAUSE)) for r in _owned(st, namespace, name)]
 
 
 def undo(lab: str, target: str, namespace: str, to_revision: int = 0) -> str:

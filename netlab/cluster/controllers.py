@@ -90,6 +90,7 @@ class ReplicaSetRecord:
     template_hash: str = ""
     min_ready_seconds: int = 0
     status: dict = field(default_factory=dict)
+    annotations: dict = field(default_factory=dict)   # a Deployment's RS: the Deployment's, copied
 
     @property
     def key(self) -> str:
@@ -106,8 +107,10 @@ class ReplicaSetRecord:
         """The apps/v1 ReplicaSet as the API would show it."""
         meta = {"name": self.name, "namespace": self.namespace, "uid": self.uid,
                 "labels": dict((self.template.get("metadata") or {}).get("labels") or {})}
+        if self.annotations:
+            meta["annotations"] = dict(self.annotations)
         if self.owner:
-            meta["annotations"] = {REVISION_ANNOTATION: str(self.revision)}
+            meta["annotations"] = {**self.annotations, REVISION_ANNOTATION: str(self.revision)}
             meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": self.owner,
                                         "uid": self.owner_uid, "controller": True, "blockOwnerDeletion": True}]
         return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta,
@@ -235,6 +238,13 @@ def deployment_replicasets(deploy, record: dict, replicasets: dict, pods: list, 
         for rs in owned:
             if rs.template_hash == template_hash:
                 rs.revision = decision.new_revision
+    # setNewReplicaSetAnnotations: the new RS carries the Deployment's annotations (kubectl's
+    # change-cause among them), except those that are the Deployment's own bookkeeping
+    copied = {k: v for k, v in ((deploy.raw.get("metadata") or {}).get("annotations") or {}).items()
+              if k not in _NOT_COPIED}
+    for rs in by_name.values():
+        if rs.template_hash == template_hash and copied and any(rs.annotations.get(k) != v for k, v in copied.items()):
+            rs.annotations = {**rs.annotations, **copied}
     for rs_name, replicas in decision.scale.items():
         rs = by_name.get(rs_name)
         if rs is None or rs.replicas == replicas:
@@ -249,6 +259,12 @@ def deployment_replicasets(deploy, record: dict, replicasets: dict, pods: list, 
             replicasets.pop(rs.key, None)
     return {"uid": record["uid"], "created": record["created"], "status": decision.status,
             "generation": record.get("generation", 1), "template_hash": template_hash}
+
+
+# pkg/controller/deployment/util: skipCopyAnnotation
+_NOT_COPIED = frozenset({"kubectl.kubernetes.io/last-applied-configuration", REVISION_ANNOTATION,
+                         "deployment.kubernetes.io/revision-history", "deployment.kubernetes.io/desired-replicas",
+                         "deployment.kubernetes.io/max-replicas"})
 
 
 def _available(seen: Observed | None, min_ready: int, now: float) -> bool:

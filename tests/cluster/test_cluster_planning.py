@@ -154,6 +154,23 @@ def test_a_changed_deployment_template_rolls_its_pods_to_a_new_replicaset_hash()
     assert sorted(rs.revision for rs in passes.replicasets.values()) == [1, 2]
 
 
+def test_the_new_replicaset_carries_the_deployments_change_cause_and_not_its_bookkeeping():
+    passes = Passes(_topology())
+    first = _deployment(image="nginx:1")
+    first.raw["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": "{}"}
+    passes.step([first], 10)
+    rolled = _deployment(image="nginx:2")
+    rolled.raw["metadata"]["annotations"] = {"kubernetes.io/change-cause": "netlab set image ... --record=true",
+                                             "kubectl.kubernetes.io/last-applied-configuration": "{}"}
+    for seed in range(11, 30):
+        passes.step([rolled], seed)
+    by_revision = {rs.revision: rs for rs in passes.replicasets.values()}
+    assert by_revision[1].annotations == {}
+    assert by_revision[2].annotations == {"kubernetes.io/change-cause": "netlab set image ... --record=true"}
+    assert by_revision[2].document()["metadata"]["annotations"] == {
+        "kubernetes.io/change-cause": "netlab set image ... --record=true", "deployment.kubernetes.io/revision": "2"}
+
+
 def test_an_unschedulable_pod_stays_pending_under_the_same_name():
     topo = _topology()
     pod = _pod("picky", node_selector={"disk": "ssd"}, raw_spec={"nodeSelector": {"disk": "ssd"}})

@@ -114,12 +114,17 @@ def test_removing_the_selected_label_orphans_the_pod_and_the_replicaset_makes_an
 
 
 def test_a_deployments_image_changed_then_rolled_back(tutorial):
-    assert tutorial.netlab("set", "image", "deployment/nginx-deployment", "nginx=nginx:1.16.1").stdout.strip() == \
-        "deployment.apps/nginx-deployment image updated"
+    changed = tutorial.netlab("set", "image", "deployment/nginx-deployment", "nginx=nginx:1.16.1", "--record")
+    assert changed.stdout.strip() == "deployment.apps/nginx-deployment image updated"
+    assert changed.stderr == "Flag --record has been deprecated, --record will be removed in the future\n"
     tutorial.netlab("rollout", "status", "deployment/nginx-deployment", "--timeout", "60")
     assert {c["image"] for p in tutorial.pods(app="nginx") for c in p["spec"]["containers"]} == {"nginx:1.16.1"}
-    history = tutorial.netlab("rollout", "history", "deployment/nginx-deployment").stdout
-    assert history.splitlines()[1].split() == ["REVISION", "CHANGE-CAUSE"]
+    # the tutorial's --record: the command in the Deployment's change-cause, copied to its new ReplicaSet
+    history = tutorial.netlab("rollout", "history", "deployment/nginx-deployment").stdout.splitlines()
+    assert history[1].split() == ["REVISION", "CHANGE-CAUSE"]
+    assert history[2].split() == ["1", "<none>"]
+    assert history[3].split(None, 1) == [
+        "2", "netlab set image deployment/nginx-deployment nginx=nginx:1.16.1 --name=" + tutorial.lab + " --record=true"]
     tutorial.netlab("rollout", "undo", "deployment/nginx-deployment")
     tutorial.netlab("rollout", "status", "deployment/nginx-deployment", "--timeout", "60")
     assert {c["image"] for p in tutorial.pods(app="nginx") for c in p["spec"]["containers"]} == {"nginx:1.14.2"}
