@@ -1351,17 +1351,27 @@ def graph(fmt, output_file, trace, namespace, lab_name):
 @click.argument("node")
 @click.option("-t", "--table", type=click.Choice(["nat", "filter"]), help="Only this table.")
 @click.option("--service", help="Only the chains and rules this Service owns, in the order a packet meets them.")
+@click.option("--all-modes", is_flag=True,
+              help="With --service: that Service as kube-proxy writes it in iptables, nftables and IPVS mode, "
+                   "side by side (rendered for this node from the lab's objects).")
 @click.option("-n", "--namespace", default="default", show_default=True, help="The --service's namespace.")
 @name_option
-def rules(node, table, service, namespace, lab_name):
-    """Print a node's live iptables rules (iptables-save inside its namespace).
+def rules(node, table, service, all_modes, namespace, lab_name):
+    """Print a node's live iptables rules (iptables-save inside its namespace; nftables mode: its
+    ip kube-proxy table).
 
     \b
       netlab rules node1 --service web     # KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP, KUBE-NODEPORTS -> KUBE-EXT ...
+      netlab rules node1 --service web --all-modes   # the same Service in iptables, nftables and IPVS form
     """
     from netlab import inspect
     _require_root()
     lab = _which_lab(lab_name)
+    if all_modes:
+        if not service:
+            raise click.UsageError("--all-modes shows one Service: add --service NAME")
+        click.echo(inspect.service_in_all_modes(lab, node, namespace, service.split("/", 1)[-1]), nl=False)
+        return
     text = inspect.rules(lab, node, table)
     if service:
         from netlab.proxy.service_rules import nft_service_rules, service_rules

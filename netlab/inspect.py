@@ -340,6 +340,28 @@ def follow_logs(lab: str, name: str, namespace: str, container: str | None, offs
             time.sleep(0.1)
 
 
+def service_in_all_modes(lab: str, node_name: str, namespace: str, service: str) -> str:
+    """One Service's objects as kube-proxy writes them on NODE in iptables, nftables and IPVS mode
+    (proxy/compare.py), rendered from the lab's Services, EndpointSlices and Nodes."""
+    from netlab.proxy.compare import UnknownService, compare_service
+    from netlab.proxy.model import IPV4
+    from netlab.proxy.objects import Inventory, render_input_from_inventory
+    st, topology = _loaded_lab(lab)
+    node = node_name.split("/", 1)[-1]
+    try:
+        topology.node(node)
+    except KeyError:
+        raise LabError(f'node "{node}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
+    get_objects(lab, "Service", namespace, [service])                 # NotFound, as kubectl says it
+    documents = [obj for kind in ("Service", "EndpointSlice", "Node") for obj in get_objects(lab, kind, None, [])]
+    data = render_input_from_inventory(Inventory().add(documents, f"lab {lab}"), node, IPV4,
+                                       cluster_cidr=str(topology.cluster_cidr))
+    try:
+        return compare_service(data, namespace, service, service_cidrs=(str(topology.service_cidr),)).to_text()
+    except UnknownService as err:
+        raise LabError(f"{err} (kube-proxy writes nothing for it on {node})") from None
+
+
 def rules(lab: str, node_name: str, table: str | None) -> str:
     """A node's live rules: iptables-save's (of the variant the lab writes), or in nftables mode
     `nft list table ip kube-proxy`'s (TABLE is an iptables table, so it does not apply there)."""

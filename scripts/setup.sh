@@ -36,6 +36,8 @@ need dig bind9-dnsutils
 # seeing inside: nft for kernel traces (nft monitor trace), Graphviz for `netlab graph`, headless
 # Chromium for the tests that open graph's HTML page in a real browser
 need nft nftables
+# IPVS mode, rendered: its ipset text restores into a throwaway namespace in the tests
+need ipset ipset
 need dot graphviz
 need chromium chromium
 python3 -m venv --help >/dev/null 2>&1 || need_pkgs+=(python3-venv)

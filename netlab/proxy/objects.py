@@ -385,8 +385,8 @@ def _config_from_kube_proxy_configuration(kpc: dict, where: str) -> Tuple[dict, 
     fields: dict = {}
     warnings: List[str] = []
     mode = kpc.get("mode") or ""
-    if mode not in ("", "iptables", "nftables"):
-        warnings.append(f"{where}: mode {mode!r}: netlab renders kube-proxy's iptables and nftables modes")
+    if mode not in ("", "iptables", "nftables", "ipvs"):
+        warnings.append(f"{where}: mode {mode!r}: netlab renders kube-proxy's iptables, nftables and IPVS modes")
     if kpc.get("clusterCIDR") is not None:
         fields["cluster_cidr"] = str(kpc["clusterCIDR"])
     detect = kpc.get("detectLocalMode")

@@ -35,6 +35,25 @@ def test_a_services_rules_read_in_a_packets_order_on_every_node(lab):
     assert missing.returncode == 1 and missing.stderr.strip() == 'Error from server (NotFound): services "nothing" not found'
 
 
+def test_a_service_in_all_three_modes_side_by_side(lab):
+    svc = json.loads(netlab_cli("get", "svc", "web-nodeport", "-o", "json", "--name", lab).stdout)
+    cluster_ip, node_port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
+    text = netlab_cli("rules", "node1", "--service", "web-nodeport", "--all-modes", "--name", lab).stdout
+    iptables, nft, ipvs = (text.split(f"=== {mode} ===\n", 1)[1].split("\n=== ", 1)[0]
+                           for mode in ("iptables", "nftables", "IPVS"))
+    assert "walks nat KUBE-SERVICES rule by rule" in iptables and f"-d {cluster_ip}" in iptables
+    assert "one verdict-map lookup" in nft and f"{cluster_ip} . tcp . 80 : goto service-" in nft
+    assert "hash lookup" in ipvs and f"-A -t {cluster_ip}:80 -s rr" in ipvs and f"-A -t 172.18.0.2:{node_port} -s rr" in ipvs
+    # the same endpoints in every form: the live iptables rules' DNAT targets
+    live = netlab_cli("rules", "node1", "--service", "web-nodeport", "--name", lab).stdout
+    endpoints = set(re.findall(r"--to-destination (\S+)", live))
+    assert len(endpoints) == 4
+    assert set(re.findall(r"dnat to (\S+)", nft)) == endpoints
+    assert set(re.findall(rf"-a -t {re.escape(cluster_ip)}:80 -r (\S+) -m", ipvs)) == endpoints
+    refused = netlab_cli("rules", "node1", "--all-modes", "--name", lab, check=False)
+    assert refused.returncode == 1 and "--all-modes shows one Service" in refused.stderr
+
+
 def test_conntrack_after_a_probe_shows_each_connection_dnated_to_a_web_pod(lab):
     netlab_cli("probe", "--from", "curl", "web", "--count", "30", "--name", lab)
     pods = {p["status"]["podIP"]: p["metadata"]["name"]
