@@ -55,6 +55,7 @@ Leftovers. Traces of one lab take a lock (LAB_DIR/trace.lock); the namespaces th
 recorded in LAB_DIR/trace-tables.json before, and the record removed once every table is deleted
 (a `finally`, so also on Ctrl-C). A trace killed outright leaves the record: the next trace deletes
 the tables it lists first, and `netlab down` removes the namespaces (tables and all) and LAB_DIR.
+(The recorded step "trace tables added", netlab/crashpoints.py, lets a test kill a trace right there.)
 The monitors die with the process that started them (PR_SET_PDEATHSIG).
 
 The pure parts (parsing, mapping, comparing, presenting) take text; `capture(machine, plan)` does
@@ -72,7 +73,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from netlab import explain as ex
+from netlab import crashpoints, explain as ex
 from netlab.lab import LabError
 
 TRACE_TABLE = "netlab-trace"
@@ -873,6 +874,7 @@ def capture(machine: Machine, plan: Plan, wait: float = 1.0, clock: Callable[[],
         for job, (rc, _, err) in zip(jobs, results):
             if rc != 0:
                 raise TraceError(f"nft -f in network namespace {job.netns!r} failed: {err.strip()}")
+        crashpoints.reached("trace tables added")       # the record lists them: the next trace deletes them
         _take_reads(cap, plan.ruled, plan.save_tool, results[len(jobs):])
         _wait_ready(machine, monitors, plan.namespaces, clock, ready_timeout)
         flow.start(plan.dst, plan.dport)
