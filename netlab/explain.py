@@ -37,13 +37,21 @@ Session affinity (`-m recent --rcheck`): the live layer reads the xt_recent list
 endpoint, naming the rule; the endpoints list then is what a new client would get. Without the
 lists (pure tests) an `--rcheck` rule is reported as "pins a returning client" and not taken.
 
+kube-proxy's nftables mode: a node with the nft table `ip kube-proxy` has its base chains run at their
+hooks beside the iptables tables, in priority order (filter-prerouting-pre-dnat at dstnat - 10 before
+the NAT hook at -100, filter-* at 0, nat-postrouting in the NAT hook at 100; every NAT chain of either
+kind inside that hook, the first binding one winning), with numgen forks, map lookups, the live
+affinity sets and the masquerade mark: explain_nft.py. Its hops carry table `ip kube-proxy`, the chain
+and the rule as `nft list table` prints it; a rule named elsewhere reads "ip kube-proxy CHAIN: RULE".
+
 Conditions the walk cannot know (a source port, ipset, owner, ...) are taken as not matching and
 listed under `warnings`. The return path is described from the NAT each namespace applied: conntrack
 reverses it on the reply (un-SNAT before routing, un-DNAT after), in whichever namespaces the reply
 crosses.
 
 The pure core is `explain_packet(facts, request)`; `explain(lab, ...)` resolves FROM/DEST in a
-running lab, reads the namespaces on the path and calls it; `to_json` and `format_text` present it.
+running lab, reads the namespaces on the path (iptables-save and routes once each; on a node the nft
+table too) and calls it; `to_json` and `format_text` present it.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
+from netlab.explain_nft import NFT_TABLE, NftContext, NftFacts, NftWalk
 from netlab.proxy.ruleset import RestoreTextError, parse_sections
 
 DELIVERED, REJECTED, DROPPED = "delivered", "rejected", "dropped"
@@ -66,6 +75,10 @@ HOOK_TABLES = {
     "OUTPUT": ("raw", "mangle", "nat", "filter", "security"),
     "POSTROUTING": ("mangle", "nat"),
 }
+TABLE_PRIORITY = {"raw": -300, "mangle": -150, "filter": 0, "security": 50}
+# Every NAT chain (iptables' nat table, an nft chain of type nat) runs inside the one NAT hook at this
+# priority, ordered among themselves by their own (nf_nat_register_fn, net/netfilter/nf_nat_core.c).
+NAT_PRIORITY = {"PREROUTING": -100, "OUTPUT": -100, "INPUT": 100, "POSTROUTING": 100}
 
 _MAX_NAMESPACES = 16        # a path longer than this is a routing loop
 _MAX_DEPTH = 64             # nested chain jumps (the kernel allows more; kube-proxy uses 5)
@@ -136,6 +149,8 @@ class Netns:
     bridge_nf: bool = False               # net.bridge.bridge-nf-call-iptables (for its bridges)
     listening: Optional[frozenset] = None  # {(protocol, port)} bound sockets; None: not known (yet)
     recent: Optional[Mapping] = None      # xt_recent list -> {source ip: age in s (None: unknown)}
+    # kube-proxy's nft table `ip kube-proxy` (nftables mode): NftFacts, an NftTable, or a transaction's text
+    nft: Optional[object] = None
     read_listening: Optional[Callable[[], frozenset]] = field(default=None, repr=False, compare=False)
 
     def sockets(self) -> Optional[frozenset]:
@@ -433,7 +448,8 @@ class _Branch:
     choice_rule: Optional[str] = None
     jumped_by: List[Optional[str]] = field(default_factory=list)   # the rule that jumped into each open chain
     pinned: bool = False
-    terminal: Optional[Rule] = None                                # the DROP/REJECT rule last taken
+    terminal: Optional[object] = None        # the DROP/REJECT rule last taken (a Rule, or an nft NftRef)
+    via: Optional[Tuple[str, str]] = None    # (nft chain, the map element that led to it)
     end: Optional[Tuple[str, str, str, Optional[str]]] = None      # (verdict, netns, reason, rule)
 
     def fork(self, share: float) -> "_Branch":
@@ -441,7 +457,7 @@ class _Branch:
                        nats=list(self.nats), marks=list(self.marks), post_decider=self.post_decider,
                        affinity=list(self.affinity), visited=list(self.visited), tracked=list(self.tracked),
                        choice_rule=self.choice_rule, jumped_by=list(self.jumped_by), pinned=self.pinned,
-                       terminal=self.terminal, end=self.end)
+                       terminal=self.terminal, via=self.via, end=self.end)
 
     def finish(self, verdict: str, netns: str, reason: str, rule: Optional[str] = None) -> "_Branch":
         self.end = (verdict, netns, reason, rule)
@@ -529,12 +545,13 @@ def lookup_route(routes, dst: str) -> Optional[Route]:
 
 # -- the walk -----------------------------------------------------------------------------------
 
-class _Walker:
+class _Walker(NftWalk):
     def __init__(self, facts: Facts, request: Request, use_recent: bool = True):
         self.facts = facts
         self.request = request
         self.use_recent = use_recent
         self.tables: Dict[str, Dict[str, _Table]] = {}
+        self.nft_tables: Dict[str, Optional[NftFacts]] = {}
         self.warnings: List[str] = []
         self.read: List[str] = []
         self.origin_src = request.src or ""
@@ -860,30 +877,11 @@ class _Walker:
         if target == "DNAT":
             to = (rule.target_opts.get("--to-destination") or ("",))[0]
             ip, port = _split_hostport(to)
-            before = f"{pkt.dst}:{pkt.dport}"
-            pkt.dst, pkt.dport = ip, port or pkt.dport
-            pkt.dnat = True
-            after = f"{pkt.dst}:{pkt.dport}"
-            b.nats.append(Nat(netns, "DNAT", before, after, rule.line))
-            b.choice_rule = b.jumped_by[-1] if b.jumped_by else rule.line
-            say(f"DNAT {before} -> {after}")
+            say(self.dnat(b, netns, ip, port, rule.line))
             return "accept"
         if target in ("SNAT", "MASQUERADE"):
-            if target == "SNAT":
-                new = _split_hostport((rule.target_opts.get("--to-source") or ("",))[0])[0]
-                how = ""
-            elif out_dev == "lo" and pkt.src in self.ns(netns).addresses():
-                # out of lo, inet_select_addr finds no usable address on lo and takes the first one of the
-                # namespace's interfaces (devinet.c); a local source is kept, only its port changes
-                new, how = pkt.src, " (out of lo the kernel keeps a local address; only the source port changes)"
-            else:
-                new = self.source_address(netns, None, out_dev)
-                how = f" (the address of {out_dev}, the outgoing interface)"
-            before = pkt.src
-            pkt.src, pkt.snat = new or pkt.src, True
-            b.nats.append(Nat(netns, target, before, pkt.src, rule.line))
-            b.post_decider = (netns, rule.line, target)
-            say(f"{target}: source {before} -> {pkt.src}{how}")
+            to = _split_hostport((rule.target_opts.get("--to-source") or ("",))[0])[0] if target == "SNAT" else None
+            say(self.source_nat(b, netns, target, out_dev, rule.line, to=to))
             return "accept"
         if target == "REDIRECT":
             port = (rule.target_opts.get("--to-ports") or (str(pkt.dport),))[0].split("-")[0]
@@ -928,19 +926,81 @@ class _Walker:
         say(f"{target}: not modelled, taken as going on")
         return "continue"
 
-    def hook(self, b: _Branch, netns: str, hook: str, in_dev: Optional[str], out_dev: Optional[str],
-             bridged: bool = False, skip_nat: bool = False) -> List[_Branch]:
-        """Every table of HOOK in NETNS, in priority order; the branches that come out (some ended)."""
+    def dnat(self, b: _Branch, netns: str, ip: str, port: Optional[int], rule: str) -> str:
+        """DNAT B's packet to IP[:PORT] by RULE (a rule line or an nft rule's name); the hop's action."""
+        pkt = b.pkt
+        before = f"{pkt.dst}:{pkt.dport}"
+        pkt.dst, pkt.dport = ip, port or pkt.dport
+        pkt.dnat = True
+        after = f"{pkt.dst}:{pkt.dport}"
+        b.nats.append(Nat(netns, "DNAT", before, after, rule))
+        b.choice_rule = b.jumped_by[-1] if b.jumped_by else rule
+        return f"DNAT {before} -> {after}"
+
+    def source_nat(self, b: _Branch, netns: str, kind: str, out_dev: Optional[str], rule: str,
+                   to: Optional[str] = None) -> str:
+        """SNAT (to TO) or MASQUERADE B's packet by RULE; the hop's action."""
+        pkt = b.pkt
+        if kind == "SNAT":
+            new, how = to, ""
+        elif out_dev == "lo" and pkt.src in self.ns(netns).addresses():
+            # out of lo, inet_select_addr finds no usable address on lo and takes the first one of the
+            # namespace's interfaces (devinet.c); a local source is kept, only its port changes
+            new, how = pkt.src, " (out of lo the kernel keeps a local address; only the source port changes)"
+        else:
+            new = self.source_address(netns, None, out_dev)
+            how = f" (the address of {out_dev}, the outgoing interface)"
+        before = pkt.src
+        pkt.src, pkt.snat = new or pkt.src, True
+        b.nats.append(Nat(netns, kind, before, pkt.src, rule))
+        b.post_decider = (netns, rule, kind)
+        return f"{kind}: source {before} -> {pkt.src}{how}"
+
+    def hook_chains(self, netns: str, hook: str) -> List[Tuple[str, object, bool]]:
+        """(kind "iptables" or "nft", iptables table or nft base chain, is NAT) of what runs at HOOK in
+        NETNS, in the kernel's order (priority; NAT chains at the NAT hook's, by their own among them)."""
+        entries = []
         tables = self.tables_of(netns)
-        branches = [b]
-        for name in HOOK_TABLES[hook]:
+        for order, name in enumerate(HOOK_TABLES[hook]):
             table = tables.get(name)
             if table is None or not table.has_chain(hook):
                 continue
-            if name == "nat" and (b.pkt.untracked or skip_nat):
-                continue
+            key = (NAT_PRIORITY[hook], NAT_PRIORITY[hook], 0, order) if name == "nat" else \
+                (TABLE_PRIORITY[name], 0, 0, order)
+            entries.append((key, "iptables", table, name == "nat"))
+        nft = self.nft_of(netns)
+        for order, chain in enumerate(nft.base_chains(hook) if nft is not None else ()):
+            prio = chain.priority or 0
+            nat = chain.type == "nat"
+            key = (NAT_PRIORITY[hook], prio, 1, order) if nat else (prio, 0, 1, order)
+            entries.append((key, "nft", chain, nat))
+        entries.sort(key=lambda entry: entry[0])
+        return [entry[1:] for entry in entries]
 
-            def run(branch: _Branch, table=table, name=name) -> List[_Branch]:
+    def hook(self, b: _Branch, netns: str, hook: str, in_dev: Optional[str], out_dev: Optional[str],
+             bridged: bool = False, skip_nat: bool = False) -> List[_Branch]:
+        """Every table (and nft base chain) of HOOK in NETNS, in priority order; the branches that come out
+        (some ended)."""
+        branches = [b]
+        bound_from = len(b.nats)        # NAT bound in this hook: later NAT chains are not consulted
+
+        def nat_settled(branch: _Branch) -> bool:
+            return branch.pkt.untracked or skip_nat or any(n.namespace == netns for n in branch.nats[bound_from:])
+
+        for kind, obj, is_nat in self.hook_chains(netns, hook):
+            if kind == "nft":
+                def run_nft(branch: _Branch, chain=obj, is_nat=is_nat) -> List[_Branch]:
+                    if is_nat and nat_settled(branch):
+                        return [branch]
+                    return self.nft_base_chain(branch, netns, hook, chain, in_dev, out_dev, bridged)
+
+                branches = _each(branches, run_nft)
+                continue
+            table, name = obj, obj.name
+
+            def run(branch: _Branch, table=table, name=name, is_nat=is_nat) -> List[_Branch]:
+                if is_nat and nat_settled(branch):
+                    return [branch]
                 out = []
                 for done, how in self.walk(branch, netns, table, hook, hook, in_dev, out_dev, bridged):
                     by_policy = how == "return"
@@ -964,6 +1024,24 @@ class _Walker:
             branches = _each(branches, run)
         return branches
 
+    def nft_base_chain(self, b: _Branch, netns: str, hook: str, chain, in_dev, out_dev, bridged: bool):
+        """Run nft base chain CHAIN of NETNS's `ip kube-proxy` table at HOOK (its policy: accept)."""
+        ctx = NftContext(netns, self.nft_of(netns), hook, in_dev, out_dev, bridged)
+        out = []
+        for done, how in self.nft_walk(b, ctx, chain.name):
+            if how == "return":
+                self.hop(done, "policy", netns, f"end of {chain.name}: policy accept", hook=hook, table=NFT_TABLE,
+                         chain=chain.name)
+                how = "accept"
+            if how in ("drop", "reject"):
+                ref = done.terminal
+                verdict = DROPPED if how == "drop" else REJECTED
+                why = (f"{verdict} by {NFT_TABLE} {ref.chain} in {self.facts.label(netns)}"
+                       + (f' ("{ref.comment}")' if ref.comment else "") + (f"; {ref.via}" if ref.via else ""))
+                done.finish(verdict, netns, why, ref.line)
+            out.append(done)
+        return out
+
     # namespaces -------------------------------------------------------------------------------
     def enter(self, b: _Branch, netns: str) -> bool:
         """B enters NETNS: a fresh mark and conntrack; False (B ended) on a routing loop."""
@@ -972,10 +1050,15 @@ class _Walker:
             return False
         b.visited.append(netns)
         b.pkt.mark, b.pkt.dnat, b.pkt.snat, b.pkt.untracked = 0, False, False, False
+        b.via = None
         if not b.tracked or b.tracked[-1] != netns:
             b.tracked.append(netns)
         if not self.tables_of(netns):
-            self.hop(b, "note", netns, "no iptables rules in this namespace")
+            if self.nft_of(netns) is None:
+                self.hop(b, "note", netns, "no iptables rules in this namespace")
+            else:
+                self.hop(b, "note", netns, f"no iptables rules here; kube-proxy's are the nft table {NFT_TABLE} "
+                                           "(nftables mode)")
         return True
 
     def originate(self, b: _Branch) -> List[_Branch]:
@@ -1094,7 +1177,7 @@ class _Walker:
     def switch(self, b: _Branch, bridge: Bridge, in_port: str, there: str, there_dev: str, there_port: str):
         """A frame bridged from IN_PORT to THERE_PORT: br_netfilter runs the bridge namespace's hooks."""
         owner = self.ns(bridge.owner)
-        if not owner.bridge_nf or not self.tables_of(bridge.owner):
+        if not owner.bridge_nf or not (self.tables_of(bridge.owner) or self.nft_of(bridge.owner)):
             why = "no iptables rules there" if owner.bridge_nf else "bridge-nf-call-iptables is 0 there"
             self.hop(b, "link", bridge.owner, f"{bridge.dev} switches the frame to port {there_port} ({why})")
             return self.arrive(b, there, there_dev)
@@ -1225,9 +1308,10 @@ class _Walker:
 # -- summaries ----------------------------------------------------------------------------------
 
 def _rule_name(line: str) -> str:
-    """A rule named short: its chain and comment (the whole line when it has no comment)."""
+    """A rule named short: its chain and comment (the whole line when it has no comment; an nft rule's
+    name is already "ip kube-proxy CHAIN: RULE")."""
     parts = line.split(" ", 2)
-    if len(parts) < 3:
+    if len(parts) < 3 or parts[0] != "-A":
         return line
     comment = parse_rule(parts[1], parts[2]).comment
     return f'{parts[1]} "{comment}"' if comment else line
@@ -1241,17 +1325,20 @@ def _masquerade_reason(b: _Branch, facts: Facts) -> Tuple[bool, str]:
         by = f", marked by {_rule_name(marked[-1][1])}" if marked else ""
         return True, (f"{nat.kind} on {facts.label(nat.namespace)} (source {nat.before} -> {nat.after}) by "
                       f"{_rule_name(nat.rule)}{by}")
-    parts = [f"{_rule_name(rule)} -> KUBE-MARK-MASQ did not match ({why})"
+    # an iptables rule jumps to KUBE-MARK-MASQ; an nft rule's text says what it does
+    parts = [f"{_rule_name(rule)}{' -> KUBE-MARK-MASQ' if rule.startswith('-A ') else ''} did not match ({why})"
              for _, rule, matched, why in b.marks if not matched]
     dnat_ns = next((n.namespace for n in b.nats if n.kind == "DNAT"), None)
     decider = next((hop for hop in b.hops if hop.kind == "rule" and hop.matched and hop.hook == "POSTROUTING"
-                    and hop.table == "nat" and hop.rule and "--mark" in hop.rule
+                    and hop.rule and ((hop.table == "nat" and "--mark" in hop.rule) or
+                                      (hop.table == NFT_TABLE and hop.rule.startswith(("mark and", "meta mark &"))))
                     and (dnat_ns is None or hop.namespace == dnat_ns)), None)
     text = "not masqueraded"
     if parts:
         text += ": " + "; ".join(parts)
     elif not any(m[2] for m in b.marks):
-        text += ": no rule on the path jumps to KUBE-MARK-MASQ"
+        nft = any(h.table == NFT_TABLE for h in b.hops)
+        text += ": no rule on the path jumps to " + ("mark-for-masquerade" if nft else "KUBE-MARK-MASQ")
     if decider is not None:
         text += f"; so on {decider.where} `{decider.rule}` returns (no masquerade mark)"
     return False, text
@@ -1298,9 +1385,10 @@ def _affinity(branches: List[_Branch]) -> Optional[dict]:
     rules = list(checks.values())
     pinned = next((r for r in rules if r.get("matched")), None)
     seconds = next((r["seconds"] for r in rules if r.get("seconds") is not None), None)
+    backend = "nftables" if any(r.get("backend") == "nftables" for r in rules) else "iptables"
     return {"timeoutSeconds": seconds, "rules": [r["rule"] for r in rules], "recorders": sets,
             "pinnedBy": pinned["rule"] if pinned else None, "list": pinned["list"] if pinned else None,
-            "checks": rules}
+            "checks": rules, "backend": backend}
 
 
 def explain_packet(facts: Facts, request: Request) -> Explanation:
@@ -1497,6 +1585,12 @@ def format_text(expl: Explanation, verbose: bool = False) -> str:
         if aff.get("pinned"):
             lines.append(f"session affinity: this client is pinned to {aff['pinned']} by {aff['pinnedBy']} "
                          f"(timeout {aff['timeoutSeconds']} s); the shares above are a new client's")
+        elif aff.get("backend") == "nftables":
+            lines.append(f"session affinity (ClientIP, timeout {aff['timeoutSeconds']} s): a client seen within the "
+                         f"timeout is pinned by the first of these rules whose set holds it:")
+            lines += [f"    {r}" for r in aff["rules"]]
+            if aff["recorders"]:
+                lines.append("  the endpoint chain chosen records the client (update @affinity-... { ip saddr })")
         else:
             lines.append(f"session affinity (ClientIP, timeout {aff['timeoutSeconds']} s): a client seen within the "
                          f"timeout is pinned by the first of these rules whose xt_recent list holds it:")
@@ -1758,10 +1852,12 @@ def resolve_destination(st, topology, text: str, namespace: str, protocol: Optio
 
 
 class _LiveNamespaces(Mapping):
-    """Network namespaces read from the machine when first asked for (or prefetched in parallel)."""
+    """Network namespaces read from the machine when first asked for (or prefetched in parallel); in
+    NFT_NAMESPACES (the nodes) also the nft table `ip kube-proxy`, when there is one."""
 
-    def __init__(self, variant: str):
+    def __init__(self, variant: str, nft_namespaces=()):
         self.variant = variant
+        self.nft_namespaces = frozenset(nft_namespaces)
         self.read: Dict[str, Netns] = {}
 
     def __getitem__(self, name: str) -> Netns:
@@ -1776,10 +1872,13 @@ class _LiveNamespaces(Mapping):
         return len(self.read)
 
     def prefetch(self, wanted: List[str]) -> None:
-        """Read every namespace of WANTED not read yet: one iptables-save and one `ip route` each, at once."""
+        """Read every namespace of WANTED not read yet: one iptables-save and one `ip route` each (and on a
+        node both nft listings of `ip kube-proxy`), all at once."""
         import json
         import subprocess
+        from netlab import explain_nft
         from netlab.dataplane import netns as netns_mod
+        from netlab.proxy.nft_ruleset import NftTextError
         todo = [n for n in dict.fromkeys(wanted) if n not in self.read]
         running = []
         for name in todo:
@@ -1790,9 +1889,10 @@ class _LiveNamespaces(Mapping):
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             route = subprocess.Popen(["ip", "-4", "-j", "-n", name, "route", "show", "table", "all"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            running.append((name, save, route))
+            nft = explain_nft.start_reading(netns_mod.path(name)) if name in self.nft_namespaces else None
+            running.append((name, save, route, nft))
         inside = {name: _read_flags(name) for name in todo}
-        for name, save, route in running:
+        for name, save, route, nft in running:
             rules, err = save.communicate()
             if save.returncode != 0:
                 from netlab.lab import LabError
@@ -1801,10 +1901,19 @@ class _LiveNamespaces(Mapping):
             if route.returncode != 0:
                 from netlab.lab import LabError
                 raise LabError(f"ip route in network namespace {name!r} failed: {err.strip()}")
+            try:
+                table = explain_nft.finish_reading(nft)
+            except NftTextError:            # kube-proxy synced between the two listings: read them again
+                try:
+                    table = explain_nft.finish_reading(explain_nft.start_reading(netns_mod.path(name)))
+                except NftTextError as err:
+                    from netlab.lab import LabError
+                    raise LabError(f"nft table {explain_nft.NFT_TABLE} in network namespace {name!r} could not "
+                                   f"be read: {err}") from None
             forwarding, bridge_nf = inside[name]
             self.read[name] = Netns(name=name, rules=rules, routes=routes_from_ip_json(json.loads(text or "[]")),
                                     forwarding=forwarding, bridge_nf=bridge_nf, recent=_RecentLists(name),
-                                    read_listening=lambda name=name: _read_sockets(name))
+                                    read_listening=lambda name=name: _read_sockets(name), nft=table)
 
 
 def _read_flags(name: str) -> Tuple[bool, bool]:
@@ -1966,7 +2075,10 @@ def explain(lab: str, source: str, dest: str, protocol: Optional[str] = None,
     st, topology = _loaded_lab(lab)
     src_netns, src_ip, info = resolve_source(lab, st, topology, source, namespace)
     target = resolve_destination(st, topology, dest, namespace, protocol)
-    live = _LiveNamespaces(_variant(st))
+    from netlab.lab import manifest_lab_config
+    # nft's table is read only where kube-proxy writes one (two process starts per node saved)
+    nft_mode = manifest_lab_config(st.config).proxy_mode == "nftables"
+    live = _LiveNamespaces(_variant(st), nft_namespaces=[n.netns for n in topology.nodes] if nft_mode else ())
     facts = lab_facts(lab, st, topology, live)
     # what the path will surely cross, read at once; the rest (pods it ends in) when reached
     first = [src_netns, topology.underlay_netns]

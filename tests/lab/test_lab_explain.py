@@ -1,7 +1,8 @@
 """`explain` against real traffic: for every data-plane scenario its verdict, its endpoint set and the
-source each endpoint sees are what real requests get, on both iptables backends.
+source each endpoint sees are what real requests get, on both iptables backends and in kube-proxy's
+nftables mode (where explain walks the nft table `ip kube-proxy` of each node).
 
-Each lab is one module-scoped fixture per backend (restore, python-iptables). Requests go from inside
+Each lab is one module-scoped fixture per mode (restore, python-iptables, nftables). Requests go from inside
 the lab's namespaces (netlab.dataplane.traffic, as tests/lab/test_lab_services.py sends them); the
 built-in server in every pod names itself and the client address it saw.
 """
@@ -12,7 +13,7 @@ import time
 import pytest
 
 from netlab import explain as ex
-from netlab.dataplane import iptables, traffic
+from netlab.dataplane import iptables, nftables, traffic
 from netlab.lab import LabError
 from netlab.runtime import parse_builtin_reply
 from tests.conftest import lab_up, netlab_cli, until
@@ -181,11 +182,17 @@ LAB = textwrap.dedent("""\
     """)
 
 
-@pytest.fixture(scope="module", params=["restore", "python-iptables"])
+MODES = {"restore": ("--iptables-backend", "restore"), "python-iptables": ("--iptables-backend", "python-iptables"),
+         "nftables": ("--proxy-mode", "nftables")}
+_MODE = {}                      # lab name -> its mode
+
+
+@pytest.fixture(scope="module", params=list(MODES))
 def lab(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("explain") / "lab.yaml"
     path.write_text(LAB)
-    with lab_up("nlex", "-f", str(path), "--iptables-backend", request.param) as name:
+    with lab_up("nlex", "-f", str(path), *MODES[request.param]) as name:
+        _MODE[name] = request.param
         # the cluster DNS pods join kube-proxy's rules once their readiness probes pass: wait for that, so
         # the rules explain reads are the ones the traffic meets
         assert until(lambda: all(_dns_endpoints_in_rules(name, node) for node in ("node1", "node2"))), \
@@ -193,8 +200,15 @@ def lab(request, tmp_path_factory):
         yield name
 
 
+def _nft(lab):
+    return _MODE[lab] == "nftables"
+
+
 def _dns_endpoints_in_rules(lab, node):
     text = netlab_cli("rules", node, "--name", lab).stdout
+    if _nft(lab):
+        return sum(1 for line in text.splitlines() if line.strip().startswith("chain endpoint-")
+                   and "-kube-system/kube-dns/udp/dns__" in line) == 2
     return sum(1 for line in text.splitlines() if line.startswith("-A KUBE-SEP-")
                and '"kube-system/kube-dns:dns"' in line and "-j DNAT" in line) == 2
 
@@ -246,10 +260,15 @@ def _check_delivered(lab, source, dest, count=80, **kw):
 
 
 def _live_lines(lab, netns):
+    """The lines of NETNS's live rules: iptables-save's, and in nftables mode `nft list table ip kube-proxy`'s
+    (what `netlab rules NODE` prints)."""
     from netlab.explain import _variant
     from netlab.lab import _loaded_lab
     st, _ = _loaded_lab(lab)
-    return {line.strip() for line in iptables.save(netns, which=_variant(st)).splitlines()}
+    lines = {line.strip() for line in iptables.save(netns, which=_variant(st)).splitlines()}
+    if _nft(lab):
+        lines |= {line.strip() for line in nftables.list_table(netns).splitlines()}
+    return lines
 
 
 def test_pod_to_cluster_ip_on_the_same_node_and_across_nodes(lab):
@@ -273,6 +292,8 @@ def test_every_rule_on_the_path_is_a_line_of_that_namespaces_live_rules(lab):
             lines = _live_lines(lab, netns)
             assert all(h.rule in lines for h in cand.hops if h.rule and h.namespace == netns)
     assert {f"{lab}-node1", f"{lab}-node2"} <= set(expl.namespaces)
+    tables = {h.table for cand in expl.candidates for h in cand.hops if h.rule}
+    assert tables == ({"ip kube-proxy"} if _nft(lab) else {"nat", "filter"})
 
 
 def test_hairpin_masquerades_a_pod_reaching_itself(lab):
@@ -298,7 +319,11 @@ def test_node_port_local_policy_keeps_the_client_ip_and_a_node_without_endpoint_
     assert not served.masquerade and served.endpoints[0].seen_source == "172.18.0.100"
     dropped = ex.explain(lab, "client/client", "node/node1:30081")
     assert dropped.verdict == "dropped" and dropped.endpoints == []
-    assert '"default/solo-local has no local endpoints"' in ex.to_json(dropped)["rule"]
+    if _nft(lab):
+        assert ex.to_json(dropped)["rule"].startswith("ip kube-proxy nodeport-endpoints-check: ")
+        assert '@no-endpoint-nodeports element tcp . 30081 "default/solo-local": drop' in dropped.candidates[0].reason
+    else:
+        assert '"default/solo-local has no local endpoints"' in ex.to_json(dropped)["rule"]
     started = time.monotonic()
     (reply,) = _send(lab, "client/client", "172.18.0.2", 30081, 1, timeout=1.5)
     assert reply[0] == "error" and time.monotonic() - started >= 1.4            # DROP: a timeout
@@ -309,6 +334,7 @@ def test_session_affinity_is_pinned_to_the_endpoint_that_answered(lab):
     before = ex.to_json(ex.explain(lab, "client-b", "sticky"))
     assert before["affinity"]["pinned"] is None and len(before["endpoints"]) == 4
     assert len(before["affinity"]["rules"]) == 4
+    assert before["affinity"]["backend"] == ("nftables" if _nft(lab) else "iptables")
     first = _send(lab, "client-b", ip, 80, 20)
     assert len({s[0] for s in first}) == 1
     after = ex.to_json(ex.explain(lab, "client-b", "sticky"))
@@ -323,7 +349,11 @@ def test_no_endpoints_is_rejected_at_once(lab):
     expl = ex.explain(lab, "client-a", "nobody")
     data = ex.to_json(expl)
     assert data["verdict"] == "rejected" and data["endpoints"] == []
-    assert '"default/nobody has no endpoints"' in data["rule"] and "-j REJECT" in data["rule"]
+    if _nft(lab):
+        assert data["rule"] == "ip kube-proxy reject-chain: reject"
+        assert '@no-endpoint-services element' in data["reason"] and '"default/nobody"' in data["reason"]
+    else:
+        assert '"default/nobody has no endpoints"' in data["rule"] and "-j REJECT" in data["rule"]
     started = time.monotonic()
     (reply,) = _send(lab, "client-a", expl.request.dst, 80, 1, timeout=3)
     assert reply[0] == "error" and "refused" in reply[1].lower() and time.monotonic() - started < 1.0
@@ -352,7 +382,12 @@ def test_load_balancer_source_ranges_serve_inside_and_drop_outside(lab):
     for outside in ("client/outsider", "client-a"):
         expl = ex.explain(lab, outside, lb)
         assert expl.verdict == "dropped" and expl.endpoints == []
-        assert "traffic not accepted by KUBE-FW-" in expl.candidates[0].end_rule
+        if _nft(lab):
+            end = expl.candidates[0].end_rule
+            # nft lists the one-member set { 172.18.0.100/32 } as a plain address
+            assert end.startswith("ip kube-proxy firewall-") and end.endswith("ip saddr != 172.18.0.100 drop")
+        else:
+            assert "traffic not accepted by KUBE-FW-" in expl.candidates[0].end_rule
         (reply,) = _send(lab, outside, lb, 80, 1, timeout=1.5)
         assert reply[0] == "error"
 
