@@ -1307,7 +1307,8 @@ def explain(source, dest, proto, fmt, verbose, namespace, lab_name):
 @name_option
 def trace(source, dest, proto, fmt, wait, namespace, lab_name):
     """Send one real connection and show what the kernel did with it (nftables tracing in every
-    namespace on its path, each event mapped back to its iptables rule line), beside `explain`'s
+    namespace on its path, each event mapped back to its iptables rule line, or in nftables mode
+    to its rule of ip kube-proxy as `nft list table` prints it), beside `explain`'s
     prediction: the same path, or the first difference, and the endpoint the kernel chose.
     The trace rules (`table ip netlab-trace`) are removed afterwards.
 

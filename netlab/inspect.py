@@ -197,7 +197,10 @@ def next_steps(lab: str) -> list:
         steps.append(f"netlab exec{flag} client/{topology.clients[0].name} -- curl -s {topology.nodes[-1].ip}:{port}"
                      f"   # NodePort {svc['metadata']['name']} from outside")
     node = topology.nodes[0]
-    steps.append(f"ip netns exec {node.netns} iptables -t nat -S     # kube-proxy's rules on {node.name}")
+    if manifest_lab_config(st.config).proxy_mode == "nftables":
+        steps.append(f"ip netns exec {node.netns} nft list table ip kube-proxy     # kube-proxy's rules on {node.name}")
+    else:
+        steps.append(f"ip netns exec {node.netns} iptables -t nat -S     # kube-proxy's rules on {node.name}")
     steps.append(f"ip netns exec {node.netns} ip route")
     steps.append(f"netlab down{flag}")
     return steps

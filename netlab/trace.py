@@ -2,11 +2,12 @@
 and whether that is the path `netlab explain` predicts.
 
 ```
- explain (the prediction, before the connection records anything, e.g. in xt_recent)
+ explain (the prediction, before the connection records anything, e.g. in xt_recent or an @affinity- set)
  socket in FROM's namespace, bound to port 0: the kernel picks the source port SPORT now
  each namespace on explain's paths:  nft -a monitor  +  table ip netlab-trace (nftrace rules)
  connect once ── kernel trace events ── delete the tables (the monitors' last line) ── conntrack -L
- events -> iptables-save lines -> compared with explain's hops of the endpoint the kernel chose
+ events -> iptables-save lines (nftables mode: ip kube-proxy's rules as `nft list table` prints them)
+        -> compared with explain's hops of the endpoint the kernel chose
 ```
 
 The trace rules. Crossing a veth into another namespace resets `nf_trace` (`skb_scrub_packet` calls
@@ -45,6 +46,17 @@ the same moment). Checked per chain (same count) and per rule (same jump, goto o
 otherwise the hop keeps nft's text only and a warning says the rules changed during the trace.
 (Comments are not comparable: nft 1.0 prints iptables-nft's comment matches as nothing.)
 
+kube-proxy's nftables mode (spec.proxyMode: nftables). A node's kube-proxy rules are then the
+native nft table `ip kube-proxy` (no KUBE-* iptables chains; explain_nft.py walks it), and a rule of
+it is named as explain's hops name it: table "ip kube-proxy", the chain, and the rule as `nft list
+table` prints it -- the text `nft -a list ruleset` (read with iptables-save, above) gives the event's
+handle, without its `# handle N`. A verdict-map lookup that found its element is a rule whose verdict
+is the element's (`... vmap @service-ips` -> `goto service-...`); one that found none prints nothing,
+as explain leaves out a rule that does not match. The endpoint's DNAT is the `dnat to IP:PORT` rule of
+its `endpoint-...` chain; a pinned client goes through `ip saddr @affinity-... goto endpoint-...`.
+Both modes read the same things and compare the same way (iptables rules of a node in nftables mode,
+if any, are still mapped to their iptables-save lines).
+
 Same path: the sequence of (namespace, table, chain, rule line | policy) the kernel reports -- every
 rule that matched, with whatever verdict, and a base chain's policy -- equals that of explain's
 matched-rule and policy hops for the endpoint the kernel chose. Then: that endpoint is one of
@@ -74,6 +86,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from netlab import crashpoints, explain as ex
+from netlab.explain_nft import FAMILY as KP_FAMILY, NAME as KP_NAME, NFT_TABLE as KP_TABLE
 from netlab.lab import LabError
 
 TRACE_TABLE = "netlab-trace"
@@ -232,7 +245,8 @@ def _agrees(nft_text: Optional[str], line: str) -> bool:
 
 @dataclass
 class RuleMap:
-    """One namespace's rules: (table, chain, handle) -> its iptables-save line."""
+    """One namespace's rules: (table, chain, handle) -> its iptables-save line (a rule of kube-proxy's
+    nft table `ip kube-proxy`: the rule as `nft list table` prints it)."""
 
     lines: Dict[Tuple[str, str, int], str] = field(default_factory=dict)
     texts: Dict[Tuple[str, str, int], str] = field(default_factory=dict)
@@ -240,7 +254,8 @@ class RuleMap:
 
 
 def rule_map(listing: str, saved: str) -> RuleMap:
-    """Pair each iptables-nft rule handle with its iptables-save line by its position in its chain."""
+    """Pair each iptables-nft rule handle with its iptables-save line by its position in its chain,
+    and each rule handle of `ip kube-proxy` with its text in LISTING."""
     out = RuleMap()
     try:
         tables = ex.parse_tables(saved or "")
@@ -252,6 +267,10 @@ def rule_map(listing: str, saved: str) -> RuleMap:
             continue
         for handle, text in rules:
             out.texts[(table, chain, handle)] = text
+        if (family, table) == (KP_FAMILY, KP_NAME):           # a native nft table: its text is the rule
+            for handle, text in rules:
+                out.lines[(table, chain, handle)] = text
+            continue
         saved_table = tables.get(table)
         args = saved_table.raw.get(chain) if saved_table is not None else None
         if args is None:
@@ -336,6 +355,15 @@ def visits_of(events: Sequence[TraceEvent], ours: Callable[[Tuple4], bool]) -> L
     return [v for v in visits if not v.repeat]
 
 
+def _table_name(family: str, table: str) -> str:
+    """A table as explain's hops name it: `nat`, `filter`, ... (iptables), `ip kube-proxy` (nft)."""
+    return KP_TABLE if (family, table) == (KP_FAMILY, KP_NAME) else table
+
+
+def _is_kube_proxy_nft(hop: "KernelHop") -> bool:
+    return hop.table == KP_TABLE and hop.family == KP_FAMILY
+
+
 @dataclass
 class KernelHop:
     """What the kernel reported: the packet seen in a namespace, a rule that matched, a policy."""
@@ -346,7 +374,8 @@ class KernelHop:
     table: Optional[str] = None
     chain: Optional[str] = None
     handle: Optional[int] = None
-    rule: Optional[str] = None      # the iptables-save line (None: not an iptables-nft rule, or not found)
+    rule: Optional[str] = None      # the iptables-save line, or an `ip kube-proxy` rule as `nft list table`
+                                    # prints it (None: another nft rule, or not found)
     nft: Optional[str] = None       # the rule as nft prints it
     verdict: Optional[str] = None
     packet: Optional[str] = None    # kind packet: "arrives: tcp a:p -> b:q in eth0"
@@ -380,13 +409,14 @@ def kernel_path(visits: Sequence[Visit], maps: Dict[str, RuleMap], stage: Callab
         for ev in visit.events:
             if ev.kind == "packet":
                 continue
+            table = _table_name(ev.family, ev.table)
             if ev.kind == "rule":
                 key = (ev.table, ev.chain, ev.handle)
                 line = known.lines.get(key) if ev.family == "ip" else None
-                hops.append(KernelHop("rule", ns, where, ev.table, ev.chain, ev.handle, line,
+                hops.append(KernelHop("rule", ns, where, table, ev.chain, ev.handle, line,
                                       ev.text or known.texts.get(key), ev.verdict, family=ev.family))
             else:
-                hops.append(KernelHop(ev.kind, ns, where, ev.table, ev.chain, verdict=ev.verdict, family=ev.family))
+                hops.append(KernelHop(ev.kind, ns, where, table, ev.chain, verdict=ev.verdict, family=ev.family))
     return hops
 
 
@@ -424,7 +454,7 @@ def _dnat_target(hop: KernelHop) -> Optional[str]:
     if hop.rule and " -j DNAT" in hop.rule:
         found = re.search(r"--to-destination (\S+)", hop.rule)
         return found.group(1) if found else None
-    found = re.search(r"\bdnat to (\S+)", hop.nft or "")
+    found = re.search(r"\bdnat to (\S+)", hop.nft or hop.rule or "")
     return found.group(1) if found else None
 
 
@@ -559,9 +589,10 @@ def analyse(expl: ex.Explanation, capture: "Capture") -> TraceResult:
     kernel = kernel_path(visits, maps, stage, order, labels)
     for hop in kernel:
         if hop.kind == "rule" and hop.rule is None and hop.family == "ip" and hop.namespace in maps:
+            read = "is not in the `nft -a list ruleset` read" if _is_kube_proxy_nft(hop) else \
+                "has no iptables-save line read"
             warnings.append(f"{labels.get(hop.namespace, hop.namespace)}: {hop.table} {hop.chain} rule handle "
-                            f"{hop.handle} has no iptables-save line read with it (the rules changed during "
-                            "the trace? run it again)")
+                            f"{hop.handle} {read} with it (the rules changed during the trace? run it again)")
     chosen = chosen_endpoint(kernel, stages, capture.outcome)
     explained, traced = compared_explain_hops(cand), compared_kernel_hops(kernel)
     at = first_path_difference(explained, traced)
@@ -630,6 +661,17 @@ def _kernel_lines(hop: KernelHop, step: Optional[int], mark: str = " ") -> List[
     return [head + shown, f"        -> {hop.verdict}"]
 
 
+def _spelling(kernel: Sequence[KernelHop]) -> str:
+    """How the kernel path's rules are written: iptables-save's lines, `nft list table`'s, or both."""
+    nft = any(_is_kube_proxy_nft(h) for h in kernel if h.kind == "rule")
+    iptables = any(h.kind == "rule" and not _is_kube_proxy_nft(h) for h in kernel)
+    if nft and iptables:
+        return f"iptables rules as iptables-save prints them, {KP_TABLE}'s as `nft list table` does"
+    if nft:
+        return f"each rule of {KP_TABLE} as `nft list table` prints it"
+    return "each rule as iptables-save prints it"
+
+
 def format_text(result: TraceResult) -> str:
     """The trace for a person: what was sent, what the kernel chose, the verdict, the kernel's path."""
     expl = result.explanation
@@ -664,7 +706,7 @@ def format_text(result: TraceResult) -> str:
         lines.append(f"verdict: the same path as explain ({len(compared)} rules and policies)")
     else:
         lines.append(f"verdict: differs from explain: {diff['reason']}")
-    lines.append("kernel path (nft monitor trace; each rule as iptables-save prints it):")
+    lines.append(f"kernel path (nft monitor trace; {_spelling(result.kernel)}):")
     step = 0
     bad = diff["step"] if diff and diff.get("what") == "path" else None
     for hop in result.kernel:
@@ -767,7 +809,9 @@ def drop_seen(lines: Sequence[str], sport: int) -> Optional[str]:
         packet = current.get(ev.trace_id)
         if packet is None or packet.sport != sport or not (ev.verdict or "").startswith("drop"):
             continue
-        return "reject" if "reject" in (ev.text or "").lower() else "drop"
+        # a REJECT target (iptables-nft) or a `reject` statement (nft), not a comment that says reject
+        bare = re.sub(r'\bcomment "(?:[^"\\]|\\.)*"', "", ev.text or "")
+        return "reject" if "reject" in bare.lower() else "drop"
     return None
 
 
@@ -1205,10 +1249,12 @@ def remove_leftovers(lab: str, machine: Machine) -> List[str]:
     return there
 
 
-def _variant_and_mode(lab: str) -> Tuple[str, str]:
-    from netlab.lab import _loaded_lab, manifest_lab_config
+def _variant(lab: str) -> str:
+    """The iptables variant LAB's rules are written with (either proxy mode: nft rules are traced
+    the same way, and a node in nftables mode may have iptables rules too)."""
+    from netlab.lab import _loaded_lab
     st, _ = _loaded_lab(lab)
-    return ex._variant(st), getattr(manifest_lab_config(st.config), "proxy_mode", "iptables")
+    return ex._variant(st)
 
 
 def trace(lab: str, source: str, dest: str, protocol: Optional[str] = None, namespace: str = "default",
@@ -1218,13 +1264,10 @@ def trace(lab: str, source: str, dest: str, protocol: Optional[str] = None, name
     started = time.monotonic()
     if protocol is not None and protocol.lower() not in ("tcp", "udp"):
         raise TraceError(f"--proto {protocol}: trace sends tcp or udp")
-    variant, mode = _variant_and_mode(lab)
+    variant = _variant(lab)
     if variant != "nft":
         raise TraceError(f"lab {lab!r} writes its rules with iptables-legacy (the python-iptables backend): the "
                          "kernel's nftables trace does not see them (trace needs the restore backend)")
-    if mode == "nftables":
-        raise TraceError(f"lab {lab!r} runs kube-proxy's nftables mode: explain reads iptables rules, so there is "
-                         "nothing to compare the trace with (see the rules with `netlab rules NODE`)")
     expl = ex.explain(lab, source, dest, protocol=protocol, namespace=namespace)
     if expl.request.protocol.lower() not in ("tcp", "udp"):
         raise TraceError(f"{dest} is {expl.request.protocol}: trace sends tcp or udp")

@@ -4,7 +4,8 @@ tests/golden/trace/NAME.json are captures of real traces (tests/golden/trace/rec
 the `nft -a monitor` lines of every namespace on the path, `nft -a list ruleset`, `iptables-nft-save`
 and `conntrack -L` of the namespaces with rules, the socket's outcome, the explanation the trace
 compared with (its dataclasses as dicts) and `to_json`'s trace keys of the live result. The parsers
-and the comparison are checked on them; a fake Machine replays them through `capture`.
+and the comparison are checked on them; a fake Machine replays them through `capture`. nft-NAME.json
+come from a lab in kube-proxy's nftables mode (its rules: the nft table `ip kube-proxy`).
 """
 
 from __future__ import annotations
@@ -471,6 +472,166 @@ def test_format_text_says_what_was_sent_what_the_kernel_chose_and_the_verdict():
     assert rejected[2] == "  the kernel chose no endpoint"
     assert rejected[1].endswith("one connection: refused (Connection refused) (%d ms in all)"
                                 % round(golden("rejected")[1].seconds * 1000))
+
+
+# -- kube-proxy's nftables mode -----------------------------------------------------------------
+
+NFT_SCENARIOS = [name for name in SCENARIOS if name.startswith("nft-")]
+KP = "ip kube-proxy"
+
+
+def test_parse_monitor_reads_a_verdict_map_lookup_as_a_rule_whose_verdict_is_the_elements():
+    _, cap, _, lab = golden("nft-cluster-ip-across-nodes")
+    events = tr.parse_monitor(cap.lines[f"{lab}-node1"], "n1")
+    lookup = next(e for e in events if e.kind == "rule" and e.chain == "services")
+    assert (lookup.family, lookup.table, lookup.handle) == ("ip", "kube-proxy", 53)
+    assert lookup.text == "ip daddr . meta l4proto . th dport vmap @service-ips"
+    assert lookup.verdict == "goto service-NOJZO4L6-default/solo/tcp/"
+    pick = next(e for e in events if e.kind == "rule" and e.chain == "service-NOJZO4L6-default/solo/tcp/")
+    assert pick.text.startswith("numgen random mod 1 vmap { 0 : goto endpoint-")
+    # the base chains that ran to their end (nat-prerouting ended at the DNAT's accept)
+    assert [e.chain for e in events if e.kind == "policy" and e.table == "kube-proxy"] == [
+        "filter-prerouting-pre-dnat", "filter-forward", "nat-postrouting"]
+
+
+def test_rule_map_gives_each_kube_proxy_rule_handle_its_text_as_nft_list_table_prints_it():
+    expl, cap, _, lab = golden("nft-cluster-ip-across-nodes")
+    ns = f"{lab}-node1"
+    assert cap.saves[ns] == ""                            # no iptables rules in nftables mode
+    rules = tr.rule_map(cap.listings[ns], cap.saves[ns])
+    assert rules.problems == []
+    table = cap.listings[ns].split("table ip kube-proxy {", 1)[1].split("\n}\n", 1)[0]
+    listed = [line.strip() for line in table.splitlines()
+              if line.startswith("\t\t") and " # handle " in line and not line.strip().startswith(("set ", "map "))]
+    assert sorted(rules.lines.values()) == sorted(line.rsplit(" # handle ", 1)[0] for line in listed)
+    assert rules.lines[("kube-proxy", "reject-chain", 46)] == "reject"          # its chain comment is no rule
+    assert not any(chain in ("cluster-ips", "service-ips") for _, chain, _ in rules.lines)   # sets are not chains
+    # explain quotes the same text: each rule it predicts is one of these
+    node1 = [h for h in expl.candidates[0].hops if h.namespace == ns and h.kind == "rule"]
+    assert node1 and {h.rule for h in node1} <= set(rules.lines.values())
+
+
+def test_kernel_path_names_kube_proxy_rules_by_table_chain_and_text_as_explain_does():
+    expl, cap, _, _ = golden("nft-cluster-ip-across-nodes")
+    result = tr.analyse(expl, cap)
+    traced = tr.compared_kernel_hops(result.kernel)
+    assert traced and {h.table for h in traced} == {KP}
+    assert [h.key() for h in traced] == [tr.explain_key(h) for h in tr.compared_explain_hops(result.candidate)]
+    dnat = next(h for h in traced if h.kind == "rule" and h.rule.startswith("meta l4proto tcp dnat to "))
+    assert dnat.chain.startswith("endpoint-") and dnat.rule.endswith(" dnat to 10.244.2.3:80")
+    assert dnat.key() == (dnat.namespace, KP, dnat.chain, "meta l4proto tcp dnat to 10.244.2.3:80")
+    policy = next(h for h in traced if h.kind == "policy")
+    assert policy.key() == (policy.namespace, KP, "filter-prerouting-pre-dnat", "policy accept")
+
+
+def test_kernel_path_quotes_the_listings_text_for_a_handle_whatever_the_event_printed():
+    visit = tr.Visit("n", "pre", tr.Packet("tcp", "a", 1, "b", 2), [
+        tr.TraceEvent("n", "1", "ip", "kube-proxy", "services", "rule", "goto x", 53, "as the event put it")])
+    rules = tr.rule_map("table ip kube-proxy { # handle 1\n\tchain services { # handle 26\n"
+                        "\t\tip daddr . meta l4proto . th dport vmap @service-ips # handle 53\n\t}\n}\n", "")
+    (hop,) = [h for h in tr.kernel_path([visit], {"n": rules}, lambda t: 0, ["n"], {}) if h.kind == "rule"]
+    assert (hop.table, hop.rule, hop.nft) == (KP, "ip daddr . meta l4proto . th dport vmap @service-ips",
+                                               "as the event put it")
+
+
+def test_analyse_warns_for_a_kube_proxy_rule_handle_the_listing_lacks_and_names_the_difference():
+    expl, cap, _, lab = golden("nft-cluster-ip-across-nodes")
+    ns = f"{lab}-node1"
+    cap.listings[ns] = cap.listings[ns].replace(" # handle 53\n", " # handle 9953\n", 1)
+    result = tr.analyse(expl, cap)
+    assert result.warnings == [f"node/node1: {KP} services rule handle 53 is not in the `nft -a list ruleset` "
+                               "read with it (the rules changed during the trace? run it again)"]
+    diff = result.first_difference
+    assert diff["what"] == "path" and diff["kernel"]["rule"] is None
+    assert diff["reason"].startswith(f"step 4: the kernel went [node/node1] {KP} services: nft rule 53: ip daddr . "
+                                     "meta l4proto . th dport vmap @service-ips; explain predicted [node/node1] "
+                                     f"{KP} services: ip daddr . meta l4proto . th dport vmap @service-ips")
+
+
+def test_analyse_names_the_first_nft_rule_where_explain_predicted_another():
+    expl, cap, _, _ = golden("nft-node-port-masquerade")
+    cand = expl.candidates[0]
+    compared = tr.compared_explain_hops(cand)
+    at = next(i for i, h in enumerate(compared) if h.rule == "masquerade fully-random")
+    index = cand.hops.index(compared[at])
+    cand.hops[index] = dataclasses.replace(cand.hops[index], rule="masquerade")
+    result = tr.analyse(expl, cap)
+    assert (result.first_difference["step"], result.same_steps) == (at + 1, at)
+    text = tr.format_text(result)
+    assert f"!{at + 1:>3}. [node/node1] {KP} masquerading: masquerade fully-random" in text
+    assert f"{at + 1:>4}. [node/node1] {KP} masquerading: masquerade\n" in text
+
+
+def test_chosen_endpoint_in_nftables_mode_is_the_dnat_to_of_the_endpoint_chain():
+    expl, cap, _, _ = golden("nft-cluster-ip-across-nodes")
+    kernel = tr.analyse(expl, cap).kernel
+    sent = ("10.244.1.4", cap.sport, expl.request.dst, expl.request.port)
+    assert tr.chosen_endpoint(kernel, [sent], "established") == "10.244.2.3:80"         # no conntrack stage
+    for name in ("nft-rejected", "nft-dropped-local"):
+        expl, cap, _, _ = golden(name)
+        kernel = tr.analyse(expl, cap).kernel
+        assert tr.chosen_endpoint(kernel, [("x", 1, expl.request.dst, expl.request.port)], cap.outcome) is None
+
+
+def test_drop_seen_tells_nfts_reject_statement_from_a_verdict_map_drop():
+    for name, expected in (("nft-rejected", "reject"), ("nft-dropped-local", "drop"),
+                           ("nft-cluster-ip-across-nodes", None)):
+        _, cap, _, _ = golden(name)
+        assert {tr.drop_seen(lines, cap.sport) for lines in cap.lines.values()} - {None} == \
+            ({expected} if expected else set()), name
+    lines = ["trace id 1 ip kube-proxy c packet: ip saddr 10.0.0.1 ip daddr 10.0.0.2 tcp sport 7 tcp dport 80",
+             'trace id 1 ip kube-proxy c rule ip daddr 10.96.0.0/12 drop comment "not a reject" # handle 41 '
+             "(verdict drop)"]
+    assert tr.drop_seen(lines, 7) == "drop"
+
+
+def test_session_affinity_in_nftables_mode_goes_through_the_clients_affinity_set():
+    expl, cap, _, _ = golden("nft-affinity-pinned")
+    result = tr.analyse(expl, cap)
+    assert result.matches_explain and result.chosen == expl.affinity["pinned"] == "10.244.2.3:80"
+    rules = [h.rule for h in tr.compared_kernel_hops(result.kernel) if h.kind == "rule"]
+    (pinned,) = [r for r in rules if r.startswith("ip saddr @affinity-")]
+    assert pinned.endswith(" goto endpoint-OSAJYC26-default/sticky/tcp/__10.244.2.3/80")
+    assert expl.affinity["pinnedBy"] == f"{KP} service-EDE2N7RF-default/sticky/tcp/: {pinned}"
+    assert not any(r.startswith("numgen ") for r in rules)                   # not a draw
+    assert "update @affinity-OSAJYC26-default/sticky/tcp/__10.244.2.3/80 { ip saddr }" in rules
+
+
+def test_format_text_in_nftables_mode_quotes_nfts_rules():
+    result = tr.analyse(*golden("nft-node-port-masquerade")[:2])
+    lines = tr.format_text(result).splitlines()
+    assert lines[0] == "trace: client/client -> node/node1:30082 = Service default/solo-np:80 (nodePort)"
+    assert lines[4] == "verdict: the same path as explain (25 rules and policies)"
+    assert lines[5] == f"kernel path (nft monitor trace; each rule of {KP} as `nft list table` prints it):"
+    assert f"   4. [node/node1] {KP} services: ip daddr @nodeport-ips meta l4proto . th dport vmap " \
+        "@service-nodeports" in lines
+    assert f"   2. [node/node1] {KP} filter-prerouting-pre-dnat: policy accept" in lines
+    assert "(no iptables rule)" not in "\n".join(lines) and "warnings:" not in lines
+    both = [dataclasses.replace(result.kernel[-1], kind="rule", table="nat", chain="X", rule="-A X -j Y")]
+    assert tr._spelling(result.kernel + both) == \
+        f"iptables rules as iptables-save prints them, {KP}'s as `nft list table` does"
+    assert tr._spelling(both) == "each rule as iptables-save prints it"
+
+
+def test_the_nftables_mode_captures_cover_the_scenarios_and_go_through_no_iptables_rule():
+    assert set(NFT_SCENARIOS) >= {"nft-cluster-ip-across-nodes", "nft-node-port-masquerade", "nft-affinity-pinned",
+                                  "nft-rejected", "nft-dropped-local"}
+    for name in NFT_SCENARIOS:
+        expl, cap, _, _ = golden(name)
+        result = tr.analyse(expl, cap)
+        assert result.matches_explain, name
+        assert {h.table for h in result.kernel if h.kind in ("rule", "policy")} == {KP}, name
+    masq = tr.analyse(*golden("nft-node-port-masquerade")[:2])
+    assert masq.chosen == "10.244.2.3:80" and masq.explanation.masquerade
+    assert "arrives: tcp 172.18.0.2:7988 -> 10.244.2.3:80 in br0" in [h.packet for h in masq.kernel]
+    rejected = tr.analyse(*golden("nft-rejected")[:2])
+    assert [(h.chain, h.rule, h.verdict) for h in rejected.kernel[-2:]] == [
+        ("service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
+         "goto reject-chain"), ("reject-chain", "reject", "drop")]
+    assert (rejected.outcome, rejected.candidate.verdict) == (tr.REFUSED, ex.REJECTED)
+    dropped = tr.analyse(*golden("nft-dropped-local")[:2])
+    assert (dropped.kernel[-1].chain, dropped.kernel[-1].verdict, dropped.outcome) == (
+        "nodeport-endpoints-check", "drop", tr.DROPPED)
 
 
 def test_plan_for_traces_every_namespace_of_every_path_and_the_dnat_targets():

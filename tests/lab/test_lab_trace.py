@@ -3,14 +3,18 @@ its path equals explain's (`matchesExplain`), the endpoint the kernel chose is o
 for a REJECT or a DROP), and nothing of the trace stays behind: no `table ip netlab-trace` in any of
 the lab's namespaces, no `nft monitor` in them, no record file.
 
-One lab (restore backend, kube-proxy's iptables mode) for the module; LAB is a copy of
-tests/lab/test_lab_explain.py's scenarios, with single-endpoint Services where a scenario needs the
-kernel to have no choice (same node, across nodes, hairpin, traffic policies). Two small labs check
-the refusals (python-iptables backend, nftables mode).
+Two labs of LAB for the module, both with the restore backend: `lab` in kube-proxy's iptables mode
+(every scenario), `nft_lab` in its nftables mode (`netlab up --proxy-mode nftables`: the rules are
+the nft table `ip kube-proxy`, and the kernel's path must be explain's rule for rule in nft's own
+text: ClusterIP across nodes, NodePort with masquerade, session affinity, no endpoints, Local policy).
+LAB is a copy of tests/lab/test_lab_explain.py's scenarios, with single-endpoint Services where a
+scenario needs the kernel to have no choice (same node, across nodes, hairpin, traffic policies). A
+small lab checks the refusal of the python-iptables backend.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -149,10 +153,29 @@ def lab(tmp_path_factory):
         assert _leftovers(name) == []
 
 
+@pytest.fixture(scope="module")
+def nft_lab(tmp_path_factory):
+    path = tmp_path_factory.mktemp("trace-nft") / "lab.yaml"
+    path.write_text(LAB)
+    with lab_up("nltrn", "-f", str(path), "--iptables-backend", "restore", "--proxy-mode", "nftables") as name:
+        assert until(lambda: all(_dns_endpoints_in_rules(name, node) for node in ("node1", "node2"))), \
+            "the cluster DNS pods never reached kube-proxy's rules"
+        yield name
+        assert _leftovers(name) == []
+
+
+_NFT_DNS_ENDPOINT = re.compile(r"^\s*chain endpoint-\S+-kube-system/kube-dns/udp/dns__\S+ \{")
+
+
 def _dns_endpoints_in_rules(lab, node):
+    """Both cluster DNS pods are endpoints in NODE's rules (iptables: KUBE-SEP DNATs; nftables mode:
+    endpoint chains of `ip kube-proxy`)."""
     text = netlab_cli("rules", node, "--name", lab).stdout
-    return sum(1 for line in text.splitlines() if line.startswith("-A KUBE-SEP-")
-               and '"kube-system/kube-dns:dns"' in line and "-j DNAT" in line) == 2
+    lines = text.splitlines()
+    iptables = sum(1 for line in lines if line.startswith("-A KUBE-SEP-")
+                   and '"kube-system/kube-dns:dns"' in line and "-j DNAT" in line)
+    nft = sum(1 for line in lines if _NFT_DNS_ENDPOINT.match(line))
+    return iptables + nft == 2
 
 
 def _pods(lab):
@@ -353,16 +376,100 @@ def test_a_trace_killed_after_adding_its_tables_is_cleaned_up_by_the_next(lab):
     _agrees(after)
 
 
-def test_trace_refuses_a_python_iptables_lab_and_an_nftables_mode_lab_in_one_line(tmp_path):
-    tiny = "apiVersion: netlab.io/v1alpha1\nkind: Cluster\nspec: {nodes: 1%s}\n"
-    cases = (("python-iptables", "", "iptables-legacy (the python-iptables backend)"),
-             ("restore", ", proxyMode: nftables", "kube-proxy's nftables mode"))
-    for backend, extra, words in cases:
-        path = tmp_path / f"{backend}.yaml"
-        path.write_text(tiny % extra)
-        with lab_up("nltrx", "-f", str(path), "--iptables-backend", backend) as name:
-            done = netlab_cli("trace", "node/node1", "svc/kubernetes", "--name", name, check=False)
-            assert done.returncode == 1 and done.stdout == ""
-            assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"error: lab {name!r} "), done.stderr
-            assert words in done.stderr and "Traceback" not in done.stderr
-            assert _leftovers(name) == []
+def test_trace_refuses_a_python_iptables_lab_in_one_line(tmp_path):
+    # (kube-proxy's nftables mode is traced: the nft_lab tests below)
+    path = tmp_path / "python-iptables.yaml"
+    path.write_text("apiVersion: netlab.io/v1alpha1\nkind: Cluster\nspec: {nodes: 1}\n")
+    with lab_up("nltrx", "-f", str(path), "--iptables-backend", "python-iptables") as name:
+        done = netlab_cli("trace", "node/node1", "svc/kubernetes", "--name", name, check=False)
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"error: lab {name!r} "), done.stderr
+        assert "iptables-legacy (the python-iptables backend)" in done.stderr and "Traceback" not in done.stderr
+        assert _leftovers(name) == []
+
+
+# -- kube-proxy's nftables mode -----------------------------------------------------------------
+
+KP = "ip kube-proxy"
+
+
+def _nft_rules(data):
+    """The kernel's rule hops; in nftables mode every one is a rule of `ip kube-proxy` in nft's text."""
+    rules = [h for h in data["kernel"] if h["kind"] == "rule"]
+    assert rules and all(h["table"] == KP and h["rule"] and "KUBE-" not in h["rule"] for h in rules), rules
+    return rules
+
+
+def _nft_dnat(data):
+    """(chain, rule) of the DNATs the kernel matched: `dnat to IP:PORT` in an endpoint-... chain."""
+    return [(h["chain"], h["rule"]) for h in _nft_rules(data) if " dnat to " in f" {h['rule']}"]
+
+
+def test_nft_mode_pod_to_cluster_ip_across_nodes(nft_lab):
+    solo = _pods(nft_lab)["solo"]["status"]["podIP"] + ":80"
+    data = _trace(nft_lab, "client-a", "svc/solo")
+    assert _agrees(data) == solo and not data["masquerade"]
+    assert _where(data) == ["pod/client-a", "node/node1", "underlay", "node/node2", "pod/solo"]
+    ((chain, rule),) = _nft_dnat(data)
+    assert chain.startswith("endpoint-") and rule.endswith(f"dnat to {solo}")
+    lookup = next(h for h in _nft_rules(data) if h["chain"] == "services")          # the vmap found its element
+    assert lookup["rule"] == "ip daddr . meta l4proto . th dport vmap @service-ips"
+    assert lookup["verdict"].startswith("goto service-") and lookup["verdict"].endswith("default/solo/tcp/")
+
+
+def test_nft_mode_node_port_through_a_node_without_the_endpoint_is_masqueraded(nft_lab):
+    solo = _pods(nft_lab)["solo"]["status"]["podIP"] + ":80"
+    data = _trace(nft_lab, "client/client", "node/node1:30082")
+    assert _agrees(data) == solo and data["masquerade"] is True
+    assert "node/node2" in _where(data)
+    assert [h["verdict"] for h in _nft_rules(data) if h["rule"].startswith("masquerade")] == ["accept"]
+    there = [h["packet"] for h in data["kernel"] if h["kind"] == "packet" and h["where"] == "node/node2"]
+    assert there and not there[0].startswith("arrives: tcp 172.18.0.100:")           # masqueraded by node1
+
+
+def _affinity_rules(data):
+    """The `ip saddr @affinity-... goto endpoint-...` rules the kernel matched (a pinned client)."""
+    return [h["rule"] for h in _nft_rules(data) if h["rule"].startswith("ip saddr @affinity-")]
+
+
+def test_nft_mode_session_affinity_pins_the_second_connection_through_the_affinity_set(nft_lab):
+    first = _trace(nft_lab, "client-b", "svc/sticky")
+    chosen = _agrees(first)
+    assert _affinity_rules(first) == []              # chosen by numgen
+    assert any(h["rule"].startswith("numgen random mod 3 vmap") for h in _nft_rules(first))
+    second = _trace(nft_lab, "client-b", "svc/sticky")
+    assert _agrees(second) == chosen and second["affinity"]["pinned"] == chosen
+    (pinned,) = _affinity_rules(second)
+    assert pinned.endswith("__" + chosen.replace(":", "/"))
+    assert not any(h["rule"].startswith("numgen ") for h in _nft_rules(second))
+
+
+def test_nft_mode_no_endpoints_is_rejected(nft_lab):
+    data = _trace(nft_lab, "client-a", "svc/nobody")
+    _agrees(data, "rejected")
+    rules = _nft_rules(data)
+    assert [(h["chain"], h["rule"]) for h in rules[-2:]] == [
+        ("service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services"),
+        ("reject-chain", "reject")]
+    assert rules[-2]["verdict"] == "goto reject-chain"
+
+
+def test_nft_mode_node_port_local_policy_serves_locally_and_drops_without_a_local_endpoint(nft_lab):
+    served = _trace(nft_lab, "client/client", "node/node2:30081")
+    assert _agrees(served) == _pods(nft_lab)["solo"]["status"]["podIP"] + ":80"
+    assert served["masquerade"] is False
+    dropped = _trace(nft_lab, "client/client", "node/node1:30081")
+    _agrees(dropped, "dropped")
+    last = _nft_rules(dropped)[-1]
+    assert (last["chain"], last["verdict"]) == ("nodeport-endpoints-check", "drop")
+    assert last["rule"].endswith("vmap @no-endpoint-nodeports")
+
+
+def test_nft_mode_text_output_shows_the_rules_in_nfts_text(nft_lab):
+    done = netlab_cli("trace", "client-a", "svc/solo", "--name", nft_lab)
+    assert "verdict: the same path as explain" in done.stdout
+    assert "kernel path (nft monitor trace; each rule of ip kube-proxy as `nft list table` prints it):" \
+        in done.stdout
+    assert "[node/node1] ip kube-proxy services: ip daddr . meta l4proto . th dport vmap @service-ips\n" \
+        in done.stdout
+    assert "warnings:" not in done.stdout and _leftovers(nft_lab) == []
