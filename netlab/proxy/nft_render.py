@@ -773,8 +773,32 @@ def render_nft(config: ProxyConfig, service_ports: Iterable[ServicePort],
             ports[sp.key] = sp
     ordered = sorted(ports.values(),
                      key=lambda p: (f"{p.namespace}/{p.name}", p.port_name, p.protocol))
-    plans = [_plan_port(sp, eps_by_key.get(sp.key, ()), s) for sp in ordered]
+    plans = [_cached_plan(sp, eps_by_key.get(sp.key, ()), s) for sp in ordered]
     return NftRuleset(s, plans, _fingerprints(ordered, eps_by_key))
+
+
+# A service port's plan is a pure function of the port, its endpoints as this node sees them and
+# the node's settings: the next sync (and every node with the same settings) reuses it, so a change
+# re-plans only the ports it touched, as kube-proxy's partial sync writes only changed services.
+# Plans are never changed once made. Bounded: cleared when it outgrows a few big labs.
+_PLAN_CACHE: Dict[tuple, "_PortPlan"] = {}
+_PLAN_CACHE_LIMIT = 200_000
+
+
+def _cached_plan(sp: ServicePort, eps: Sequence[Any], s: _NftSettings) -> "_PortPlan":
+    key = (s.config, s.service_cidrs, sp,
+           tuple((e.ip, e.string, e.ready, e.serving, e.terminating, e.local, e.zone_hints, e.node_hints)
+                 for e in eps))
+    try:
+        return _PLAN_CACHE[key]
+    except KeyError:
+        pass
+    except TypeError:            # a field that cannot be hashed: plan it afresh
+        return _plan_port(sp, eps, s)
+    if len(_PLAN_CACHE) >= _PLAN_CACHE_LIMIT:
+        _PLAN_CACHE.clear()
+    plan = _PLAN_CACHE[key] = _plan_port(sp, eps, s)
+    return plan
 
 
 def nft_ruleset_for_node(documents: Iterable[Any], node_name: str, family: str = IPV4,

@@ -541,3 +541,27 @@ def test_parse_round_trip_with_quotes_and_ipv6_keys():
     assert ops[1].op.obj.comment == 'a "quoted" one'
     assert transaction_text([p.op for p in ops], "ip6", "kube-proxy") == text
     assert NftTable.from_text(text, "ip6").elements("no-endpoint-services") == []
+
+
+def test_a_partial_sync_replans_only_the_changed_port_and_writes_what_a_fresh_render_writes():
+    import dataclasses
+    from netlab.proxy import nft_render
+    config = nft_config()
+    ports = [ServicePort(namespace="ns1", name=f"svc{i}", port_name="p80", protocol="TCP", port=80,
+                         cluster_ip=f"172.30.0.{40 + i}") for i in range(5)]
+    eps = [Endpoint(namespace="ns1", service=f"svc{i}", port_name="p80", protocol="TCP", ip=f"10.180.0.{i + 1}",
+                    port=80, ready=True, serving=True, terminating=False, node_name="test-node")
+           for i in range(5)]
+    first = render_nft(config, ports, eps, service_cidrs=SERVICE_CIDRS).sync(None, now=0.0)
+    eps[2] = dataclasses.replace(eps[2], ip="10.180.0.99")
+    planned = []
+    original = nft_render._plan_port
+    nft_render._plan_port = lambda sp, e, s: planned.append(sp.name) or original(sp, e, s)
+    try:
+        cached = render_nft(config, ports, eps, service_cidrs=SERVICE_CIDRS).sync(first.state, now=10.0)
+    finally:
+        nft_render._plan_port = original
+    assert planned == ["svc2"]
+    nft_render._PLAN_CACHE.clear()
+    fresh = render_nft(config, ports, eps, service_cidrs=SERVICE_CIDRS).sync(first.state, now=10.0)
+    assert cached.transaction == fresh.transaction and "10.180.0.99" in cached.transaction
