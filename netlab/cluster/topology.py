@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 from netlab import names
 
+UNDERLAY_MTU = 1500     # the nodes' eth0 (a veth's default)
+VXLAN_OVERHEAD = 50     # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8 (flannel's encapOverhead)
+
 
 @dataclass(frozen=True)
 class Node:
@@ -41,6 +44,8 @@ class Topology:
     nodes: tuple
     clients: tuple
     load_balancer_pool: tuple = ()   # (first, last) address of the LoadBalancer pool
+    pod_network: str = "host-gw"     # spec.podNetwork: flannel's host-gw or vxlan backend
+    underlay_mtu: int = UNDERLAY_MTU
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -55,6 +60,12 @@ class Topology:
     @property
     def prefixlen(self) -> int:
         return self.underlay.prefixlen
+
+    @property
+    def pod_mtu(self) -> int:
+        """cni0's and every pod veth's MTU: flannel's FLANNEL_MTU (the underlay's, less the VXLAN
+        header under vxlan: network.MTU() in flannel's pkg/backend/vxlan/vxlan_network.go)."""
+        return self.underlay_mtu - (VXLAN_OVERHEAD if self.pod_network == "vxlan" else 0)
 
 
 def build_topology(lab: str, config) -> Topology:
@@ -76,4 +87,5 @@ def build_topology(lab: str, config) -> Topology:
         lab=lab, underlay=underlay, underlay_gateway=str(underlay.network_address + 1),
         cluster_cidr=cluster_cidr, service_cidr=ipaddress.ip_network(str(config.service_cidr)),
         node_port_range=(low, high), nodes=tuple(nodes), clients=clients,
-        load_balancer_pool=tuple(str(a) for a in (getattr(config, "load_balancer_pool", None) or ())))
+        load_balancer_pool=tuple(str(a) for a in (getattr(config, "load_balancer_pool", None) or ())),
+        pod_network=getattr(config, "pod_network", None) or "host-gw")

@@ -16,10 +16,14 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from netlab import crashpoints, names
-from netlab.dataplane import netns
+from netlab.dataplane import netns, vxlan
 
 EEXIST = 17
 ESRCH = 3
+NUD_PERMANENT = 0x80      # include/uapi/linux/neighbour.h
+NTF_SELF = 0x02           # an FDB entry of the VXLAN device itself, not of a bridge above it
+RTNH_F_ONLINK = 0x04      # the gateway is on the link even though no address says so
+RTPROT_BOOT = 3           # what the kernel records when, as in flannel's netlink calls, none is given
 BRIDGE_PORT_HAIRPIN = 1  # IFLA_BRPORT_MODE: BRIDGE_MODE_HAIRPIN (the CNI bridge plugin's hairpinMode)
 
 
@@ -135,6 +139,10 @@ def stable_mac(seed: str) -> str:
 
 def ensure_underlay(topology) -> None:
     """The lab's L2 segment: a bridge in the lab's own namespace, holding the nodes' gateway."""
+    if topology.pod_network == "vxlan":      # said before anything of the lab is built
+        problem = vxlan.kernel_problem()
+        if problem:
+            raise WiringError(problem)
     name = topology.underlay_netns
     ensure_namespace(name, topology.lab)
     with rtnl(name) as ipr:
@@ -186,23 +194,73 @@ def _ensure_on_underlay(topology, namespace: str, ip: str) -> None:
 
 
 def ensure_node(topology, node) -> None:
-    """A node: eth0 on the underlay, cni0 with the pod gateway, host-gw routes, forwarding on."""
+    """A node: eth0 on the underlay, cni0 with the pod gateway, the pod network backend's routes
+    (host-gw: via each node's IP; vxlan: flannel.1 and its entries), forwarding on."""
     _ensure_on_underlay(topology, node.netns, node.ip)
     with rtnl(node.netns) as ipr:
         bridge = _ensure_bridge(ipr, names.POD_BRIDGE, node.netns)
         _ensure_addr(ipr, bridge, node.gateway, node.pod_cidr.prefixlen)
-        ipr.link("set", index=bridge, state="up")
+        # the CNI bridge plugin's `mtu` (flannel-cni passes FLANNEL_MTU): set, so the bridge keeps
+        # it rather than following its ports
+        ipr.link("set", index=bridge, mtu=topology.pod_mtu, state="up")
         # Real nodes have a default route; without one, node -> ClusterIP fails with ENETUNREACH
         # because the route lookup happens before OUTPUT DNAT (pod-network.md §6.2).
         _ensure_route(ipr, "0.0.0.0/0", topology.underlay_gateway)
-        for other in topology.nodes:
-            if other.name != node.name:
-                _ensure_route(ipr, str(other.pod_cidr), other.ip)
+        if topology.pod_network == "vxlan":
+            plan = vxlan.overlay(topology, node)
+            _ensure_peers(ipr, plan, _ensure_vxlan_device(ipr, plan, _index(ipr, names.NODE_UPLINK)))
+        else:
+            for other in topology.nodes:
+                if other.name != node.name:
+                    _ensure_route(ipr, str(other.pod_cidr), other.ip)
     netns.write_sysctl(node.netns, "net.ipv4.ip_forward", 1)
     # Per namespace since Linux 5.3; needed so a reply between two pods of one bridge passes
     # conntrack and is un-DNATed (pod-network.md §4).
     netns.write_sysctl(node.netns, "net.bridge.bridge-nf-call-iptables", 1)
     crashpoints.reached("node sysctls set")
+
+
+def _ensure_vxlan_device(ipr, plan, uplink_index: int) -> int:
+    """flannel.1 as PLAN (vxlan.Overlay) says, up, with its /32; its index. One of another kind, VNI,
+    port or local address is replaced, as flannel's ensureLink replaces an incompatible one."""
+    index = _index(ipr, plan.device)
+    if index is not None and not _vxlan_matches(ipr.get_links(index)[0], plan):
+        ipr.link("del", index=index)
+        index = None
+    if index is None:
+        try:
+            ipr.link("add", ifname=plan.device, kind="vxlan", vxlan_id=plan.vni, vxlan_port=plan.port,
+                     vxlan_learning=0, vxlan_local=plan.local, vxlan_link=uplink_index,
+                     address=plan.mac, mtu=plan.mtu)
+        except NetlinkError as err:
+            if err.code != EEXIST:
+                raise WiringError(f"could not add {plan.device!r}: {err}")
+        else:
+            crashpoints.reached("vxlan device added")
+        index = _index(ipr, plan.device)
+    ipr.link("set", index=index, address=plan.mac, mtu=plan.mtu, state="up")
+    _ensure_addr(ipr, index, plan.address, plan.prefixlen)
+    return index
+
+
+def _vxlan_matches(link, plan) -> bool:
+    info = link.get_attr("IFLA_LINKINFO")
+    if info is None or info.get_attr("IFLA_INFO_KIND") != "vxlan":
+        return False
+    data = info.get_attr("IFLA_INFO_DATA")
+    return (data.get_attr("IFLA_VXLAN_ID") == plan.vni and data.get_attr("IFLA_VXLAN_PORT") == plan.port
+            and data.get_attr("IFLA_VXLAN_LOCAL") == plan.local and not data.get_attr("IFLA_VXLAN_LEARNING"))
+
+
+def _ensure_peers(ipr, plan, index: int) -> None:
+    """Per peer, in flannel's order (vxlan_network.go): neighbour, FDB entry, then the onlink route,
+    each a `replace` as flannel's NeighSet and RouteReplace are, so a re-run rewrites, never fails."""
+    for peer in plan.peers:
+        ipr.neigh("replace", ifindex=index, dst=peer.vtep_ip, lladdr=peer.vtep_mac, state=NUD_PERMANENT)
+        ipr.fdb("replace", ifindex=index, lladdr=peer.vtep_mac, dst=peer.node_ip, state=NUD_PERMANENT,
+                flags=NTF_SELF)
+        ipr.route("replace", dst=peer.subnet, gateway=peer.vtep_ip, oif=index, flags=RTNH_F_ONLINK,
+                  proto=RTPROT_BOOT)
 
 
 def ensure_client(topology, client) -> None:
@@ -229,22 +287,24 @@ def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str) 
     One rtnetlink socket per namespace and as few round trips as will do: this runs once per pod,
     and a thousand-pod lab spends most of its wiring time here."""
     netns.create(pod_netns)
+    mtu = topology.pod_mtu
     with rtnl(pod_netns) as pod:
         # the tag ensure_namespace writes, and lo up, in one message
         pod.link("set", index=LOOPBACK_INDEX, ifalias=OWNER_TAG + topology.lab, state="up")
         crashpoints.reached("namespace tagged")
         with rtnl(node.netns) as ipr:
             index = _ensure_veth(ipr, host_veth, node.netns, pod_netns, names.POD_IFNAME)
+            # both veth ends get FLANNEL_MTU, as the CNI bridge plugin's `mtu` does (makeVethPair)
             try:
-                ipr.link("set", index=index, master=_bridge_index(ipr, node.netns), state="up")
+                ipr.link("set", index=index, master=_bridge_index(ipr, node.netns), mtu=mtu, state="up")
             except NetlinkError:        # cni0 was made anew in the same namespace: look again
                 _bridges.clear()
-                ipr.link("set", index=index, master=_bridge_index(ipr, node.netns), state="up")
+                ipr.link("set", index=index, master=_bridge_index(ipr, node.netns), mtu=mtu, state="up")
             ipr.link("set", index=index, kind="bridge_slave", mode=BRIDGE_PORT_HAIRPIN)
         gateway = node.gateway
         eth0 = _index(pod, names.POD_IFNAME)
         _ensure_addr(pod, eth0, ip, node.pod_cidr.prefixlen)
-        pod.link("set", index=eth0, state="up")
+        pod.link("set", index=eth0, mtu=mtu, state="up")
         # flannel's host-local result: the cluster CIDR and the default route via the gateway.
         _ensure_route(pod, str(topology.cluster_cidr), gateway)
         _ensure_route(pod, "0.0.0.0/0", gateway)

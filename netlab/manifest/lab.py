@@ -16,6 +16,7 @@ Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kin
       loadBalancerPool: 172.18.255.200-172.18.255.250
       iptablesBackend: restore            # or python-iptables
       proxyMode: iptables                 # or nftables (one `nft -f -` per sync; restore backend only)
+      podNetwork: host-gw                 # or vxlan (flannel's backends; docs/pod-network-backends.md)
       kubeProxy: {masqueradeAll: false, masqueradeBit: 14, detectLocalMode: ClusterCIDR, minSyncPeriod: 1s}
       clusterDNS: {enabled: true, ip: 10.96.0.10, replicas: 2}   # kube-system's coredns and kube-dns
 """
@@ -48,6 +49,7 @@ TYPES = {
         "loadBalancerPool": "str",
         "iptablesBackend": "str",
         "proxyMode": "str",
+        "podNetwork": "str",
         "kubeProxy": "NetlabKubeProxy",
         "clusterDNS": "NetlabClusterDNS",
     }},
@@ -61,6 +63,7 @@ schema.register(TYPES)
 
 IPTABLES_BACKENDS = ("restore", "python-iptables")
 PROXY_MODES = ("iptables", "nftables")
+POD_NETWORKS = ("host-gw", "vxlan")       # flannel's backends that this kernel can model
 DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "BridgeInterface")
 _DEFAULT = LabConfig()
 _SPEC = ("spec",)
@@ -248,6 +251,9 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
         f.error(_SPEC + ("proxyMode",), "nftables mode writes its table with `nft -f -`; "
                                         "iptablesBackend python-iptables only writes iptables rules "
                                         "(use iptablesBackend: restore)")
+    pod_network = spec.get("podNetwork", _DEFAULT.pod_network)
+    if not checks.enum(pod_network, POD_NETWORKS, _SPEC + ("podNetwork",), f) or not isinstance(pod_network, str):
+        pod_network = _DEFAULT.pod_network
     kube_proxy = _kube_proxy(spec, f)
     cluster_dns = _cluster_dns(spec, service_cidr, f)
 
@@ -263,6 +269,7 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
         load_balancer_pool=pool or _DEFAULT.load_balancer_pool,
         iptables_backend=backend,
         proxy_mode=mode,
+        pod_network=pod_network,
         kube_proxy=kube_proxy,
         cluster_dns=cluster_dns,
         raw=obj,

@@ -438,6 +438,7 @@ class LabConfig:
     )
     iptables_backend: str = "restore"
     proxy_mode: str = "iptables"    # spec.proxyMode: kube-proxy's iptables or nftables mode
+    pod_network: str = "host-gw"    # spec.podNetwork: flannel's host-gw or vxlan backend
     kube_proxy: KubeProxyConfig = field(default_factory=KubeProxyConfig)
     cluster_dns: ClusterDNSConfig = field(default_factory=ClusterDNSConfig)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
