@@ -9,7 +9,9 @@ again, with a new runtime.
 
 Why one process and not a Python owner per pod: a forked interpreter writes ~2 MB of the pages it
 shares with its parent within its first moments, so a per-pod owner doubled what a pod costs.
-Here each pod is its pause (catatonit, ~50 kB) and its containers.
+Here each pod is its pause (catatonit, ~50 kB) and its containers, whose inits a forker forks
+(runtime/forker.py: a process that writes nothing between forks, so the pages a container shares
+with it stay shared) as the runtime's own children.
 
     client = connect(runtime_dir, spawn=True)     # the running runtime, or a new one
     pause = client.start(plan, state_dir, start_w, netns_fd)
@@ -39,7 +41,7 @@ import sys
 import time
 import traceback
 
-from netlab.runtime import container, linux, logtimes, records
+from netlab.runtime import container, forker, linux, logtimes, records
 from netlab.runtime.command import ContainerPlan, PodPlan
 
 SOCKET = "runtime.sock"
@@ -96,9 +98,10 @@ class Client:
         the runtime does not have it."""
         return self._ask(("stop", str(state_dir), grace))
 
-    def restart(self, state_dir: pathlib.Path, container_name: str) -> bool:
-        """Start CONTAINER of the pod again if it has exited; False if the runtime does not have the pod."""
-        return self._ask(("restart", str(state_dir), container_name))
+    def restart(self, state_dir: pathlib.Path, container_name: str, plan: ContainerPlan | None = None) -> bool:
+        """Start CONTAINER of the pod again if it has exited, as PLAN says when given (kubelet works out a
+        container's environment at every start); False if the runtime does not have the pod."""
+        return self._ask(("restart", str(state_dir), container_name, plan))
 
     def close(self) -> None:
         self.sock.close()
@@ -195,6 +198,7 @@ class _Runtime:
         self.clients: set[socket.socket] = set()
         self.pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
         self.use_pidns = os.environ.get(NO_PID_NAMESPACES) != "1"
+        self.forker: forker.Forker | None = None
         self.terminating = False
 
     # -- the loop
@@ -271,7 +275,7 @@ class _Runtime:
             elif op == "stop":
                 answer = self._stop(args[0], float(args[1]))
             elif op == "restart":
-                answer = self._restart(args[0], args[1])
+                answer = self._restart(*args)
             else:
                 answer = ValueError(f"unknown runtime request {op!r}")
         except Exception as e:          # said to the client, and the runtime carries on
@@ -329,7 +333,7 @@ class _Runtime:
         self._settle(pod)
         return True
 
-    def _restart(self, state_dir: str, name: str) -> bool:
+    def _restart(self, state_dir: str, name: str, plan: ContainerPlan | None = None) -> bool:
         pod = self.pods.get(state_dir)
         if pod is None or pod.stop_at is not None or pod.pause is None:
             return False
@@ -338,6 +342,9 @@ class _Runtime:
             raise LookupError(f"pod {pod.plan.namespace}/{pod.plan.name} has no container {name!r}")
         if any(running.name == name for running in pod.running.values()):
             return True
+        if plan is not None and plan.name == name:
+            pod.plan.containers = [plan if other.name == name else other for other in pod.plan.containers]
+            c = plan
         cdir = os.path.join(state_dir, records.CONTAINERS_DIR)
         for log in (f"{name}.log", logtimes.times_name(f"{name}.log")):
             with contextlib.suppress(FileNotFoundError):
@@ -360,11 +367,11 @@ class _Runtime:
     def _fork_pause(self, plan: PodPlan, netns_fd: int, state_dir: str) -> int:
         """The pod's pause process, holding its sandbox as a runtime's does: catatonit in pause mode
         (`-P`) named /pause, PID 1 of the sandbox's own PID namespace, the pod in its environment."""
-        new_pidns = self._unshare_pid()
+        new_pidns = forker.unshare_pid(self.use_pidns)
         pid = os.fork()
         if pid == 0:
             try:
-                self._child_setup(netns_fd, keep=())
+                forker.child_setup(netns_fd, keep=())
                 env = {"NETLAB_POD": f"{plan.namespace}/{plan.name}", "PATH": "/usr/bin:/bin"}
                 try:
                     os.execve(PAUSE, ["/pause", "-P"], env)
@@ -381,60 +388,36 @@ class _Runtime:
         return pid
 
     def _fork_container(self, pod: _Pod, c: ContainerPlan, cdir_fd: int, w: int, netns_fd: int) -> int:
-        """Fork the container's init, as PID 1 of a new PID namespace when the kernel lets us."""
+        """Fork the container's init (by the forker, as our child), as PID 1 of a new PID namespace
+        when the kernel lets us."""
         log_fd = os.open(f"{c.name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644, dir_fd=cdir_fd)
         try:
-            new_pidns = self._unshare_pid()
-            if not new_pidns:
-                self._pod_log(pod, f"container {c.name}: no PID namespace; sharing the runtime's")
-            me = os.getpid()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    self._child_setup(netns_fd, keep=(cdir_fd, log_fd, w))
-                    try:
-                        # Per-netns since Linux 4.11; /proc/sys/net follows the opener's netns.
-                        # Container runtimes set it so non-root containers can bind port 80.
-                        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start", "w") as f:
-                            f.write("0")
-                    except OSError as e:
-                        os.write(log_fd, f"netlab: cannot set net.ipv4.ip_unprivileged_port_start=0: {e}\n".encode())
-                    container.run_init(pod.plan, c, cdir_fd, log_fd, w, None if new_pidns else me)
-                finally:
-                    os._exit(128)
-            if new_pidns:
-                linux.setns(self.pidns, linux.CLONE_NEWPID)
+            pid, new_pidns = self._forked_init(pod.plan, c, (cdir_fd, log_fd, w, netns_fd))
         finally:
             os.close(log_fd)
+        if not new_pidns:
+            self._pod_log(pod, f"container {c.name}: no PID namespace; sharing the runtime's")
         pod.inits[c.name] = records.ident(pid)
         pod.running[pid] = c
         self.children[pid] = (pod, c)
         return pid
 
-    def _unshare_pid(self) -> bool:
-        # unshare(CLONE_NEWPID) only sets the namespace of the *next* child, and a second unshare
-        # fails with EINVAL until setns() points children back at our own namespace
-        if not self.use_pidns:
-            return False
-        try:
-            linux.unshare(linux.CLONE_NEWPID)
-            return True
-        except OSError as e:
-            records.log_line(2, f"no PID namespace: {e}")
-            return False
-
-    def _child_setup(self, netns_fd: int, keep: tuple[int, ...]) -> None:
-        """In a freshly forked child: none of the runtime's descriptors or handlers, the pod's netns."""
-        signal.set_wakeup_fd(-1)
-        container.default_signal_handlers()
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        linux.setns(netns_fd, linux.CLONE_NEWNET)
-        keep_fds = sorted({0, 1, 2, *keep})
-        for low, high in zip(keep_fds, keep_fds[1:] + [max(os.sysconf("SC_OPEN_MAX"), 65536)]):
-            os.closerange(low + 1, high)
-        for fd in keep:
-            os.set_inheritable(fd, False)
-        gc.freeze()
+    def _forked_init(self, plan: PodPlan, c: ContainerPlan, fds: tuple[int, int, int, int]) -> tuple[int, bool]:
+        # the forker, started again if it died; without one (it cannot start), we fork ourselves
+        for _ in range(2):
+            if self.forker is None:
+                try:
+                    self.forker = forker.Forker.start(self.use_pidns)
+                except OSError as e:
+                    records.log_line(2, f"cannot start the container forker: {e}")
+                    break
+            try:
+                return self.forker.fork_init(plan, c, *fds)
+            except OSError as e:
+                records.log_line(2, f"the container forker failed ({e}): starting another")
+                self.forker.close()
+                self.forker = None
+        return forker.fork_init(plan, c, fds, self.use_pidns, self.pidns, os.getpid(), beside=False)
 
     def _reap(self) -> None:
         """Reap every exited child: record a container's end its init could not record itself; a
@@ -561,6 +544,10 @@ def main(runtime_dir: str) -> int:
     os.close(null)
     gc.freeze()                  # what is loaded now is never collected (nor its pages copied) in the pods
     runtime = _Runtime(runtime_dir, listener)
+    try:
+        runtime.forker = forker.Forker.start(runtime.use_pidns)    # while our heap is young
+    except OSError as e:
+        records.log_line(2, f"cannot start the container forker: {e}")
     try:
         code = runtime.serve()
     except BaseException:

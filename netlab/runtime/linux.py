@@ -69,11 +69,33 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
 
 
 SYS_PIVOT_ROOT = 155          # x86_64; glibc has no wrapper
+SYS_CLONE = 56                # x86_64
+CLONE_PARENT = 0x00008000
+
+# fork_beside's calls hold the GIL across the clone, as os.fork does
+_pylibc = ctypes.PyDLL(None, use_errno=True)
+_pylibc.syscall.restype = ctypes.c_long
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
     """pivot_root(2): NEW_ROOT becomes / of this mount namespace, the old root moves to PUT_OLD."""
     _check(_libc.syscall(SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), f"pivot_root to {new_root}")
+
+
+def fork_beside() -> int:
+    """os.fork(), except that the child is our parent's child (clone's CLONE_PARENT): our parent
+    reaps it and gets its SIGCHLD. 0 in the child, its pid in the caller. The caller must be
+    single-threaded (glibc's own fork handlers do not run; Python's do)."""
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid = _pylibc.syscall(SYS_CLONE, CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0)
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone(CLONE_PARENT): {os.strerror(err)}")
+    return pid
 
 
 def umount2(target: str, flags: int = 0) -> None:

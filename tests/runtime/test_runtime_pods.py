@@ -547,3 +547,42 @@ def test_the_pods_of_a_folder_share_one_runtime_that_goes_with_the_last_of_them(
         assert select.select([runtime_fd], [], [], 5)[0], "the runtime is still there without pods"
     finally:
         os.close(runtime_fd)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_container_inits_come_from_the_forker_yet_are_the_runtimes_children(lab):
+    ns = lab.netns("pod")
+    pause, state = lab.start(ns, [_web(), _run("tail", ["tail", "-f", "/dev/null"])])
+    runtime = _parent(pause)
+    forkers = [p for p in _children(runtime) if pathlib.Path(f"/proc/{p}/comm").read_text() == "netlab-forker\n"]
+    assert len(forkers) == 1
+    for name in ("web", "tail"):
+        init = _status(state, name).pid if name == "web" else _parent(_status(state, name).pid)
+        assert _parent(init) == runtime           # reaped by the runtime (CLONE_PARENT)...
+        assert init not in _children(forkers[0])  # ...though the forker forked it
+    # the runtime records a container's end as before: its init is the runtime's child
+    os.kill(_status(state, "web").pid, signal.SIGKILL)
+    assert _wait("web to be reported ended", lambda: _status(state, "web").state == "terminated")
+
+
+def test_a_killed_forker_is_replaced_at_the_next_container_start(lab):
+    from netlab.runtime import restart_container
+    ns = lab.netns("pod")
+    pause, state = lab.start(ns, [_web(), _run("once", ["true"])])
+    runtime = _parent(pause)
+
+    def forker() -> int | None:
+        return next((p for p in _children(runtime)
+                     if pathlib.Path(f"/proc/{p}/comm").read_text() == "netlab-forker\n"), None)
+    first = forker()
+    os.kill(first, signal.SIGKILL)
+    _wait("the forker to be reaped", lambda: forker() is None)
+    ended = _wait("once to end", lambda: (st := _status(state, "once")).state == "terminated" and st)
+    assert restart_container(state, "once")        # a new forker forks the new run
+    _wait("once to run again and end", lambda: (st := _status(state, "once")).state == "terminated"
+          and st.started_at != ended.started_at)
+    assert forker() not in (None, first)
+    assert parse_builtin_reply(_curl(ns, "http://127.0.0.1/"))["container"] == "web"
