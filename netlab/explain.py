@@ -174,6 +174,29 @@ class Bridge:
 
 
 @dataclass(frozen=True)
+class TunnelPeer:
+    """A remote node as a node's VXLAN device reaches it (flannel's neighbour and FDB entries)."""
+
+    netns: str                              # the remote node's namespace
+    vtep_mac: str                           # neighbour entry: its VTEP address -> this MAC
+    node_ip: str                            # FDB entry: this MAC -> the outer destination
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    """flannel.1 on a node (podNetwork vxlan): its device and the peers behind it, by VTEP address."""
+
+    dev: str
+    vni: int
+    port: int
+    local: str                              # the outer source: the node's IP
+    peers: Tuple[Tuple[str, TunnelPeer], ...]   # (remote VTEP address 10.244.K.0, peer)
+
+    def peer(self, vtep_ip: str) -> Optional[TunnelPeer]:
+        return next((p for ip, p in self.peers if ip == vtep_ip), None)
+
+
+@dataclass(frozen=True)
 class PodRef:
     namespace: str
     name: str
@@ -192,6 +215,7 @@ class Facts:
     bridges: Tuple[Bridge, ...] = ()
     pods: Dict[str, PodRef] = field(default_factory=dict)     # pod IP -> pod
     route_choices: Dict[Tuple[str, str], str] = field(default_factory=dict)  # (netns, dst) -> ECMP gateway
+    tunnels: Dict[str, Tunnel] = field(default_factory=dict)  # node netns -> its VXLAN device (podNetwork vxlan)
 
     def label(self, netns: str) -> str:
         return self.labels.get(netns, netns)
@@ -1155,6 +1179,9 @@ class _Walker(NftWalk):
         """B leaves NETNS by ROUTE: across its link to the namespace that answers for the next hop."""
         gateway, dev, _ = self.next_hop(netns, route, b.pkt.dst)
         nexthop = gateway or b.pkt.dst
+        tunnel = self.facts.tunnels.get(netns)
+        if tunnel is not None and dev == tunnel.dev:
+            return self.encapsulate(b, netns, tunnel, nexthop)
         bridge, port = self.bridge_of(netns, dev)
         if bridge is None:
             return [b.finish(DROPPED, netns, f"{dev} of {self.facts.label(netns)} leads nowhere netlab knows")]
@@ -1173,6 +1200,28 @@ class _Walker(NftWalk):
         self.hop(b, "link", netns, f"out {dev} -> {bridge.dev} port {port} of {self.facts.label(bridge.owner)}, "
                                    f"switched to port {there_port} ({self.facts.label(there)})")
         return self.switch(b, bridge, port, there, there_dev, there_port)
+
+    def encapsulate(self, b: _Branch, netns: str, tunnel: Tunnel, nexthop: str) -> List[_Branch]:
+        """B out of a node's VXLAN device: neighbour entry -> VTEP MAC, FDB entry -> the remote node's
+        IP, the frame inside UDP over the underlay, unwrapped by the remote node, in on its device."""
+        peer = tunnel.peer(nexthop)
+        if peer is None:
+            return [b.finish(DROPPED, netns, f"{tunnel.dev} has no neighbour entry for {nexthop}: "
+                                             "flannel has not set up that node (ARP on a nolearning VXLAN fails)")]
+        outer = self.lookup(netns, peer.node_ip)
+        if outer is None:
+            return [b.finish(DROPPED, netns, f"no route to {peer.node_ip}, the VXLAN packet's outer destination")]
+        _, outer_dev, _ = self.next_hop(netns, outer, peer.node_ip)
+        there = self.facts.label(peer.netns)
+        self.hop(b, "link", netns, f"out {tunnel.dev}: neighbour {nexthop} is VTEP {peer.vtep_mac} (permanent), "
+                                   f"whose FDB entry sends it to {peer.node_ip}: the frame goes inside "
+                                   f"UDP {tunnel.local} -> {peer.node_ip}:{tunnel.port} (VXLAN, VNI {tunnel.vni})")
+        self.hop(b, "note", netns, f"the outer UDP packet leaves by {outer_dev} over the underlay to {there}; "
+                                   f"its own OUTPUT and POSTROUTING see UDP port {tunnel.port}, which no "
+                                   "kube-proxy rule matches, and it is never NATed")
+        self.hop(b, "link", peer.netns, f"in {outer_dev} of {there}: its VXLAN socket on UDP {tunnel.port} unwraps "
+                                        f"the frame, and the inner packet comes in on {tunnel.dev}")
+        return self.arrive(b, peer.netns, tunnel.dev)
 
     def switch(self, b: _Branch, bridge: Bridge, in_port: str, there: str, there_dev: str, there_port: str):
         """A frame bridged from IN_PORT to THERE_PORT: br_netfilter runs the bridge namespace's hooks."""
@@ -1664,7 +1713,24 @@ def lab_facts(lab: str, st, topology, namespaces: Mapping[str, Netns]) -> Facts:
             (pod_ns, names.POD_IFNAME, names.pod_host_veth(record["namespace"], record["name"], record.get("uid", ""))))
     bridges = [Bridge(topology.underlay_netns, names.UNDERLAY_BRIDGE, tuple(underlay_ports))]
     bridges += [Bridge(node.netns, names.POD_BRIDGE, tuple(cni_ports[node.name])) for node in topology.nodes]
-    return Facts(namespaces=namespaces, labels=labels, owners=owners, bridges=tuple(bridges), pods=pods)
+    return Facts(namespaces=namespaces, labels=labels, owners=owners, bridges=tuple(bridges), pods=pods,
+                 tunnels=_tunnels(topology, owners))
+
+
+def _tunnels(topology, owners: Dict[str, Tuple[str, str]]) -> Dict[str, Tunnel]:
+    """Each node's flannel.1 as flanneld's vxlan backend writes it (nothing under host-gw); its
+    VTEP addresses go into OWNERS."""
+    if getattr(topology, "pod_network", "host-gw") != "vxlan":
+        return {}
+    from netlab.dataplane import vxlan
+    netns_of = {node.name: node.netns for node in topology.nodes}
+    tunnels = {}
+    for node in topology.nodes:
+        o = vxlan.overlay(topology, node)
+        owners[o.address] = (node.netns, o.device)
+        tunnels[node.netns] = Tunnel(o.device, o.vni, o.port, o.local, tuple(
+            (p.vtep_ip, TunnelPeer(netns_of[p.node], p.vtep_mac, p.node_ip)) for p in o.peers))
+    return tunnels
 
 
 def _services(st) -> list:

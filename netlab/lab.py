@@ -720,6 +720,11 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
             # refused before anything is built (the proxier would refuse it only once the nodes exist)
             raise LabError("proxy mode nftables writes its table with `nft -f -`; the python-iptables backend only "
                            "writes iptables rules (use the restore backend)")
+        if create and wanted.pod_network == "vxlan":
+            from netlab.dataplane import vxlan
+            problem = vxlan.kernel_problem()      # said before the lab's state or lock is written
+            if problem:
+                raise LabError(problem)
         if not create:
             raise LabError(f"lab {lab!r} is not up; start it with `netlab up --name {lab}`")
         if netns.list_names(names.lab_prefix(lab)) and owned_namespaces(lab, None):

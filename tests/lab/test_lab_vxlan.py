@@ -205,3 +205,45 @@ def test_a_1400_byte_body_crosses_nodes_under_vxlan(vxlan_lab):
         reply = _curl(_netns(client), f"http://{server['status']['podIP']}/data?size={size}")
         assert reply.returncode == 0, reply.stderr
         assert len(reply.stdout) == size and reply.stdout.startswith("|") and reply.stdout.endswith("|")
+
+
+def _explain(lab, source, dest):
+    from netlab import explain as ex
+    expl = ex.explain(lab, source, dest)
+    assert expl.verdict == "delivered", ex.format_text(expl)
+    return expl, ex.format_text(expl)
+
+
+def test_explain_follows_the_overlay_pod_to_pod_cluster_ip_and_node_port(vxlan_lab):
+    client, server = _client_and_server(vxlan_lab)
+    expl, text = _explain(vxlan_lab, "pod/client", f"{server['status']['podIP']}:80")
+    assert f"UDP {NODE1_IP} -> {NODE2_IP}:8472 (VXLAN, VNI 1)" in text, text
+    (cand,) = expl.candidates
+    crossed = [h.namespace for h in cand.hops if h.kind == "link"]
+    assert crossed == [_netns(client), f"{vxlan_lab}-node1", f"{vxlan_lab}-node2", f"{vxlan_lab}-node2"], text
+    assert cand.seen_source == client["status"]["podIP"]                     # no NAT between pods
+    # a ClusterIP: every endpoint is on node2, reached through flannel.1, the pod's own address kept
+    expl, text = _explain(vxlan_lab, "pod/client", "svc/web")
+    assert {c.node for c in expl.endpoints} == {"node2"} and "VTEP" in text
+    assert {c.seen_source for c in expl.endpoints} == {client["status"]["podIP"]}
+    # a NodePort through node1 (no endpoint there): masqueraded to flannel.1's address, as the real reply shows
+    expl, text = _explain(vxlan_lab, "client/client", f"node/node1:30080")
+    assert {c.seen_source for c in expl.endpoints} == {"10.244.1.0"}, text
+    reply = _curl(f"{vxlan_lab}-client", f"http://{NODE1_IP}:30080/")
+    assert "RemoteAddr: 10.244.1.0:" in reply.stdout
+
+
+def test_up_refused_for_want_of_the_vxlan_driver_leaves_no_state_lock_or_namespace(tmp_path, monkeypatch):
+    from netlab import lab as lab_mod
+    from netlab import manifest
+    from netlab import state as lab_state
+    from netlab.dataplane import netns, vxlan
+    monkeypatch.setattr(vxlan, "kernel_problem", lambda: "spec.podNetwork vxlan needs the kernel's VXLAN driver")
+    name = f"nvr{os.getpid() % 10000}"
+    loaded = manifest.load([str(_lab_file(tmp_path, "vxlan"))])
+    with pytest.raises(lab_mod.LabError, match="VXLAN driver"):
+        lab_mod.apply(name, loaded, create=True)
+    assert not lab_state.state_path(name).exists() and not lab_state.lock_file(name).exists()
+    folder = lab_state.state_path(name).parent
+    assert not folder.exists() or not any(folder.iterdir())
+    assert netns.list_names(f"{name}-") == []
