@@ -72,11 +72,26 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
         if record is not None and record.get("deletionTimestamp"):
             lab_mod._teardown_pod(lab, topology, lab_mod._instance(record))
             st.pods.pop(pod_key)
+    start_inputs = {}
+
+    def start_spec(record, source):
+        """The pod's runtime spec as kubelet would start it now: its containers' environment holds
+        the Services there are now (worked out only when a container restarts)."""
+        if not start_inputs:
+            objects = list(sources.values())
+            start_inputs.update(lookup=lab_mod.stored_lookup(objects),
+                                services=lab_mod._services_now(st, objects, topology))
+        pod = lab_mod._instance(record)
+        lookup = start_inputs["lookup"]
+        return lab_mod.runtime_spec(lab, pod, source, topology, [], lab_mod.pod_volumes(pod, source, lookup), lookup,
+                                    [], start_inputs["services"])
+
     for key, record in st.pods.items():
         source = sources.get(tuple(record["source"]))
         if key not in statuses or source is None or record.get("phase") != lab_mod.RUNNING:
             continue
-        synced = kubelet.sync_pod(record, source.pod_spec, statuses[key], runtime, state_dir(record), now)
+        synced = kubelet.sync_pod(record, source.pod_spec, statuses[key], runtime, state_dir(record), now,
+                                  start_spec=lambda record=record, source=source: start_spec(record, source))
         outcome.events += synced.events
         outcome.due += synced.due
     lab_state.save(st)

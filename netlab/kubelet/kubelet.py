@@ -29,9 +29,10 @@ class Runtime:
         from netlab import runtime
         return runtime.pod_status(state_dir)
 
-    def restart_container(self, state_dir, name: str) -> bool:
+    def restart_container(self, state_dir, name: str, spec=None) -> bool:
+        """Start container NAME again; SPEC (a PodRuntimeSpec, if given): the pod as it would start now."""
         from netlab import runtime
-        return runtime.restart_container(state_dir, name)
+        return runtime.restart_container(state_dir, name, spec)
 
     def kill_container(self, pid: int, start: int | None, grace: float) -> None:
         """SIGTERM the container's main process, SIGKILL after GRACE seconds (in the background)."""
@@ -183,8 +184,12 @@ def record_probe(record: dict, spec, status, container: str, probe, outcome, now
     return result
 
 
-def sync_pod(record: dict, spec, status, runtime: Runtime, state_dir, now: float) -> PodSync:
-    """One kubelet pass over a running pod: restarts, liveness kills, readiness. Updates RECORD."""
+def sync_pod(record: dict, spec, status, runtime: Runtime, state_dir, now: float,
+             start_spec=lambda: None) -> PodSync:
+    """One kubelet pass over a running pod: restarts, liveness kills, readiness. Updates RECORD.
+
+    START_SPEC() is the pod's runtime spec as it would start now (its containers' environment from
+    the Services there are now: kubelet works it out at every container start), or None."""
     result = PodSync()
     if status is None or not status.owner_alive or record.get("deletionTimestamp"):
         return result
@@ -203,7 +208,7 @@ def sync_pod(record: dict, spec, status, runtime: Runtime, state_dir, now: float
         saved = ContainerRecord.from_dict(records.get(container.name))
         updated, action = lifecycle.decide(spec.restart_policy, observed, saved, now)
         if action == lifecycle.RESTART:
-            if runtime.restart_container(state_dir, container.name):
+            if runtime.restart_container(state_dir, container.name, start_spec()):
                 updated = lifecycle.restarted(updated, now)
                 for reason, message in (("Pulled", f'Container image "{container.image}" already present on machine'),
                                         ("Created", f"Created container: {container.name}"),

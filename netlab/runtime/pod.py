@@ -234,11 +234,13 @@ def stop_pod(state_dir: str | os.PathLike, grace: float | None = None) -> None:
         os.close(pfd)
 
 
-def restart_container(state_dir: str | os.PathLike, container: str) -> bool:
+def restart_container(state_dir: str | os.PathLike, container: str, spec: PodRuntimeSpec | None = None) -> bool:
     """Have the pod's runtime start CONTAINER again (it must have exited); False if the pod is gone.
 
     The pause keeps the pod's network namespace, so the new run has the pod's IP; the last run's
-    output moves to NAME.previous.log, as kubelet keeps the previous container's log.
+    output moves to NAME.previous.log, as kubelet keeps the previous container's log. With SPEC
+    (the pod as kubelet would start it now), the new run gets SPEC's container: its environment
+    names the Services there are now, as kubelet's does at every start.
     """
     state_dir = pathlib.Path(state_dir).absolute()
     _forget(state_dir)
@@ -249,8 +251,11 @@ def restart_container(state_dir: str | os.PathLike, container: str) -> bool:
     client = _runtime_of(pod)
     if client is None:
         return False
+    plan = None
+    if spec is not None:
+        plan = next((c for c in plan_pod(spec).containers if c.name == container), None)
     try:
-        return client.restart(state_dir, container)
+        return client.restart(state_dir, container, plan)
     except daemon.RuntimeGone:
         return False
     finally:

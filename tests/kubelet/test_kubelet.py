@@ -25,8 +25,9 @@ class FakeRuntime(kubelet.Runtime):
     def pod_status(self, state_dir):
         return self.status
 
-    def restart_container(self, state_dir, name):
+    def restart_container(self, state_dir, name, spec=None):
         self.restarted.append(name)
+        self.started_as = spec
         return True
 
     def kill_container(self, pid, start, grace):
@@ -58,6 +59,18 @@ def test_an_exited_container_is_restarted_and_counted():
     assert kubelet.container_record(rec, "web").restart_count == 1
     assert [e.reason for e in synced.events] == ["Pulled", "Created", "Started"]
     assert kubelet.container_record(rec, "web").last_state["exitCode"] == 1
+
+
+def test_a_restart_starts_the_container_as_the_pod_would_start_now():
+    # kubelet works out the environment (the Services there are now) at every start
+    rec, status = record(), PodStatus(1, True, [exited()])
+    runtime, asked = FakeRuntime(status), []
+    kubelet.sync_pod(rec, pod_spec([WEB]), status, runtime, "/x", now=101.5,
+                     start_spec=lambda: asked.append(1) or "the spec of now")
+    assert runtime.started_as == "the spec of now" and asked == [1]
+    kubelet.sync_pod(rec, pod_spec([WEB]), PodStatus(1, True, [running(started=101.6)]), runtime, "/x", now=102.0,
+                     start_spec=lambda: asked.append(1))
+    assert asked == [1]                                    # worked out only for a start
 
 
 def test_the_second_crash_waits_out_the_back_off_with_one_event():

@@ -177,6 +177,36 @@ def test_a_killed_container_restarts_in_the_same_pod_with_its_ip_and_previous_lo
     assert "serving HTTP on TCP port 80" in current and "GET" not in current
 
 
+def _environ(pid):
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        return dict(item.split("=", 1) for item in handle.read().decode().split("\0") if "=" in item)
+
+
+def test_a_restarted_container_gets_the_variables_of_the_services_there_are_now(lab, tmp_path):
+    # kubelet works out a container's environment at every start, so a run after a Service was
+    # created has that Service's variables, and the first run did not
+    manifest = tmp_path / "later.yaml"
+    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: later}\nspec:\n"
+                        "  containers: [{name: c, image: busybox, command: [sleep, '3600']}]\n")
+    netlab_cli("apply", "-f", str(manifest), "--name", lab)
+    first = _container_pid(lab, "default", "later", "c")
+    assert "ARRIVED_SERVICE_HOST" not in _environ(first)
+    service = tmp_path / "arrived.yaml"
+    service.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: arrived}\nspec:\n"
+                       "  selector: {app: nobody}\n  ports: [{name: http, port: 8080}]\n")
+    netlab_cli("apply", "-f", str(service), "--name", lab)
+    ip = json.loads(netlab_cli("get", "svc", "arrived", "-o", "json", "--name", lab).stdout)["spec"]["clusterIP"]
+    os.kill(first, signal.SIGKILL)
+    again = _eventually(lambda: (pid := _container_pid(lab, "default", "later", "c")) != first and pid, 10)
+    assert again, "the container was not restarted"
+    env = _eventually(lambda: (e := _environ(again)).get("ARRIVED_SERVICE_HOST") and e, 5)
+    assert env["ARRIVED_SERVICE_HOST"] == ip and env["ARRIVED_SERVICE_PORT_HTTP"] == "8080"
+    assert env["ARRIVED_PORT"] == f"tcp://{ip}:8080"
+    # `netlab exec` gives a command the environment of the container's current run
+    shown = netlab_cli("exec", "later", "--name", lab, "--", "env").stdout
+    assert f"ARRIVED_SERVICE_HOST={ip}" in shown.splitlines()
+
+
 CRASHER = textwrap.dedent("""\
     apiVersion: v1
     kind: Pod
