@@ -25,11 +25,24 @@ fe00::2\tip6-allrouters
 """
 
 
+def _folder(netns_name: str) -> Path:
+    """/etc/netns/NETNS_NAME, made if need be."""
+    folder = ETC_NETNS / netns_name
+    for _ in range(10):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+        except FileNotFoundError:
+            # another lab's remove() took /etc/netns away, empty, between our two mkdirs
+            continue
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def write_pod_hosts(netns_name: str, ip: str, hostname: str, domain: str | None = None) -> None:
     """The kubelet's hosts file for a pod (pkg/kubelet/kubelet_pods.go managedHostsFileContent):
     the pod's address with HOSTNAME, and HOSTNAME.DOMAIN first when the pod has a subdomain."""
-    folder = ETC_NETNS / netns_name
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _folder(netns_name)
     tmp = folder / ".hosts.tmp"
     names = f"{hostname}.{domain}\t{hostname}" if domain else hostname
     tmp.write_text(KUBELET_HOSTS.format(ip=ip, names=names))
@@ -39,8 +52,7 @@ def write_pod_hosts(netns_name: str, ip: str, hostname: str, domain: str | None 
 def write_pod_resolv_conf(netns_name: str, text: str) -> None:
     """The resolv.conf kubelet gives the pod (netlab/kubelet/dns.py), seen by its containers and
     under `ip netns exec`."""
-    folder = ETC_NETNS / netns_name
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _folder(netns_name)
     tmp = folder / ".resolv.conf.tmp"
     tmp.write_text(text)
     os.replace(tmp, folder / "resolv.conf")
