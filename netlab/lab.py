@@ -320,8 +320,9 @@ class Machine:
         if resolv_conf is not None:
             etc.write_pod_resolv_conf(pod_ns, resolv_conf)
 
-    def start_pods(self, specs: list) -> None:
-        runtime.start_pods(specs)
+    def pod_starter(self):
+        """start_pods in two halves: .launch(spec) for each pod as it is ready, then .finish()."""
+        return runtime.PodStarter()
 
     def pod_status(self, state_dir):
         return runtime.pod_status(state_dir)
@@ -441,11 +442,20 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         if cluster_dns:
             resolv_conf = dns.pod_resolv_conf(pod_spec.raw, pod.namespace, cluster_dns).render()
         hostname, domain = dns.pod_hostname_and_domain(pod.name, pod.namespace, pod_spec.raw)
-        machine.wire_pod(lab, topology, pod, resolv_conf, hostname, domain)
-        started.append((pod, spec))
+        started.append((pod, spec, resolv_conf, hostname, domain))
     if started:
-        # all pods' processes are forked before any is waited for: they start in parallel
-        machine.start_pods([spec for _, spec in started])
+        # each pod is handed to the runtime as soon as its network is there, so the runtime forks it
+        # while the next one is wired; every pod's processes are forked before any is waited for
+        starter = machine.pod_starter()
+        try:
+            for pod, spec, resolv_conf, hostname, domain in started:
+                machine.wire_pod(lab, topology, pod, resolv_conf, hostname, domain)
+                starter.launch(spec)
+        except BaseException:
+            starter.abandon()
+            raise
+        starter.finish()
+    started = [(pod, spec) for pod, spec, *_ in started]
     for pod, _ in started:
         report.created.append(f"{pod.namespace}/{pod.name}")
         report.changed = True
@@ -971,7 +981,8 @@ def down_unlocked(lab: str, st) -> list:
         removed.append(name)
     for name in _namespaces_of(lab, st) if st else ():
         etc.remove(name)        # what a crash between the two left behind
-    shutil.rmtree(names.lab_dir(lab), ignore_errors=True)
+    lab_state.unmount_lab_dir(lab)                            # its tmpfs, with every file in it
+    shutil.rmtree(names.lab_dir(lab), ignore_errors=True)     # (a lab's folder from before it had one)
     crashpoints.reached("lab directory removed")
     return removed
 

@@ -24,7 +24,8 @@ import os
 import re
 from pathlib import Path
 
-RUN_DIR = Path(os.environ.get("NETLAB_RUN_DIR", "/run/netlab"))
+DEFAULT_RUN_DIR = Path("/run/netlab")
+RUN_DIR = Path(os.environ.get("NETLAB_RUN_DIR", DEFAULT_RUN_DIR))
 NETNS_DIR = Path("/run/netns")
 DEFAULT_LAB = "netlab"
 UNDERLAY_BRIDGE = "br0"

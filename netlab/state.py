@@ -108,11 +108,53 @@ WATCH_SOCKET = "supervisor.sock"     # the lab's supervisor listens here (netlab
 notify_watcher = True
 
 
+_mounted: set = set()
+
+
+def ensure_lab_dir(lab: str) -> Path:
+    """The lab's folder /run/netlab/LAB, a tmpfs of its own: mounted when the folder is made (or
+    found empty), unmounted by `netlab down` (unmount_lab_dir).
+
+    Why: a lab writes a few dozen small files a pod (records, logs, each container's writable
+    layer), and where /run is not a tmpfs (as on this kind of VM) ext4's inode allocator makes
+    that most of a big lab's start-up (after many deletions it scans for inodes not recently
+    freed). On a tmpfs the folder is what /run is on most machines: memory, gone at reboot."""
+    folder = names.lab_dir(lab)
+    if folder in _mounted:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    # only in the machine's own folder: a run folder elsewhere (NETLAB_RUN_DIR, the unit tests'
+    # temporary ones) is left a plain folder, so nothing is mounted that no `down` would unmount
+    if names.RUN_DIR == names.DEFAULT_RUN_DIR and not os.path.ismount(folder) and not any(folder.iterdir()):
+        from netlab.runtime import linux
+        try:
+            linux.mount("tmpfs", str(folder), "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=0755")
+        except OSError:
+            pass                     # no tmpfs for us here: the folder works the same, slower
+        else:
+            crashpoints.reached("lab folder mounted")
+    _mounted.add(folder)
+    return folder
+
+
+def unmount_lab_dir(lab: str) -> None:
+    """Unmount the lab's tmpfs (its files go with it) and remove the folder."""
+    folder = names.lab_dir(lab)
+    _mounted.discard(folder)
+    if os.path.ismount(folder):
+        from netlab.runtime import linux
+        linux.umount2(str(folder), linux.MNT_DETACH)   # a runtime on its way out may still hold it
+    try:
+        folder.rmdir()
+    except OSError:
+        pass            # not there, or (no tmpfs) still holding files: the caller removes them
+
+
 def save(state: LabState) -> None:
     """Write the state atomically (a crash leaves the old or the new file, never half of one), and
     tell the lab's supervisor."""
     path = state_path(state.lab)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_lab_dir(state.lab)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(state.to_json())
     os.replace(tmp, path)

@@ -65,8 +65,19 @@ class FakeMachine(lab_mod.Machine):
         self.wired.append((pod.name, pod.node, pod.ip))
         self.resolv_conf[pod.name] = resolv_conf
 
-    def start_pods(self, specs):
-        self.started += [spec.name for spec in specs]
+    def pod_starter(self):
+        machine = self
+
+        class Starter:
+            def launch(self, spec):
+                machine.started.append(spec.name)
+
+            def abandon(self):
+                pass
+
+            def finish(self):
+                pass
+        return Starter()
 
     def pod_status(self, state_dir):
         return self.proxy.pod_status(state_dir)

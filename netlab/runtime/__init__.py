@@ -8,6 +8,7 @@ netlab package: everything in and out is plain data.
                                                   (exec'd, or its built-in server bound its ports);
                                                   a no-op returning the pid if the pause is alive
     start_pods(specs) -> list[int]                 the same for many pods, started in parallel
+    PodStarter().launch(spec) ... .finish()        start_pods in two halves: launch each pod as it is ready
     write_pod_volumes(state_dir, files) -> list     configMap/secret volume files, swapped in atomically
                                                   (also live, under running containers)
     stop_pod(state_dir, grace=None) -> None        SIGTERM, SIGKILL after the grace period; idempotent
@@ -61,8 +62,8 @@ Working directory: workingDir (made when missing), else the image's (nginx: its 
 from netlab.runtime.builtin import parse_builtin_reply, render_reply
 from netlab.runtime.command import DEFAULT_PATH, expand, plan_pod, resolve_command
 from netlab.runtime.linux import pids_in_netns
-from netlab.runtime.pod import (container_environment, container_inits, owner_of, pod_status, read_logs, read_timed_logs,
-                                restart_container, start_pod,
+from netlab.runtime.pod import (PodStarter, container_environment, container_inits, owner_of, pod_status, read_logs,
+                                read_timed_logs, restart_container, start_pod,
                                 start_pods, stop_pod, write_dns_records, write_pod_volumes)
 from netlab.runtime.spec import ContainerSpec, ContainerStatus, PodRuntimeSpec, PodStatus
 from netlab.runtime.stdio import attach, attachable
@@ -90,6 +91,7 @@ __all__ = [
     "resolve_command",
     "start_pod",
     "start_pods",
+    "PodStarter",
     "stop_pod",
     "write_dns_records",
     "write_pod_volumes",

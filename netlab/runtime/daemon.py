@@ -68,30 +68,67 @@ class RuntimeGone(OSError):
 class Client:
     """A connection to the runtime of one runtime directory."""
 
+    WINDOW = 16          # start_soon's requests in flight: the answers waiting stay few and small
+
     def __init__(self, sock: socket.socket):
         self.sock = sock
+        self.in_flight: list[str] = []      # start_soon's state dirs, oldest first
+        self.refused: dict[str, Exception] = {}
 
     def _ask(self, message: tuple, fds: list[int] = ()):
+        while self.in_flight:              # start_soon's answers come first (their errors are kept)
+            self._collect_one()
         try:
             if fds:
                 socket.send_fds(self.sock, [pickle.dumps(message)], list(fds))
             else:
                 self.sock.send(pickle.dumps(message))
+        except OSError as e:
+            raise RuntimeGone(f"the pod runtime ended: {e}") from None
+        value = self._answer()
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def _answer(self):
+        """The runtime's next answer (an exception it raised comes back as the value)."""
+        try:
             answer = self.sock.recv(_MESSAGE_MAX)
         except OSError as e:
             raise RuntimeGone(f"the pod runtime ended: {e}") from None
         if not answer:
             raise RuntimeGone("the pod runtime ended before answering")
-        value = pickle.loads(answer)
-        if isinstance(value, Exception):
-            raise value
-        return value
+        return pickle.loads(answer)
 
     def start(self, plan: PodPlan, state_dir: pathlib.Path, start_w: int, netns_fd: int) -> int:
         """Start the pod of PLAN in the network namespace NETNS_FD; its pause pid. START_W is the
         pod's start-up pipe: each container closes it once started, the runtime writes the pause's
         pid (or an error) on it."""
         return self._ask(("start", plan, str(state_dir)), [start_w, netns_fd])
+
+    def start_soon(self, plan: PodPlan, state_dir: pathlib.Path, start_w: int, netns_fd: int) -> None:
+        """start(), without waiting for its answer (settle() collects it): the runtime forks this
+        pod while the caller gets the next one ready."""
+        while len(self.in_flight) >= self.WINDOW:
+            self._collect_one()
+        try:
+            socket.send_fds(self.sock, [pickle.dumps(("start", plan, str(state_dir)))], [start_w, netns_fd])
+        except OSError as e:
+            raise RuntimeGone(f"the pod runtime ended: {e}") from None
+        self.in_flight.append(str(state_dir))
+
+    def settle(self) -> dict[str, Exception]:
+        """Wait for every start_soon's answer: state dir -> the error of each start the runtime refused."""
+        while self.in_flight:
+            self._collect_one()
+        refused, self.refused = self.refused, {}
+        return refused
+
+    def _collect_one(self) -> None:
+        state_dir = self.in_flight.pop(0)
+        value = self._answer()
+        if isinstance(value, Exception):
+            self.refused[state_dir] = value
 
     def stop(self, state_dir: pathlib.Path, grace: float) -> bool:
         """Begin stopping the pod (SIGTERM, SIGKILL after GRACE seconds, then its pause); False if

@@ -53,23 +53,71 @@ def start_pods(specs: list[PodRuntimeSpec]) -> list[int]:
     Raises RuntimeError naming every pod that failed, after the others have started.
     """
     plans = [plan_pod(spec) for spec in specs]  # every refusal comes before anything is forked
-    for spec in specs:
-        _forget(spec.state_dir)
-    for spec, plan in zip(specs, plans):
-        if not os.path.exists(plan.netns_path):
-            raise FileNotFoundError(f"pod {spec.namespace}/{spec.name}: network namespace {plan.netns_path} does not exist")
-    launches = []
-    clients: dict[pathlib.Path, daemon.Client] = {}
+    starter = PodStarter()
     try:
         for spec, plan in zip(specs, plans):
-            folder = _runtime_dir(spec)
-            if folder not in clients:
-                clients[folder] = daemon.connect(folder, spawn=True)
-            launches.append(_launch(spec, plan, clients[folder]))
-            crashpoints.reached("pod forked")
-    finally:
-        for client in clients.values():
+            starter.launch(spec, plan)
+    except BaseException:
+        starter.abandon()
+        raise
+    return starter.finish()
+
+
+class PodStarter:
+    """start_pods in two halves: `launch` hands each pod to its runtime and returns at once (the
+    runtime forks it while the caller wires the next pod), `finish` waits until every pod started.
+
+        starter = PodStarter()
+        for spec in specs: wire(spec); starter.launch(spec)
+        pause_pids = starter.finish()          # RuntimeError naming every pod that failed
+    """
+
+    def __init__(self):
+        self.specs: list[PodRuntimeSpec] = []
+        self.launches: list[tuple[int | None, int | None]] = []
+        self.clients: dict[pathlib.Path, daemon.Client] = {}
+
+    def launch(self, spec: PodRuntimeSpec, plan: PodPlan | None = None) -> None:
+        """Have SPEC's runtime start the pod (raises ValueError for a spec plan_pod refuses)."""
+        plan = plan or plan_pod(spec)
+        _forget(spec.state_dir)
+        if not os.path.exists(plan.netns_path):
+            raise FileNotFoundError(f"pod {spec.namespace}/{spec.name}: network namespace {plan.netns_path} does not exist")
+        folder = _runtime_dir(spec)
+        if folder not in self.clients:
+            self.clients[folder] = daemon.connect(folder, spawn=True)
+        self.specs.append(spec)
+        self.launches.append(_launch(spec, plan, self.clients[folder]))
+        crashpoints.reached("pod forked")
+
+    def abandon(self) -> None:
+        """Stop waiting: the pods launched so far start on their own (the next `up` finds them)."""
+        for client in self.clients.values():
             client.close()
+        self.clients.clear()
+        for _, fd in self.launches:
+            if fd is not None:
+                os.close(fd)
+        self.launches.clear()
+
+    def finish(self) -> list[int]:
+        """Wait until every launched pod's containers started: their pause pids, in launch order."""
+        refused = {}
+        try:
+            for client in self.clients.values():
+                refused.update(client.settle())
+        except BaseException:
+            self.abandon()
+            raise
+        for client in self.clients.values():
+            client.close()
+        self.clients.clear()
+        specs, launches = self.specs, self.launches
+        self.specs, self.launches = [], []
+        return _wait_started(specs, launches, refused)
+
+
+def _wait_started(specs, launches, refused: dict) -> list[int]:
     pending = {fd: i for i, (_, fd) in enumerate(launches) if fd is not None}
     data: dict[int, bytes] = {fd: b"" for fd in pending}
     deadline = time.monotonic() + START_TIMEOUT
@@ -101,6 +149,8 @@ def start_pods(specs: list[PodRuntimeSpec]) -> list[int]:
                     pass
             pid = next((m["owner"] for m in messages if "owner" in m), None)
             errors = [m["error"] for m in messages if "error" in m]
+            if str(pathlib.Path(spec.state_dir).absolute()) in refused:
+                errors.append(str(refused[str(pathlib.Path(spec.state_dir).absolute())]))
             if fd in pending:
                 errors.append(f"not every container started within {START_TIMEOUT:g}s")
             if errors or pid is None:
@@ -138,7 +188,7 @@ def _launch(spec: PodRuntimeSpec, plan: PodPlan, client: daemon.Client) -> tuple
     r, w = os.pipe()
     ns_fd = os.open(plan.netns_path, os.O_RDONLY)    # the runtime's mount namespace has no pins
     try:
-        client.start(plan, state_dir, w, ns_fd)
+        client.start_soon(plan, state_dir, w, ns_fd)
     finally:
         os.close(w)
         os.close(ns_fd)

@@ -76,8 +76,15 @@ def lab():
     assert lab_namespaces(name) == []
 
 
+def _mounted_at(path):
+    with open("/proc/self/mountinfo") as handle:
+        return [line.split(" - ")[1].split()[0] for line in handle if line.split()[4] == path]
+
+
 def test_down_leaves_no_namespace_process_or_state_file(lab, manifest):
     netlab_cli("up", "-f", str(manifest), "--name", lab)
+    # the lab's folder is a tmpfs of its own: its files cost no disk inodes, and go with `down`
+    assert _mounted_at(f"/run/netlab/{lab}") == ["tmpfs"]
     pids = _lab_pids(lab)
     assert len(pids) >= 6            # an owner and two containers per pod, at least
     netlab_cli("down", "--name", lab)
@@ -85,6 +92,7 @@ def test_down_leaves_no_namespace_process_or_state_file(lab, manifest):
     assert _alive(pids) == []
     assert not os.path.exists(f"/run/netlab/{lab}")
     assert not os.path.exists(f"/run/netlab/{lab}.lock")
+    assert _mounted_at(f"/run/netlab/{lab}") == []
     leftovers = os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else []
     assert [name for name in leftovers if name.startswith(f"{lab}-")] == []
 

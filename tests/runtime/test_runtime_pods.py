@@ -586,3 +586,18 @@ def test_a_killed_forker_is_replaced_at_the_next_container_start(lab):
           and st.started_at != ended.started_at)
     assert forker() not in (None, first)
     assert parse_builtin_reply(_curl(ns, "http://127.0.0.1/"))["container"] == "web"
+
+
+def test_a_pod_starter_hands_over_more_pods_than_its_window_and_waits_for_all(lab):
+    from netlab.runtime import PodStarter
+    from netlab.runtime.daemon import Client
+    count = Client.WINDOW + 4         # past the window: the starter reads answers as it goes
+    specs = [lab.spec(lab.netns(f"w{i}"), [_web()], name=f"wide-{i}", pod_ip=f"10.250.7.{i + 2}")
+             for i in range(count)]
+    starter = PodStarter()
+    for spec in specs:
+        starter.launch(spec)
+    pauses = starter.finish()
+    assert len(set(pauses)) == count and all(pod_status(s.state_dir).owner_alive for s in specs)
+    for spec in specs:
+        assert parse_builtin_reply(_curl(spec.netns, "http://127.0.0.1/"))["pod"] == spec.name
