@@ -23,7 +23,7 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
     elif kind in ("Deployment", "ReplicaSet"):
         items = _workload_objects(st, kind, namespace)
     elif kind == "Node":
-        items = [views.node_object(lab, node, st.created) for node in topology.nodes]
+        items = [views.node_object(lab, node, st.created, topology) for node in topology.nodes]
     elif kind in ("Service", "Endpoints", "EndpointSlice"):
         items = _service_objects(st, kind, namespace)
     elif kind == "Namespace":

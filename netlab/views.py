@@ -35,14 +35,36 @@ def machine_capacity() -> dict:
     return {"cpu": str(os.cpu_count() or 1), "memory": memory, "pods": MAX_PODS}
 
 
-def node_object(lab: str, node, created: float) -> dict:
+FLANNEL_ANNOTATIONS = "flannel.alpha.coreos.com/"
+
+
+def flannel_annotations(topology, node) -> dict:
+    """What flanneld's kube subnet manager writes on its Node (pkg/subnet/kube/kube.go AcquireLease):
+    the backend, its data (vxlan: the VNI and this node's VTEP MAC, which the other nodes' neighbour
+    and FDB entries point at; host-gw: none), the public IP and that the kube subnet manager owns it."""
+    import json
+    if topology.pod_network == "vxlan":
+        from netlab.dataplane import vxlan
+        data = json.dumps({"VNI": vxlan.VNI, "VtepMAC": vxlan.vtep_mac(topology, node)}, separators=(",", ":"))
+    else:
+        data = "null"
+    return {FLANNEL_ANNOTATIONS + "backend-data": data,
+            FLANNEL_ANNOTATIONS + "backend-type": topology.pod_network,
+            FLANNEL_ANNOTATIONS + "kube-subnet-manager": "true",
+            FLANNEL_ANNOTATIONS + "public-ip": node.ip}
+
+
+def node_object(lab: str, node, created: float, topology=None) -> dict:
+    """The Node as `kubectl get node -o yaml` shows it; with TOPOLOGY, flannel's annotations too."""
+    annotations = {**(flannel_annotations(topology, node) if topology is not None else {}),
+                   NETNS_ANNOTATION: node.netns}
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
             "name": node.name,
             "labels": dict(node.labels),
-            "annotations": {NETNS_ANNOTATION: node.netns},
+            "annotations": annotations,
             "creationTimestamp": _timestamp(created),
         },
         "spec": {"podCIDR": str(node.pod_cidr), "podCIDRs": [str(node.pod_cidr)]},

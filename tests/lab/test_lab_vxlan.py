@@ -247,3 +247,31 @@ def test_up_refused_for_want_of_the_vxlan_driver_leaves_no_state_lock_or_namespa
     folder = lab_state.state_path(name).parent
     assert not folder.exists() or not any(folder.iterdir())
     assert netns.list_names(f"{name}-") == []
+
+
+def test_nodes_carry_flannels_annotations_with_the_vtep_mac_the_peers_use(vxlan_lab, hostgw_lab):
+    for node in ("node1", "node2"):
+        annotations = _get(vxlan_lab, "nodes")[node]["metadata"]["annotations"]
+        (link,) = json.loads(_in(f"{vxlan_lab}-{node}", "ip", "-j", "link", "show", "flannel.1").stdout)
+        assert json.loads(annotations["flannel.alpha.coreos.com/backend-data"]) == {"VNI": 1,
+                                                                                     "VtepMAC": link["address"]}
+        assert annotations["flannel.alpha.coreos.com/backend-type"] == "vxlan"
+        assert annotations["flannel.alpha.coreos.com/public-ip"] == {"node1": NODE1_IP, "node2": NODE2_IP}[node]
+        assert annotations["flannel.alpha.coreos.com/kube-subnet-manager"] == "true"
+    # the other node's neighbour entry for this node's VTEP is that MAC
+    mac = json.loads(_get(vxlan_lab, "nodes")["node2"]["metadata"]["annotations"][
+        "flannel.alpha.coreos.com/backend-data"])["VtepMAC"]
+    assert mac in _in(f"{vxlan_lab}-node1", "ip", "neigh", "show", "dev", "flannel.1").stdout
+    hostgw = _get(hostgw_lab, "nodes")["node1"]["metadata"]["annotations"]
+    assert hostgw["flannel.alpha.coreos.com/backend-type"] == "host-gw"
+    assert hostgw["flannel.alpha.coreos.com/backend-data"] == "null"
+
+
+def test_switching_the_pod_network_of_a_live_lab_is_refused_and_changes_nothing(vxlan_lab, tmp_path):
+    done = netlab_cli("up", "-f", str(_lab_file(tmp_path, "host-gw")), "--name", vxlan_lab, check=False)
+    assert done.returncode != 0
+    assert f"lab {vxlan_lab!r} is up with other cluster settings; run `netlab down --name {vxlan_lab}`" \
+        in done.stderr and "Traceback" not in done.stderr
+    assert "vxlan id 1" in _in(f"{vxlan_lab}-node1", "ip", "-d", "link", "show", "flannel.1").stdout
+    client, server = _client_and_server(vxlan_lab)
+    assert _curl(_netns(client), f"http://{server['status']['podIP']}/").returncode == 0
