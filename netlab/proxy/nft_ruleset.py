@@ -342,7 +342,12 @@ class NftTable:
         self.chains: Dict[str, _ChainState] = {}
         self.sets: Dict[str, _SetState] = {}
         self.maps: Dict[str, _SetState] = {}
-        self._refs: Optional[Dict[str, str]] = None  # jump target -> a referrer, when known
+        # jump/goto target -> how many rules (of other chains) and map elements name it
+        self._jumps: Dict[str, int] = {}
+        # copy() shares the chain and set states with the original; these are the ones this
+        # table has made its own (copied before its first change), so a copy costs O(names)
+        self._own_chains: set = set()
+        self._own_sets: set = set()
 
     # reading
     def chain_names(self) -> List[str]:
@@ -371,12 +376,34 @@ class NftTable:
         return s.find(key) if s else None
 
     def copy(self) -> "NftTable":
+        """An independent table with the same contents (copy-on-write: a chain, set or map is
+        copied only when the copy first changes it, so a partial sync costs what it changes)."""
         t = NftTable(self.family, self.name)
         t.exists, t.comment = self.exists, self.comment
-        t.chains = {n: _ChainState(c.chain, list(c.rules)) for n, c in self.chains.items()}
-        t.sets = {n: _SetState(s.set, dict(s.by_key)) for n, s in self.sets.items()}
-        t.maps = {n: _SetState(s.set, dict(s.by_key)) for n, s in self.maps.items()}
+        t.chains, t.sets, t.maps = dict(self.chains), dict(self.sets), dict(self.maps)
+        t._jumps = dict(self._jumps)
         return t
+
+    def _own_chain(self, name: str) -> _ChainState:
+        c = self.chains[name]
+        if name not in self._own_chains:
+            c = self.chains[name] = _ChainState(c.chain, list(c.rules))
+            self._own_chains.add(name)
+        return c
+
+    def _own_set(self, store: Dict[str, _SetState], name: str) -> _SetState:
+        s = store[name]
+        key = (store is self.maps, name)
+        if key not in self._own_sets:
+            s = store[name] = _SetState(s.set, dict(s.by_key))
+            self._own_sets.add(key)
+        return s
+
+    def _count_jumps(self, chain: str, rules, sign: int) -> None:
+        for rule in rules:
+            for target in _rule_refs(rule.rule)[0]:
+                if target != chain:
+                    self._jumps[target] = self._jumps.get(target, 0) + sign
 
     # writing
     def apply(self, ops: Iterable[Op], lines: Optional[Sequence[str]] = None) -> "NftTable":
@@ -417,7 +444,7 @@ class NftTable:
             elif verb == "delete":
                 if not self.exists:
                     raise ValueError(f"no such table {self.family} {self.name}")
-                self.__init__(self.family, self.name)  # everything in it goes too
+                self.__init__(self.family, self.name)  # everything in it goes too (and nothing is shared)
             else:
                 raise ValueError("flush table is not supported")
             return
@@ -439,38 +466,33 @@ class NftTable:
         if verb == "add":
             if existing is None:
                 self.chains[obj.name] = _ChainState(obj)
+                self._own_chains.add(obj.name)
             return
         if existing is None:
             raise ValueError(f"no such chain {obj.name!r}")
         if verb == "flush":
-            existing.rules = []
-            self._refs = None
+            self._count_jumps(obj.name, existing.rules, -1)
+            self._own_chain(obj.name).rules = []
             return
         # The kernel refuses to delete a chain that is still a jump target (EBUSY); its own
         # rules go with it.
-        referrer = self._references().get(obj.name)
-        if referrer is not None:
-            raise ValueError(f"chain {obj.name!r} is still the target of {referrer}")
+        if self._jumps.get(obj.name, 0) > 0:
+            raise ValueError(f"chain {obj.name!r} is still the target of {self._referrer(obj.name)}")
+        self._count_jumps(obj.name, existing.rules, -1)
         del self.chains[obj.name]
-        if existing.rules:
-            self._refs = None
+        self._own_chains.discard(obj.name)
 
-    def _references(self) -> Dict[str, str]:
-        """Jump/goto targets -> one rule or map element naming them (computed once per change)."""
-        if self._refs is None:
-            refs: Dict[str, str] = {}
-            for other in self.chains.values():
-                for rule in other.rules:
-                    for target in _rule_refs(rule.rule)[0]:
-                        if target != other.chain.name:
-                            refs.setdefault(target, f"a rule of chain {other.chain.name!r}")
-            for m in self.maps.values():
-                for e in m.by_key.values():
-                    target = _verdict_chain(e.value)
-                    if target is not None:
-                        refs.setdefault(target, f"an element of map {m.set.name!r}")
-            self._refs = refs
-        return self._refs
+    def _referrer(self, target: str) -> str:
+        """One rule or map element naming chain TARGET (for the error message: a full scan)."""
+        for other in self.chains.values():
+            for rule in other.rules:
+                if other.chain.name != target and target in _rule_refs(rule.rule)[0]:
+                    return f"a rule of chain {other.chain.name!r}"
+        for m in self.maps.values():
+            for e in m.by_key.values():
+                if _verdict_chain(e.value) == target:
+                    return f"an element of map {m.set.name!r}"
+        return "a reference"
 
     def _apply_rule(self, verb: str, obj: Rule) -> None:
         existing = self.chains.get(obj.chain)
@@ -486,9 +508,8 @@ class NftTable:
         for name in chains:
             if name not in self.chains:
                 raise ValueError(f"no such chain {name!r}")
-        existing.rules.append(obj)
-        if chains:
-            self._refs = None
+        self._own_chain(obj.chain).rules.append(obj)
+        self._count_jumps(obj.chain, (obj,), +1)
 
     def _apply_set(self, verb: str, obj: Set) -> None:
         store = self.maps if obj.kind == "map" else self.sets
@@ -496,11 +517,15 @@ class NftTable:
         if verb == "add":
             if existing is None:
                 store[obj.name] = _SetState(obj)
+                self._own_sets.add((store is self.maps, obj.name))
             return
         if existing is None:
             raise ValueError(f"no such {obj.kind} {obj.name!r}")
         if verb == "flush":
-            existing.by_key = {}
+            if obj.kind == "map":
+                for e in existing.by_key.values():
+                    self._count_verdict(e.value, -1)
+            self._own_set(store, obj.name).by_key = {}
             return
         # The kernel refuses to delete a set that a rule still uses (EBUSY).
         for chain in self.chains.values():
@@ -508,7 +533,16 @@ class NftTable:
                 if any(n == obj.name for n, _ in _rule_refs(rule.rule)[1]):
                     raise ValueError(f"{obj.kind} {obj.name!r} is still used by a rule of "
                                      f"{chain.chain.name!r}")
+        if obj.kind == "map":
+            for e in existing.by_key.values():
+                self._count_verdict(e.value, -1)
         del store[obj.name]
+        self._own_sets.discard((store is self.maps, obj.name))
+
+    def _count_verdict(self, value, sign: int) -> None:
+        target = _verdict_chain(value)
+        if target is not None:
+            self._jumps[target] = self._jumps.get(target, 0) + sign
 
     def _apply_element(self, verb: str, obj: Element) -> None:
         container = self.sets.get(obj.container) or self.maps.get(obj.container)
@@ -530,16 +564,18 @@ class NftTable:
                     raise ValueError(f"element {{ {obj.key_text} }} of {obj.container!r} "
                                      f"already exists with value {existing.value_text!r}")
                 return
-            container.by_key[obj.key] = (obj if obj.kind == container.set.kind
-                                         else replace(obj, kind=container.set.kind))
+            store = self.sets if obj.container in self.sets else self.maps
+            self._own_set(store, obj.container).by_key[obj.key] = (
+                obj if obj.kind == container.set.kind else replace(obj, kind=container.set.kind))
             if is_map:
-                self._refs = None
+                self._count_verdict(obj.value, +1)
         elif verb == "delete":
             if existing is None:
                 raise ValueError(f"no such element {{ {obj.key_text} }} in {obj.container!r}")
-            del container.by_key[obj.key]
+            store = self.sets if obj.container in self.sets else self.maps
+            del self._own_set(store, obj.container).by_key[obj.key]
             if is_map:
-                self._refs = None
+                self._count_verdict(existing.value, -1)
         else:
             raise ValueError("flush element is not a thing")
 

@@ -522,6 +522,36 @@ def test_table_refuses_what_nft_refuses(text, message):
         NftTable("ip", "kube-proxy").apply_text(text)
 
 
+def test_a_chain_named_by_a_map_element_cannot_go_until_the_element_goes():
+    table = NftTable.from_text(
+        "add table ip kube-proxy\nadd map ip kube-proxy m { type inet_proto . inet_service : verdict ; }\n"
+        "add chain ip kube-proxy a\nadd element ip kube-proxy m { tcp . 80 : goto a }\n")
+    with pytest.raises(NftTextError, match="still the target of an element of map 'm'"):
+        table.apply_text("delete chain ip kube-proxy a\n")
+    table = table.apply_text("delete element ip kube-proxy m { tcp . 80 }\ndelete chain ip kube-proxy a\n")
+    assert table.chain_names() == []
+    # a flushed chain no longer holds its jumps: the chain it jumped to may go
+    table = NftTable.from_text("add table ip kube-proxy\nadd chain ip kube-proxy a\nadd chain ip kube-proxy b\n"
+                               "add rule ip kube-proxy a jump b\n")
+    assert table.apply_text("flush chain ip kube-proxy a\ndelete chain ip kube-proxy b\n").chain_names() == ["a"]
+
+
+def test_a_transaction_leaves_the_table_it_started_from_as_it_was():
+    # the result shares what it did not change with the original (copy-on-write), never what it did
+    before = NftTable.from_text(
+        "add table ip kube-proxy\nadd chain ip kube-proxy a\nadd chain ip kube-proxy b\n"
+        "add rule ip kube-proxy a drop\nadd set ip kube-proxy s { type ipv4_addr ; }\n"
+        "add element ip kube-proxy s { 1.2.3.4 }\n")
+    dump = before.dump()
+    after = before.apply_text("add rule ip kube-proxy a accept\nflush chain ip kube-proxy b\n"
+                              "add element ip kube-proxy s { 5.6.7.8 }\ndelete element ip kube-proxy s { 1.2.3.4 }\n")
+    assert before.dump() == dump
+    assert after.chain_text("a") == "drop\naccept" and [e.key for e in after.elements("s")] == [("5.6.7.8",)]
+    later = after.apply_text("flush set ip kube-proxy s\nadd rule ip kube-proxy b drop\n")
+    assert after.chain_text("b") == "" and [e.key for e in after.elements("s")] == [("5.6.7.8",)]
+    assert later.chain_text("b") == "drop" and later.elements("s") == [] and before.dump() == dump
+
+
 def test_failed_transaction_changes_nothing():
     table = NftTable.from_text("add table ip kube-proxy\nadd chain ip kube-proxy a\n")
     with pytest.raises(NftTextError, match="operation 2: no such chain 'b'"):
