@@ -12,8 +12,9 @@ NodePort, endpoints spread over node1..node3), rendered for node1 by netlab.prox
       of all 2 x repeat nft -f) / that nft -f, which a noisy VM disturbs less.
   (c) one-endpoint change on --nodes nodes (default 10), as netlab.proxier._sync_nftables does
       it: every node's namespace first gets its own full table (setup, not timed); then one
-      endpoint of one Service changes IP and, timed, every node renders its ruleset and computes
-      the partial sync from the state its previous sync returned (NftRuleset.sync(previous));
+      endpoint of one Service changes IP and, timed, every node renders its ruleset, digests it
+      (the lab's record) and computes the partial sync from the state its previous sync returned
+      (NftRuleset.sync(previous)), with the garbage collector held off as the proxier holds it;
       then nftables.apply_many() runs every node's cleanup and transaction in parallel. Printed
       per change: the transaction's size, render+sync for all nodes, apply_many wall time, and
       both against the goal of 200 ms. --repeat changes in a row (each from the state the one
@@ -51,6 +52,7 @@ from proxy_render import make_inputs  # noqa: E402
 from netlab.dataplane import nftables  # noqa: E402
 from netlab.proxy.model import ProxyConfig  # noqa: E402
 from netlab.proxy.nft_render import render_nft  # noqa: E402
+from netlab.proxier import collector_paused  # noqa: E402
 
 # The ServiceCIDR the proxier passes (cluster-ips-check drops traffic to unallocated ClusterIPs in
 # it). Not the lab's default 10.96.0.0/12: proxy_render's builder puts pods in 10.100.0.0/14, inside
@@ -154,13 +156,16 @@ def one_endpoint_change(scratch: Scratch, ports, eps, nodes: int, repeat: int) -
         now = 10.0 * (run + 1)
         t0 = time.perf_counter()
         jobs, next_states, ops, cleanup_ops = [], {}, 0, 0
-        for k, cfg in configs.items():
-            sync = render_nft(cfg, ports, eps, service_cidrs=SERVICE_CIDRS).sync(states[k], now=now)
-            if sync.full:
-                raise RuntimeError(f"node{k}: expected a partial sync, got a full one")
-            next_states[k] = sync.state
-            jobs.append((spaces[k], sync.cleanup, sync.transaction))
-            ops, cleanup_ops = max(ops, sync.operations), max(cleanup_ops, sync.cleanup_operations)
+        with collector_paused():           # as the proxier renders every node
+            for k, cfg in configs.items():
+                ruleset = render_nft(cfg, ports, eps, service_cidrs=SERVICE_CIDRS)
+                ruleset.digest()           # what the proxier records for the node
+                sync = ruleset.sync(states[k], now=now)
+                if sync.full:
+                    raise RuntimeError(f"node{k}: expected a partial sync, got a full one")
+                next_states[k] = sync.state
+                jobs.append((spaces[k], sync.cleanup, sync.transaction))
+                ops, cleanup_ops = max(ops, sync.operations), max(cleanup_ops, sync.cleanup_operations)
         t1 = time.perf_counter()
         failed = nftables.apply_many(jobs)
         t2 = time.perf_counter()

@@ -15,6 +15,8 @@ and syncs in full from it, as a restarted kube-proxy does.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -382,9 +384,26 @@ def _sync_iptables(lab, topology, renderer, applied, st, lab_config, backend, re
     return True
 
 
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector held off while every node's rules are rendered and diffed.
+
+    A sync allocates ~10^5 short-lived objects a node, and each burst set off collections over
+    the process's whole heap (the plan cache and the last tables it keeps): about half of a
+    3,000-Service partial sync's time, node after node. Nothing the sync makes is cyclic garbage;
+    the collector catches up once afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _table_digest(ruleset) -> str:
     """A short digest of the whole table RULESET describes (what the lab's record keeps per node)."""
-    return hashlib.sha1(ruleset.dump().encode()).hexdigest()[:16]
+    return ruleset.digest()
 
 
 def _sync_nftables(lab, topology, renderer, applied, st, lab_config, report, dataplane, now,
@@ -395,6 +414,15 @@ def _sync_nftables(lab, topology, renderer, applied, st, lab_config, report, dat
     What was last written is this process's memory, or else the previous sync's Services and
     EndpointSlices (the lab state keeps them) rendered again, when that gives the very table the
     lab's record says was written."""
+    with collector_paused():
+        jobs, done = _plan_nftables(lab, topology, renderer, applied, lab_config, report, dataplane, now,
+                                    previous_docs)
+    return _apply_nftables(lab, st, lab_config, report, dataplane, now, applied, jobs, done)
+
+
+def _plan_nftables(lab, topology, renderer, applied, lab_config, report, dataplane, now, previous_docs):
+    """Each node's sync, decided: (jobs, done) for the nodes whose table must change; APPLIED and
+    the memory are brought up to date for the others."""
     warned = set()
     jobs, done = [], []
     previous_renderer = None
@@ -434,6 +462,12 @@ def _sync_nftables(lab, topology, renderer, applied, st, lab_config, report, dat
             continue
         jobs.append((node.netns, result.cleanup, result.transaction))
         done.append((node, result, entry))
+    return jobs, done
+
+
+def _apply_nftables(lab, st, lab_config, report, dataplane, now, applied, jobs, done) -> bool:
+    """One `nft -f -` a node for JOBS, all at once, and what they wrote remembered; False if the
+    sync must wait (minSyncPeriod)."""
     if jobs and not take_sync_token(st, lab_config.kube_proxy.min_sync_period, now, report):
         return False
     started = time.perf_counter()

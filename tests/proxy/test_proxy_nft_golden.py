@@ -595,3 +595,31 @@ def test_a_partial_sync_replans_only_the_changed_port_and_writes_what_a_fresh_re
     nft_render._PLAN_CACHE.clear()
     fresh = render_nft(config, ports, eps, service_cidrs=SERVICE_CIDRS).sync(first.state, now=10.0)
     assert cached.transaction == fresh.transaction and "10.180.0.99" in cached.transaction
+
+
+def _five_ports(changed_ip=None):
+    ports = [ServicePort(namespace="ns1", name=f"svc{i}", port_name="p80", protocol="TCP", port=80,
+                         cluster_ip=f"172.30.0.{40 + i}") for i in range(5)]
+    eps = [Endpoint(namespace="ns1", service=f"svc{i}", port_name="p80", protocol="TCP",
+                    ip=changed_ip if (changed_ip and i == 2) else f"10.180.0.{i + 1}",
+                    port=80, ready=True, serving=True, terminating=False, node_name="test-node")
+           for i in range(5)]
+    return ports, eps
+
+
+def test_a_tables_digest_names_its_contents_and_is_the_same_in_another_process():
+    import subprocess
+    import sys
+    from netlab.proxy import nft_render
+    config = nft_config()
+    digest = render_nft(config, *_five_ports(), service_cidrs=SERVICE_CIDRS).digest()
+    nft_render._PLAN_CACHE.clear()
+    assert render_nft(config, *_five_ports(), service_cidrs=SERVICE_CIDRS).digest() == digest   # planned afresh
+    assert render_nft(config, *_five_ports("10.180.0.99"), service_cidrs=SERVICE_CIDRS).digest() != digest
+    assert render_nft(nft_config(masquerade_all=True), *_five_ports(), service_cidrs=SERVICE_CIDRS).digest() != digest
+    # the lab's record is written by one process and read by another (str hashes differ between them)
+    code = ("import sys; sys.path[:0] = ['tests/proxy', '.']; import test_proxy_nft_golden as t; "
+            "print(t.render_nft(t.nft_config(), *t._five_ports(), service_cidrs=t.SERVICE_CIDRS).digest())")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"})
+    assert other.stdout.strip() == digest
