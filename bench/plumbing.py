@@ -55,8 +55,9 @@ def build_with_netlab(topology, pods) -> None:
     network.ensure_underlay(topology)
     for node in topology.nodes:
         network.ensure_node(topology, node)
-    for node, pod_ns, veth, ip in pods:
-        network.ensure_pod_network(topology, node, pod_ns, veth, ip)
+    with network.pods_batch():              # as reconcile wires a pass's pods
+        for node, pod_ns, veth, ip in pods:
+            network.ensure_pod_network(topology, node, pod_ns, veth, ip)
 
 
 def _batch(namespace: str, lines: list) -> None:

@@ -320,6 +320,10 @@ class Machine:
         if resolv_conf is not None:
             etc.write_pod_resolv_conf(pod_ns, resolv_conf)
 
+    def wiring_batch(self):
+        """A context in which wire_pod shares one rtnetlink socket per node."""
+        return _network().pods_batch()
+
     def pod_starter(self):
         """start_pods in two halves: .launch(spec) for each pod as it is ready, then .finish()."""
         return runtime.PodStarter()
@@ -448,9 +452,10 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         # while the next one is wired; every pod's processes are forked before any is waited for
         starter = machine.pod_starter()
         try:
-            for pod, spec, resolv_conf, hostname, domain in started:
-                machine.wire_pod(lab, topology, pod, resolv_conf, hostname, domain)
-                starter.launch(spec)
+            with machine.wiring_batch():
+                for pod, spec, resolv_conf, hostname, domain in started:
+                    machine.wire_pod(lab, topology, pod, resolv_conf, hostname, domain)
+                    starter.launch(spec)
         except BaseException:
             starter.abandon()
             raise
