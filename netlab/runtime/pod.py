@@ -86,8 +86,9 @@ class PodStarter:
         folder = _runtime_dir(spec)
         if folder not in self.clients:
             self.clients[folder] = daemon.connect(folder, spawn=True)
-        self.specs.append(spec)
-        self.launches.append(_launch(spec, plan, self.clients[folder]))
+        launched = _launch(spec, plan, self.clients[folder])
+        self.specs.append(spec)                 # after: a launch that raised leaves nothing to wait for
+        self.launches.append(launched)
         crashpoints.reached("pod forked")
 
     def abandon(self) -> None:
@@ -98,6 +99,7 @@ class PodStarter:
         for _, fd in self.launches:
             if fd is not None:
                 os.close(fd)
+        self.specs.clear()
         self.launches.clear()
 
     def finish(self) -> list[int]:
