@@ -227,7 +227,7 @@ def test_explain_follows_the_overlay_pod_to_pod_cluster_ip_and_node_port(vxlan_l
     assert {c.node for c in expl.endpoints} == {"node2"} and "VTEP" in text
     assert {c.seen_source for c in expl.endpoints} == {client["status"]["podIP"]}
     # a NodePort through node1 (no endpoint there): masqueraded to flannel.1's address, as the real reply shows
-    expl, text = _explain(vxlan_lab, "client/client", f"node/node1:30080")
+    expl, text = _explain(vxlan_lab, "client/client", "node/node1:30080")
     assert {c.seen_source for c in expl.endpoints} == {"10.244.1.0"}, text
     reply = _curl(f"{vxlan_lab}-client", f"http://{NODE1_IP}:30080/")
     assert "RemoteAddr: 10.244.1.0:" in reply.stdout
