@@ -100,7 +100,7 @@ def _serve(sock: socket.socket, use_pidns: bool, runtime_pid: int) -> None:
     becomes the earlier container's own copy, so the request itself (the plan) is read by the
     child from the memfd it came in, never by the forker."""
     pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    recvmsg, send, close, fork, unshare, setns = sock.recvmsg, sock.send, os.close, linux.fork_beside, linux.unshare, linux.setns
+    recvmsg, send, close, fork, setns = sock.recvmsg, sock.send, os.close, linux.fork_beside, linux.setns
     while True:
         try:
             _, ancillary, _, _ = recvmsg(1, _ANCILLARY)
@@ -110,13 +110,7 @@ def _serve(sock: socket.socket, use_pidns: bool, runtime_pid: int) -> None:
             return                                   # the runtime closed its end
         fds = list(memoryview(ancillary[0][2]).cast("i"))
         try:
-            new_pidns = use_pidns
-            if new_pidns:
-                try:
-                    unshare(linux.CLONE_NEWPID)
-                except OSError as e:
-                    records.log_line(2, f"no PID namespace: {e}")
-                    new_pidns = False
+            new_pidns = unshare_pid(use_pidns)
             try:
                 pid = fork()
                 if pid == 0:
