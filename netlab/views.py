@@ -41,17 +41,24 @@ FLANNEL_ANNOTATIONS = "flannel.alpha.coreos.com/"
 def flannel_annotations(topology, node) -> dict:
     """What flanneld's kube subnet manager writes on its Node (pkg/subnet/kube/kube.go AcquireLease):
     the backend, its data (vxlan: the VNI and this node's VTEP MAC, which the other nodes' neighbour
-    and FDB entries point at; host-gw: none), the public IP and that the kube subnet manager owns it."""
+    and FDB entries point at; host-gw: none), the public IP and that the kube subnet manager owns it.
+    A dual-stack host-gw node also gets the IPv6 pair (backend-v6-data, public-ipv6)."""
     import json
     if topology.pod_network == "vxlan":
         from netlab.dataplane import vxlan
         data = json.dumps({"VNI": vxlan.VNI, "VtepMAC": vxlan.vtep_mac(topology, node)}, separators=(",", ":"))
     else:
         data = "null"
-    return {FLANNEL_ANNOTATIONS + "backend-data": data,
-            FLANNEL_ANNOTATIONS + "backend-type": topology.pod_network,
-            FLANNEL_ANNOTATIONS + "kube-subnet-manager": "true",
-            FLANNEL_ANNOTATIONS + "public-ip": node.ip}
+    annotations = {FLANNEL_ANNOTATIONS + "backend-data": data,
+                   FLANNEL_ANNOTATIONS + "backend-type": topology.pod_network,
+                   FLANNEL_ANNOTATIONS + "kube-subnet-manager": "true",
+                   FLANNEL_ANNOTATIONS + "public-ip": node.ip}
+    # AcquireLease writes the IPv6 pair for host-gw whenever the node has an IPv6 address, for vxlan
+    # only with IPv6 VTEP data (a flannel-v6.1 device), which netlab's vxlan backend does not build
+    if getattr(node, "ip6", None) and topology.pod_network == "host-gw":
+        annotations[FLANNEL_ANNOTATIONS + "backend-v6-data"] = "null"
+        annotations[FLANNEL_ANNOTATIONS + "public-ipv6"] = node.ip6
+    return dict(sorted(annotations.items()))
 
 
 def node_object(lab: str, node, created: float, topology=None) -> dict:
@@ -67,9 +74,13 @@ def node_object(lab: str, node, created: float, topology=None) -> dict:
             "annotations": annotations,
             "creationTimestamp": _timestamp(created),
         },
-        "spec": {"podCIDR": str(node.pod_cidr), "podCIDRs": [str(node.pod_cidr)]},
+        "spec": {"podCIDR": str(node.pod_cidr),
+                 "podCIDRs": [str(cidr) for cidr in (node.pod_cidr, getattr(node, "pod_cidr6", None))
+                              if cidr is not None]},
         "status": {
-            "addresses": [{"type": "InternalIP", "address": node.ip}, {"type": "Hostname", "address": node.name}],
+            # kubelet reports each of a dual-stack node's IPs as an InternalIP, the primary first
+            "addresses": [{"type": "InternalIP", "address": ip} for ip in (node.ip, getattr(node, "ip6", None)) if ip]
+            + [{"type": "Hostname", "address": node.name}],
             # every node is this machine: its CPUs and memory, and kubelet's default of 110 pods
             "capacity": machine_capacity(),
             "allocatable": machine_capacity(),
@@ -201,8 +212,10 @@ def restarts_column(statuses: list, now: float | None = None) -> str:
 SYSTEM_PRIORITIES = {"system-cluster-critical": 2000000000, "system-node-critical": 2000001000}
 
 
-def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: dict | None = None) -> dict:
-    """A Pod as `kubectl get pod -o yaml` shows it: the manifest's spec plus placement and status."""
+def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: dict | None = None,
+               host_ip6: str | None = None) -> dict:
+    """A Pod as `kubectl get pod -o yaml` shows it: the manifest's spec plus placement and status
+    (on a dual-stack lab both pod IPs, and with HOST_IP6 both host IPs)."""
     record = record or {}
     template = source_obj.pod_template_raw
     spec = copy.deepcopy(template.get("spec") or {})
@@ -260,8 +273,9 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
                  "lastTransitionTime": _timestamp(ready_since) if ready and ready_since else started},
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": started},
             ],
-            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
-            "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
+            # the primary (IPv4) address first, then a dual-stack pod's and node's IPv6 one
+            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}] + ([{"ip": host_ip6}] if host_ip6 else []),
+            "podIP": pod.ip, "podIPs": [{"ip": pod.ip}] + ([{"ip": pod.ip6}] if getattr(pod, "ip6", None) else []),
             "startTime": started,
             "containerStatuses": statuses,
         })

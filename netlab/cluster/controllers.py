@@ -52,6 +52,7 @@ class PodInstance:
     reason: str | None = None
     created: float = 0.0
     scheduling: dict = field(default_factory=dict)   # the spec's nodeName and nodeSelector
+    ip6: str | None = None           # dual-stack: its IPv6 address, from the node's IPv6 pod CIDR
 
     @property
     def key(self) -> tuple:
@@ -61,6 +62,8 @@ class PodInstance:
         data = dict(self.__dict__)
         data["source"] = list(self.source)
         data["owner"] = list(self.owner) if self.owner else None
+        if data["ip6"] is None:
+            del data["ip6"]          # a single-stack lab's records stay as they were
         return data
 
     @classmethod
@@ -146,7 +149,7 @@ class Plan:
     keep: list
     create: list
     delete: list
-    last_reserved: dict              # node -> last reserved IP, host-local's memory
+    last_reserved: dict              # node -> last reserved IP, host-local's memory (ipam.last_reserved_key)
     warnings: list = field(default_factory=list)
     replicasets: dict = field(default_factory=dict)   # "ns/name" -> ReplicaSetRecord, after this pass
     deployments: dict = field(default_factory=dict)   # "ns/name" -> {"uid", "created", "status"}
@@ -410,7 +413,7 @@ def _place(wants: list, keep: list, taken: list, topology, last_reserved: dict, 
     siblings: dict = {}
     for pod in placed:
         siblings.setdefault(pod.owner or pod.source, Counter())[pod.node] += 1
-    used_ips = {p.ip for p in placed if p.ip} | {p.ip for p in taken if p.ip}
+    used_ips = {ip for p in placed + list(taken) for ip in (p.ip, p.ip6) if ip}
     last_reserved = dict(last_reserved)
     create, warnings = [], []
     work = [(None, p) for p in retry] + [(w, None) for w in wants]
@@ -427,15 +430,18 @@ def _place(wants: list, keep: list, taken: list, topology, last_reserved: dict, 
             node_name = choose_node(topology.nodes, spec.get("nodeName"), spec.get("nodeSelector"), pods_per_node,
                                     sibling_count)
             node = topology.node(node_name)
-            pod.ip = ipam.allocate(node.pod_cidr, used_ips, last_reserved.get(node_name))
+            addresses = {cidr: ipam.allocate(cidr, used_ips, last_reserved.get(ipam.last_reserved_key(node_name, cidr)))
+                         for cidr in (node.pod_cidr, node.pod_cidr6) if cidr is not None}
         except (Unschedulable, ipam.RangeFull) as err:
             pod.reason = str(err)
             warnings.append(f"pod {pod.namespace}/{pod.name} stays Pending: {err}")
             create.append(pod)
             continue
         pod.node, pod.reason = node_name, None
-        used_ips.add(pod.ip)
-        last_reserved[node_name] = pod.ip
+        pod.ip, pod.ip6 = addresses[node.pod_cidr], addresses.get(node.pod_cidr6)
+        for cidr, ip in addresses.items():
+            used_ips.add(ip)
+            last_reserved[ipam.last_reserved_key(node_name, cidr)] = ip
         pods_per_node[node_name] += 1
         sibling_count[node_name] += 1
         create.append(pod)

@@ -4,17 +4,23 @@ the Services, their EndpointSlices and the pods. Pure: the DNS pods load what th
 For a zone DOMAIN (cluster.local) and TTL 30 (kubeadm's Corefile says `ttl 30`):
 
     web.default.svc.DOMAIN              A      the cluster IP (ClusterIP, NodePort, LoadBalancer)
+                                        AAAA   the IPv6 cluster IP of a dual-stack or IPv6 Service
                                         A      each ready endpoint's address (headless: clusterIP None)
+                                        AAAA   each ready endpoint of the Service's IPv6 EndpointSlices
                                         CNAME  spec.externalName (type ExternalName)
                                         SRV    0 W PORT web.default.svc.DOMAIN. for every port
                                                (headless: one per ready endpoint, its own name)
     _http._tcp.web.default.svc.DOMAIN   SRV    the same, for the port named http with protocol TCP
-    EP.web.default.svc.DOMAIN           A      a ready endpoint's address; EP is its hostname
-                                               (a pod with hostname: and subdomain: web) or its
-                                               address with dashes (10-244-1-5)
-    10-244-1-5.default.pod.DOMAIN       A      every pod with an address (CoreDNS's `pods verified`)
+    EP.web.default.svc.DOMAIN           A      a ready endpoint's address (AAAA: an IPv6 one); EP is
+                                               its hostname (a pod with hostname: and subdomain: web,
+                                               which names both its addresses) or its address with
+                                               dashes (10-244-1-5, fd00-10-244-1--5 for fd00:10:244:1::5)
+    10-244-1-5.default.pod.DOMAIN       A      every pod with an address (CoreDNS's `pods verified`
+                                               indexes status.podIP alone, so a dual-stack pod's
+                                               IPv6 address has no pod record)
     5.1.244.10.in-addr.arpa             PTR    a cluster IP's Service; an endpoint's names; a pod
                                                that is no Service's endpoint gets its pod record
+                                               (IPv6 addresses under ip6.arpa)
     DOMAIN                              SOA, NS ns.dns.DOMAIN (the kube-dns Service's address),
     dns-version.DOMAIN                  TXT "1.1.0", the schema version CoreDNS answers
 
@@ -32,9 +38,12 @@ SCHEMA_VERSION = "1.1.0"        # github.com/kubernetes/dns/blob/master/docs/spe
 
 
 def _dashed(ip: str) -> str:
-    """CoreDNS endpointHostname for an address without a hostname: dots (or colons) as dashes."""
+    """CoreDNS endpointHostname for an address without a hostname: dots (or colons) as dashes. An
+    IPv6 address is written as the API has it (compressed), and one ending in "::" gets a "0" so
+    the label does not end with a dash."""
     if ":" in ip:
-        return ipaddress.ip_address(ip).exploded.replace(":", "-")
+        dashed = str(ipaddress.ip_address(ip)).replace(":", "-")
+        return dashed + "0" if dashed.endswith("-") else dashed
     return ip.replace(".", "-")
 
 
@@ -57,7 +66,9 @@ def _ready_endpoints(slices: list) -> list[tuple[str, str, list]]:
                 continue
             for address in endpoint.get("addresses") or ():
                 found.append((address, endpoint.get("hostname") or _dashed(address), slice_.get("ports") or []))
-    return sorted(found, key=lambda item: (ipaddress.ip_address(item[0]), item[1]))
+    # IPv4 before IPv6: addresses of two families do not compare
+    return sorted(found, key=lambda item: (ipaddress.ip_address(item[0]).version, ipaddress.ip_address(item[0]),
+                                           item[1]))
 
 
 def _address_type(ip: str) -> str:
@@ -74,8 +85,8 @@ def _add_srv(add, name: str, port: dict, target: str) -> None:
 def records(services: list, slices: list, pods: list, dns_ip: str | None,
             domain: str = "cluster.local") -> list[str]:
     """Every record of the zone: SERVICES and SLICES are API objects (with allocated cluster IPs),
-    PODS dicts with namespace, name and ip; DNS_IP the kube-dns Service's address (None: no NS
-    glue). Sorted, each record once."""
+    PODS dicts with namespace, name and ip (the primary address: an "ip6" gets no pod record);
+    DNS_IP the kube-dns Service's address (None: no NS glue). Sorted, each record once."""
     zone = domain.rstrip(".") + "."
     rrsets: dict[tuple[str, str], list[str]] = defaultdict(list)
 

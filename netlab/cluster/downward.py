@@ -8,7 +8,10 @@ _LABEL_REF = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
 
 
 def field_value(field_path: str, pod, node, service_account: str = "default", annotations=None) -> str | None:
-    """The value of a downward-API fieldPath for POD on NODE, or None when netlab does not know it."""
+    """The value of a downward-API fieldPath for POD on NODE, or None when netlab does not know it.
+
+    status.podIPs and status.hostIPs list a dual-stack pod's and node's addresses, the primary first,
+    joined with a comma (kubelet's podFieldSelectorRuntimeValue)."""
     simple = {
         "metadata.name": pod.name,
         "metadata.namespace": pod.namespace,
@@ -16,9 +19,9 @@ def field_value(field_path: str, pod, node, service_account: str = "default", an
         "spec.nodeName": pod.node or "",
         "spec.serviceAccountName": service_account,
         "status.podIP": pod.ip or "",
-        "status.podIPs": pod.ip or "",
+        "status.podIPs": _joined(pod.ip, getattr(pod, "ip6", None)),
         "status.hostIP": node.ip if node else "",
-        "status.hostIPs": node.ip if node else "",
+        "status.hostIPs": _joined(node.ip, getattr(node, "ip6", None)) if node else "",
     }
     if field_path in simple:
         return simple[field_path]
@@ -29,6 +32,10 @@ def field_value(field_path: str, pod, node, service_account: str = "default", an
     if field_path == "metadata.labels":
         return "\n".join(f'{k}="{v}"' for k, v in sorted(pod.labels.items()))
     return None
+
+
+def _joined(*ips) -> str:
+    return ",".join(ip for ip in ips if ip)
 
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")

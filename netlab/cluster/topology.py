@@ -1,9 +1,15 @@
-"""The lab's fixed network layout: underlay, nodes, clients and address ranges (DESIGN.md §3)."""
+"""The lab's fixed network layout: underlay, nodes, clients and address ranges (DESIGN.md §3).
+
+On a dual-stack lab every address has an IPv6 twin at the same offset: node k is ::k+1 of the IPv6
+underlay as it is .k+1 of the IPv4 one, a client keeps its offset (172.18.0.100 and ::64), and node
+k's pod range is subnet #k of each pod CIDR (10.244.1.0/24 and fd00:10:244:1::/64 for node1).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Optional
 
 from netlab import names
 
@@ -19,11 +25,18 @@ class Node:
     pod_cidr: ipaddress.IPv4Network
     labels: dict = field(default_factory=dict, hash=False, compare=False)
     netns: str = ""
+    ip6: Optional[str] = None        # dual-stack: its IPv6 underlay address (a second InternalIP)
+    pod_cidr6: Optional[ipaddress.IPv6Network] = None
 
     @property
     def gateway(self) -> str:
         """The pod CIDR's first address, on cni0 (the CNI bridge plugin's calcGatewayIP)."""
         return str(self.pod_cidr.network_address + 1)
+
+    @property
+    def gateway6(self) -> Optional[str]:
+        """The IPv6 pod CIDR's first address, on cni0 beside the IPv4 one (None: single-stack)."""
+        return None if self.pod_cidr6 is None else str(self.pod_cidr6.network_address + 1)
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,7 @@ class Client:
     name: str
     ip: str
     netns: str
+    ip6: Optional[str] = None        # dual-stack: the same offset in the IPv6 underlay
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,11 @@ class Topology:
     load_balancer_pool: tuple = ()   # (first, last) address of the LoadBalancer pool
     pod_network: str = "host-gw"     # spec.podNetwork: flannel's host-gw or vxlan backend
     underlay_mtu: int = UNDERLAY_MTU
+    ip_families: tuple = ("IPv4",)   # spec.ipFamilies; the IPv6 ranges below are None on a single-stack lab
+    cluster_cidr6: Optional[ipaddress.IPv6Network] = None
+    service_cidr6: Optional[ipaddress.IPv6Network] = None
+    underlay6: Optional[ipaddress.IPv6Network] = None
+    underlay_gateway6: Optional[str] = None
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -62,30 +81,61 @@ class Topology:
         return self.underlay.prefixlen
 
     @property
+    def dual_stack(self) -> bool:
+        """True when the lab runs IPv6 beside IPv4."""
+        return "IPv6" in self.ip_families
+
+    @property
     def pod_mtu(self) -> int:
         """cni0's and every pod veth's MTU: flannel's FLANNEL_MTU (the underlay's, less the VXLAN
         header under vxlan: network.MTU() in flannel's pkg/backend/vxlan/vxlan_network.go)."""
         return self.underlay_mtu - (VXLAN_OVERHEAD if self.pod_network == "vxlan" else 0)
 
 
+def _node_subnets(cidr, prefixlen: int):
+    """Node k's pod range is subnet #k of CIDR: kubeadm + flannel hand out 10.244.1.0/24 to the first
+    node, so subnet #0 is skipped (for IPv6 too: fd00:10:244:1::/64 is node1's)."""
+    subnets = cidr.subnets(new_prefix=prefixlen)
+    next(subnets)
+    return subnets
+
+
+def _same_offset(address: str, network, twin) -> str:
+    """The address of TWIN at the offset ADDRESS has in NETWORK (172.18.0.100 -> fc00:...::64)."""
+    return str(twin.network_address + (int(ipaddress.ip_address(address)) - int(network.network_address)))
+
+
 def build_topology(lab: str, config) -> Topology:
-    """Lay out the lab from its Cluster settings: node k gets underlay .k+1 and pod CIDR #k."""
+    """Lay out the lab from its Cluster settings: node k gets underlay .k+1 and pod CIDR #k (and on a
+    dual-stack lab ::k+1 of the IPv6 underlay and IPv6 pod CIDR #k)."""
     underlay = ipaddress.ip_network(str(config.underlay))
     cluster_cidr = ipaddress.ip_network(str(config.pod_cidr))
-    subnets = cluster_cidr.subnets(new_prefix=config.node_cidr_mask_size)
-    next(subnets)  # kubeadm + flannel hand out 10.244.1.0/24 to the first node: skip subnet #0
+    subnets = _node_subnets(cluster_cidr, config.node_cidr_mask_size)
+    underlay6, cluster_cidr6 = getattr(config, "underlay6", None), getattr(config, "pod_cidr6", None)
+    subnets6 = None
+    if cluster_cidr6 is not None:
+        subnets6 = _node_subnets(cluster_cidr6, getattr(config, "node_cidr_mask_size6", 64))
     nodes = []
     for index, spec in enumerate(config.nodes, start=1):
         node_labels = {"kubernetes.io/hostname": spec.name, "kubernetes.io/os": "linux"}
         node_labels.update(spec.labels or {})
+        ip = str(getattr(spec, "ip", None) or underlay.network_address + index + 1)
         nodes.append(Node(
-            name=spec.name, index=index, ip=str(getattr(spec, "ip", None) or underlay.network_address + index + 1),
-            pod_cidr=next(subnets), labels=node_labels, netns=names.node_netns(lab, spec.name)))
-    clients = tuple(Client(c.name, str(c.ip), names.client_netns(lab, c.name)) for c in config.clients)
+            name=spec.name, index=index, ip=ip, pod_cidr=next(subnets), labels=node_labels,
+            netns=names.node_netns(lab, spec.name),
+            ip6=str(underlay6.network_address + index + 1) if underlay6 is not None else None,
+            pod_cidr6=next(subnets6) if subnets6 is not None else None))
+    clients = tuple(Client(c.name, str(c.ip), names.client_netns(lab, c.name),
+                           _same_offset(str(c.ip), underlay, underlay6) if underlay6 is not None else None)
+                    for c in config.clients)
     low, high = config.node_port_range
+    service_cidr6 = getattr(config, "service_cidr6", None)
     return Topology(
         lab=lab, underlay=underlay, underlay_gateway=str(underlay.network_address + 1),
         cluster_cidr=cluster_cidr, service_cidr=ipaddress.ip_network(str(config.service_cidr)),
         node_port_range=(low, high), nodes=tuple(nodes), clients=clients,
         load_balancer_pool=tuple(str(a) for a in (getattr(config, "load_balancer_pool", None) or ())),
-        pod_network=getattr(config, "pod_network", None) or "host-gw")
+        pod_network=getattr(config, "pod_network", None) or "host-gw",
+        ip_families=tuple(getattr(config, "ip_families", None) or ("IPv4",)),
+        cluster_cidr6=cluster_cidr6, service_cidr6=service_cidr6, underlay6=underlay6,
+        underlay_gateway6=str(underlay6.network_address + 1) if underlay6 is not None else None)

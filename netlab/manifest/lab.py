@@ -7,8 +7,10 @@ Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kin
     metadata: {name: lab}                 # the lab name (optional)
     spec:
       nodes: 2                            # or [{name: node1, labels: {...}}, ...]
+      ipFamilies: [IPv4]                  # or [IPv4, IPv6]: a dual-stack lab (kind's ipFamily: dual)
       podCIDR: 10.244.0.0/16              # node k gets the k-th /nodeCIDRMaskSize subnet
       nodeCIDRMaskSize: 24
+      nodeCIDRMaskSizeIPv6: 64            # dual-stack: node k gets the k-th /64 of the IPv6 podCIDR
       serviceCIDR: 10.96.0.0/12           # cluster DNS at .10
       underlay: 172.18.0.0/16             # node k is .k+1
       nodePortRange: 30000-32767
@@ -19,6 +21,13 @@ Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kin
       podNetwork: host-gw                 # or vxlan (flannel's backends; docs/pod-network-backends.md)
       kubeProxy: {masqueradeAll: false, masqueradeBit: 14, detectLocalMode: ClusterCIDR, minSyncPeriod: 1s}
       clusterDNS: {enabled: true, ip: 10.96.0.10, replicas: 2}   # kube-system's coredns and kube-dns
+
+Dual-stack (ipFamilies: [IPv4, IPv6]): podCIDR, serviceCIDR and underlay take kubeadm's and kind's
+comma form, IPv4 first, e.g. `podCIDR: 10.244.0.0/16,fd00:10:244::/56`; an IPv6 range left out is
+kind's default (pods fd00:10:244::/56, Services fd00:10:96::/112, underlay fc00:f853:ccd:e793::/64,
+kind's docker network). Node k and each client take the same offset in the IPv6 underlay as in the
+IPv4 one (node1 ::2, the client at .100 ::64). IPv4 stays the primary family: [IPv6] and
+[IPv6, IPv4] are refused, as is an IPv6 range on a lab whose ipFamilies is [IPv4].
 """
 
 from __future__ import annotations
@@ -40,8 +49,10 @@ TYPES = {
     "NetlabMeta": {"f": {"name": "str", "labels": "{str}", "annotations": "{str}"}},
     "NetlabClusterSpec": {"f": {
         "nodes": "int|[NetlabNode]",
+        "ipFamilies": "[str]",
         "podCIDR": "str",
         "nodeCIDRMaskSize": "int",
+        "nodeCIDRMaskSizeIPv6": "int",
         "serviceCIDR": "str",
         "underlay": "str",
         "nodePortRange": "str",
@@ -65,32 +76,98 @@ IPTABLES_BACKENDS = ("restore", "python-iptables")
 PROXY_MODES = ("iptables", "nftables")
 POD_NETWORKS = ("host-gw", "vxlan")       # flannel's backends that this kernel can model
 DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "BridgeInterface")
+IP_FAMILIES = ("IPv4", "IPv6")
+SINGLE_STACK, DUAL_STACK = ("IPv4",), ("IPv4", "IPv6")
+# kind's dual-stack defaults (pkg/apis/config/v1alpha4/default.go) and its docker network's IPv6 range
+DEFAULT_POD_CIDR6 = ipaddress.IPv6Network("fd00:10:244::/56")
+DEFAULT_SERVICE_CIDR6 = ipaddress.IPv6Network("fd00:10:96::/112")
+DEFAULT_UNDERLAY6 = ipaddress.IPv6Network("fc00:f853:ccd:e793::/64")
+# kube-controller-manager's cidrset refuses node CIDRs more than 16 bits longer than the cluster's
+NODE_MASK_MAX_DIFF = 16
+# kube-apiserver: "for 128-bit addresses, the mask must be >= 108" (a Service range of 2^20 at most)
+SERVICE_CIDR6_MIN_PREFIX = 108
 _DEFAULT = LabConfig()
 _SPEC = ("spec",)
 
 IPv4 = ipaddress.IPv4Address
 
 
-def _network(spec: dict, key: str, default: ipaddress.IPv4Network, f: Findings) -> ipaddress.IPv4Network:
-    """An IPv4 CIDR field; host bits set is an error that suggests the network address."""
+def _ip_families(spec: dict, f: Findings) -> Tuple[str, ...]:
+    """spec.ipFamilies: [IPv4] or [IPv4, IPv6]. IPv6-only and IPv6-first are refused; a list that
+    asks for IPv6 in either way still reads as dual-stack, so the CIDR fields are not blamed too."""
+    raw = spec.get("ipFamilies")
+    path = _SPEC + ("ipFamilies",)
+    if not isinstance(raw, list):
+        return SINGLE_STACK
+    families: List[str] = []
+    for i, family in enumerate(raw):
+        if not isinstance(family, str) or not checks.enum(family, IP_FAMILIES, path + (i,), f):
+            continue
+        if family in families:
+            f.error(path + (i,), f'duplicate value "{family}"')
+            continue
+        families.append(family)
+    if not raw:
+        f.error(path, "a lab needs an IP family: use [IPv4] or, for a dual-stack lab, [IPv4, IPv6]")
+    elif families and families[0] == "IPv6":
+        shown = "[" + ", ".join(families) + "]"
+        f.error(path, f"{shown} makes IPv6 the primary family; netlab's underlay and clients are "
+                      "IPv4-first: use [IPv4, IPv6]")
+    return DUAL_STACK if "IPv6" in families else SINGLE_STACK
+
+
+def _one_cidr(text: str, path, example, f: Findings):
+    """One CIDR of a CIDR field; None (reported) when it is not one. Host bits set is an error that
+    suggests the network address."""
+    try:
+        if "/" not in text:
+            raise ValueError(text)
+        net = ipaddress.ip_network(text, strict=False)
+        address = ipaddress.ip_address(text.split("/")[0])
+    except ValueError:
+        f.error(path, f'invalid CIDR "{text}": write it as ADDRESS/PREFIX, e.g. {example}')
+        return None
+    if address != net.network_address:
+        f.error(path, f'invalid CIDR "{text}": the host bits are set; did you mean "{net}"?')
+    return net
+
+
+def _networks(spec: dict, key: str, default: ipaddress.IPv4Network, default6: ipaddress.IPv6Network,
+              families: Tuple[str, ...], f: Findings):
+    """A CIDR field: IPv4, or on a dual-stack lab kubeadm's "IPV4,IPV6" (the IPv6 part defaults to
+    DEFAULT6). Returns (the IPv4 network, the IPv6 one or None on a single-stack lab)."""
+    dual = "IPv6" in families
+    fallback = (default, default6 if dual else None)
     value = spec.get(key)
     if not isinstance(value, str):
-        return default
+        return fallback
     path = _SPEC + (key,)
-    try:
-        if "/" not in value:
-            raise ValueError(value)
-        net = ipaddress.ip_network(value, strict=False)
-        address = ipaddress.ip_address(value.split("/")[0])
-    except ValueError:
-        f.error(path, f'invalid CIDR "{value}": write it as ADDRESS/PREFIX, e.g. {default}')
-        return default
-    if net.version != 4:
-        f.error(path, f'"{value}" is IPv6: netlab labs are IPv4 only, e.g. {default}')
-        return default
-    if address != net.network_address:
-        f.error(path, f'invalid CIDR "{value}": the host bits are set; did you mean "{net}"?')
-    return net
+    example = f"{default},{default6}" if dual else str(default)
+    parts = [part.strip() for part in value.split(",")]
+    if len(parts) > 2:
+        f.error(path, f'invalid value "{value}": at most two CIDRs, IPv4 first then IPv6, e.g. {example}')
+        return fallback
+    nets = [_one_cidr(part, path, example, f) for part in parts]
+    if None in nets:
+        return fallback
+    v4 = [n for n in nets if n.version == 4]
+    v6 = [n for n in nets if n.version == 6]
+    if len(v4) > 1 or len(v6) > 1:
+        f.error(path, f'invalid value "{value}": one CIDR of each family, IPv4 first, e.g. {example}')
+        return fallback
+    if v6 and not dual:
+        f.error(path, f'"{v6[0]}" is IPv6 and spec.ipFamilies is [IPv4]: add IPv6 to ipFamilies '
+                      f"([IPv4, IPv6]) for a dual-stack lab, or give an IPv4 CIDR such as {default}")
+        return fallback
+    if not v4 or nets[0].version != 4:
+        f.error(path, f'invalid value "{value}": netlab labs are IPv4-first; write the IPv4 CIDR first, '
+                      f"e.g. {example}")
+        return fallback
+    if v6 and (v6[0].is_link_local or v6[0].is_multicast or v6[0].is_loopback):
+        f.error(path, f'"{v6[0]}" is not a unicast range a lab can route (link-local, multicast or '
+                      f"loopback): use a unique local range such as {default6}")
+        return fallback
+    return v4[0], (v6[0] if v6 else fallback[1])
 
 
 def _address(value: str, path, f: Findings) -> Optional[IPv4]:
@@ -184,17 +261,16 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
         checks.dns_label(name, ("metadata", "name"), f, "lab name")
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
 
-    underlay = _network(spec, "underlay", _DEFAULT.underlay, f)
-    pod_cidr = _network(spec, "podCIDR", _DEFAULT.pod_cidr, f)
-    service_cidr = _network(spec, "serviceCIDR", _DEFAULT.service_cidr, f)
-    for (a_key, a), (b_key, b) in (
-        (("podCIDR", pod_cidr), ("serviceCIDR", service_cidr)),
-        (("podCIDR", pod_cidr), ("underlay", underlay)),
-        (("serviceCIDR", service_cidr), ("underlay", underlay)),
-    ):
-        if a.overlaps(b):
-            f.error(_SPEC + (b_key if b_key in spec else a_key,),
-                    f"{a_key} {a} and {b_key} {b} overlap: pick ranges that do not")
+    families = _ip_families(spec, f)
+    underlay, underlay6 = _networks(spec, "underlay", _DEFAULT.underlay, DEFAULT_UNDERLAY6, families, f)
+    pod_cidr, pod_cidr6 = _networks(spec, "podCIDR", _DEFAULT.pod_cidr, DEFAULT_POD_CIDR6, families, f)
+    service_cidr, service_cidr6 = _networks(spec, "serviceCIDR", _DEFAULT.service_cidr, DEFAULT_SERVICE_CIDR6,
+                                            families, f)
+    for ranges in ((pod_cidr, service_cidr, underlay), (pod_cidr6, service_cidr6, underlay6)):
+        _no_overlaps(spec, dict(zip(("podCIDR", "serviceCIDR", "underlay"), ranges)), f)
+    if service_cidr6 is not None and service_cidr6.prefixlen < SERVICE_CIDR6_MIN_PREFIX:
+        f.error(_SPEC + ("serviceCIDR",), f"serviceCIDR {service_cidr6} is too large: the API server takes "
+                                          f"an IPv6 Service range of /{SERVICE_CIDR6_MIN_PREFIX} or smaller")
     if service_cidr.prefixlen > 28:
         f.error(_SPEC + ("serviceCIDR",), f"serviceCIDR {service_cidr} is too small: cluster DNS "
                                           "takes its .10; use /28 or larger")
@@ -215,6 +291,7 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
                 _SPEC + ("nodes",) if "nodes" in spec else _SPEC + ("podCIDR",),
                 f"podCIDR {pod_cidr} split into /{mask} subnets has room for {room} nodes (node k "
                 f"takes subnet k), not {len(nodes)}: use a larger podCIDR or nodeCIDRMaskSize")
+    mask6 = _node_mask6(spec, pod_cidr6, len(nodes), f)
 
     node_ports = _DEFAULT.node_port_range
     if isinstance(spec.get("nodePortRange"), str):
@@ -239,6 +316,8 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
                 break
 
     clients = _clients(spec, underlay, node_ips, pool, f)
+    if underlay6 is not None:
+        _fits_underlay6(underlay, underlay6, nodes, clients, f)
 
     backend = spec.get("iptablesBackend", _DEFAULT.iptables_backend)
     if not checks.enum(backend, IPTABLES_BACKENDS, _SPEC + ("iptablesBackend",), f) \
@@ -272,9 +351,65 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
         pod_network=pod_network,
         kube_proxy=kube_proxy,
         cluster_dns=cluster_dns,
+        ip_families=families,
+        pod_cidr6=pod_cidr6,
+        node_cidr_mask_size6=mask6,
+        service_cidr6=service_cidr6,
+        underlay6=underlay6,
         raw=obj,
         source=source,
     )
+
+
+def _no_overlaps(spec: dict, ranges: Dict[str, Any], f: Findings) -> None:
+    """The pod, Service and underlay ranges of one family must not overlap (None: not given)."""
+    keys = [key for key, net in ranges.items() if net is not None]
+    for i, a_key in enumerate(keys):
+        for b_key in keys[i + 1:]:
+            a, b = ranges[a_key], ranges[b_key]
+            if a.overlaps(b):
+                f.error(_SPEC + (b_key if b_key in spec else a_key,),
+                        f"{a_key} {a} and {b_key} {b} overlap: pick ranges that do not")
+
+
+def _node_mask6(spec: dict, pod_cidr6: Optional[ipaddress.IPv6Network], node_count: int, f: Findings) -> int:
+    """spec.nodeCIDRMaskSizeIPv6 (kube-controller-manager's --node-cidr-mask-size-ipv6): longer than
+    the IPv6 podCIDR, at most 16 bits longer (its cidrset's limit), with a subnet for every node."""
+    default = _DEFAULT.node_cidr_mask_size6
+    mask = spec.get("nodeCIDRMaskSizeIPv6", default)
+    if not isinstance(mask, int) or isinstance(mask, bool):
+        mask = default
+    path = _SPEC + ("nodeCIDRMaskSizeIPv6",)
+    if pod_cidr6 is None:
+        if "nodeCIDRMaskSizeIPv6" in spec:
+            f.error(path, "nodeCIDRMaskSizeIPv6 splits the IPv6 podCIDR: add IPv6 to spec.ipFamilies "
+                          "([IPv4, IPv6]) for a dual-stack lab, or remove it")
+        return mask
+    blamed = path if "nodeCIDRMaskSizeIPv6" in spec else _SPEC + ("podCIDR",)
+    if not pod_cidr6.prefixlen < mask <= 126 or mask - pod_cidr6.prefixlen > NODE_MASK_MAX_DIFF:
+        f.error(blamed, f"nodeCIDRMaskSizeIPv6 {mask} must be longer than the IPv6 podCIDR's "
+                        f"/{pod_cidr6.prefixlen}, by at most {NODE_MASK_MAX_DIFF} bits "
+                        "(kube-controller-manager's limit), and at most 126")
+        return max(min(mask, 126, pod_cidr6.prefixlen + NODE_MASK_MAX_DIFF), pod_cidr6.prefixlen + 1)
+    room = (1 << (mask - pod_cidr6.prefixlen)) - 1
+    if node_count > room:
+        f.error(blamed if "nodeCIDRMaskSizeIPv6" in spec or "nodes" not in spec else _SPEC + ("nodes",),
+                f"podCIDR {pod_cidr6} split into /{mask} subnets has room for {room} nodes (node k takes "
+                f"subnet k), not {node_count}: use a larger IPv6 podCIDR or nodeCIDRMaskSizeIPv6")
+    return mask
+
+
+def _fits_underlay6(underlay, underlay6, nodes: List[NodeConfig], clients: List[ClientConfig],
+                    f: Findings) -> None:
+    """Nodes and clients take the offset in the IPv6 underlay they have in the IPv4 one (node k is
+    ::k+1 as it is .k+1): the IPv6 underlay must hold every one of them."""
+    offsets = [(f"node {n.name}", int(n.ip) - int(underlay.network_address)) for n in nodes]
+    offsets += [(f"client {c.name}", int(c.ip) - int(underlay.network_address)) for c in clients]
+    for who, offset in offsets:
+        if offset >= underlay6.num_addresses:
+            f.error(_SPEC + ("underlay",), f"{who}'s IPv6 address (offset {offset}, as in {underlay}) is "
+                                           f"outside underlay {underlay6}: use a larger IPv6 underlay")
+            return
 
 
 def _clients(spec: dict, underlay, node_ips: Dict[IPv4, str], pool, f: Findings) -> List[ClientConfig]:

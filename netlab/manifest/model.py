@@ -441,8 +441,19 @@ class LabConfig:
     pod_network: str = "host-gw"    # spec.podNetwork: flannel's host-gw or vxlan backend
     kube_proxy: KubeProxyConfig = field(default_factory=KubeProxyConfig)
     cluster_dns: ClusterDNSConfig = field(default_factory=ClusterDNSConfig)
+    # spec.ipFamilies: ("IPv4",) or ("IPv4", "IPv6"); the IPv6 ranges are set only on a dual-stack lab
+    ip_families: Tuple[str, ...] = ("IPv4",)
+    pod_cidr6: Optional[ipaddress.IPv6Network] = None
+    node_cidr_mask_size6: int = 64
+    service_cidr6: Optional[ipaddress.IPv6Network] = None
+    underlay6: Optional[ipaddress.IPv6Network] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     source: Optional[Source] = field(default=None, compare=False)
+
+    @property
+    def dual_stack(self) -> bool:
+        """True when the lab runs IPv6 beside IPv4 (spec.ipFamilies: [IPv4, IPv6])."""
+        return "IPv6" in self.ip_families
 
     def node_pod_cidr(self, k: int) -> ipaddress.IPv4Network:
         """Pod CIDR of node k (1-based): the k-th /nodeCIDRMaskSize subnet of the pod CIDR."""

@@ -114,3 +114,42 @@ def test_changes_reload_each_changed_name_whole_and_remove_the_gone():
     assert remove == ["a.x.", "c.x."]
     assert add == ["a.x. 30 IN A 10.0.0.1", "d.x. 30 IN A 10.0.0.5"]
     assert dnsrecords.changes(after, after) == ([], [])
+
+
+def test_a_dual_stack_service_name_answers_a_and_aaaa_and_each_cluster_ip_points_back():
+    service = _service("web", clusterIPs=["10.96.0.20", "fd00:10:96::20"], ipFamilies=["IPv4", "IPv6"],
+                       ipFamilyPolicy="PreferDualStack")
+    lines = _records([service], [_pod("web-1", "10.244.1.5", ip6="fd00:10:244:1::5")])
+    assert _at(lines, "web.default.svc.cluster.local.", "A") == ["10.96.0.20"]
+    assert _at(lines, "web.default.svc.cluster.local.", "AAAA") == ["fd00:10:96::20"]
+    assert _at(lines, "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa.", "PTR") == [
+        "web.default.svc.cluster.local."]
+    assert _at(lines, "_http._tcp.web.default.svc.cluster.local.") == ["0 100 80 web.default.svc.cluster.local."]
+
+
+def test_a_headless_services_ipv6_endpoints_answer_aaaa_under_their_dashed_compressed_address():
+    service = _service("db", cluster_ip="None", selector={"app": "db"}, ipFamilies=["IPv4", "IPv6"],
+                       ipFamilyPolicy="PreferDualStack")
+    lines = _records([service], [_pod("db-0", "10.244.1.7", app="db", ip6="fd00:10:244:1::7")])
+    assert _at(lines, "db.default.svc.cluster.local.", "AAAA") == ["fd00:10:244:1::7"]
+    # CoreDNS's endpointHostname: the address as the API writes it, colons as dashes
+    assert _at(lines, "fd00-10-244-1--7.db.default.svc.cluster.local.", "AAAA") == ["fd00:10:244:1::7"]
+    assert _at(lines, "10-244-1-7.db.default.svc.cluster.local.", "A") == ["10.244.1.7"]
+
+
+def test_a_pod_with_a_hostname_gets_both_addresses_at_its_name_under_the_headless_service():
+    service = _service("db", cluster_ip="None", selector={"app": "db"}, ipFamilies=["IPv4", "IPv6"])
+    lines = _records([service], [_pod("db-0", "10.244.1.7", app="db", ip6="fd00:10:244:1::7", hostname="primary",
+                                      subdomain="db")])
+    assert _at(lines, "primary.db.default.svc.cluster.local.") == ["10.244.1.7", "fd00:10:244:1::7"]
+
+
+def test_a_dual_stack_pods_ipv6_address_has_no_pod_record_for_coredns_indexes_status_pod_ip_alone():
+    lines = _records([], [_pod("loner", "10.244.2.9", ip6="fd00:10:244:2::9")])
+    assert _at(lines, "10-244-2-9.default.pod.cluster.local.", "A") == ["10.244.2.9"]
+    assert [line for line in lines if "fd00" in line or "AAAA" in line] == []
+
+
+def test_an_ipv6_address_ending_in_a_run_of_zeros_gets_a_trailing_zero_label():
+    assert dnsrecords._dashed("fd00:10:244:1::") == "fd00-10-244-1--0"
+    assert dnsrecords._dashed("10.244.1.5") == "10-244-1-5"

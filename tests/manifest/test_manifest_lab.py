@@ -111,7 +111,8 @@ def test_bad_values():
         '"10.240.0.0/12"?',
         "lab.yaml:7: spec.serviceCIDR: podCIDR 10.244.0.0/16 and serviceCIDR 10.240.0.0/12 overlap: pick "
         "ranges that do not",
-        'lab.yaml:8: spec.underlay: "fe80::/64" is IPv6: netlab labs are IPv4 only, e.g. 172.18.0.0/16',
+        'lab.yaml:8: spec.underlay: "fe80::/64" is IPv6 and spec.ipFamilies is [IPv4]: add IPv6 to ipFamilies '
+        "([IPv4, IPv6]) for a dual-stack lab, or give an IPv4 CIDR such as 172.18.0.0/16",
         'lab.yaml:9: spec.nodePortRange: invalid port range "32767-30000": need 1 <= FIRST <= LAST <= 65535',
         'lab.yaml:10: spec.clients[0].name: client name "node1" is also a node name: rename one of them',
         "lab.yaml:10: spec.clients[0].ip: client node1's IP 172.18.0.2 is node node1's address (node k is "
