@@ -102,10 +102,13 @@ def build_with_ip_batch(topology, pods) -> None:
                 lines += [f"route add {peer.subnet} via {peer.vtep_ip} dev {o.device} onlink"]
         else:
             lines += [f"route add {o.pod_cidr} via {o.ip}" for o in topology.nodes if o.name != node.name]
-        for pod_ns, veth, _ in by_node.get(node.name, ()):
-            lines += [f"link add {veth} mtu {mtu} type veth peer name eth0 mtu {mtu} netns {pod_ns}",
+        lines += [f"link set cni0 address {network.bridge_mac(node)}"]
+        for pod_ns, veth, ip in by_node.get(node.name, ()):
+            # the pod's MAC from its IP and its pinned entry on cni0, as netlab makes them
+            lines += [f"link add {veth} mtu {mtu} type veth peer name eth0 mtu {mtu} address {network.pod_mac(ip)} "
+                      f"netns {pod_ns}",
                       f"link set {veth} master cni0", f"link set {veth} type bridge_slave hairpin on",
-                      f"link set {veth} up"]
+                      f"link set {veth} up", f"neigh replace {ip} lladdr {network.pod_mac(ip)} dev cni0 nud permanent"]
         _batch(node.netns, lines)
         if fdb:
             subprocess.run(["bridge", "-n", node.netns, "-batch", "-"], input="\n".join(fdb) + "\n", text=True,
@@ -114,6 +117,7 @@ def build_with_ip_batch(topology, pods) -> None:
         _sysctl(node.netns, "net.bridge.bridge-nf-call-iptables", 1)
         for pod_ns, _, ip in by_node.get(node.name, ()):
             _batch(pod_ns, ["link set lo up", f"addr add {ip}/24 dev eth0", "link set eth0 up",
+                            f"neigh replace {node.gateway} lladdr {network.bridge_mac(node)} dev eth0 nud permanent",
                             f"route add {topology.cluster_cidr} via {node.gateway}",
                             f"route add default via {node.gateway}"])
 

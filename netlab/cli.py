@@ -1356,14 +1356,17 @@ def graph(fmt, output_file, trace, namespace, lab_name):
               help="With --service: that Service as kube-proxy writes it in iptables, nftables and IPVS mode, "
                    "side by side (rendered for this node from the lab's objects).")
 @click.option("-n", "--namespace", default="default", show_default=True, help="The --service's namespace.")
+@click.option("--family", type=click.Choice(["IPv4", "IPv6"]), default="IPv4", show_default=True,
+              help="Which proxier's rules: a dual-stack lab's nodes have IPv6 ones too (ip6tables-save, ip6 kube-proxy).")
 @name_option
-def rules(node, table, service, all_modes, namespace, lab_name):
+def rules(node, table, service, all_modes, namespace, family, lab_name):
     """Print a node's live iptables rules (iptables-save inside its namespace; nftables mode: its
-    ip kube-proxy table).
+    ip kube-proxy table; --family IPv6: ip6tables-save, or the ip6 kube-proxy table).
 
     \b
       netlab rules node1 --service web     # KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP, KUBE-NODEPORTS -> KUBE-EXT ...
       netlab rules node1 --service web --all-modes   # the same Service in iptables, nftables and IPVS form
+      netlab rules node1 --family IPv6     # a dual-stack lab's IPv6 rules
     """
     from netlab import inspect
     _require_root()
@@ -1373,7 +1376,7 @@ def rules(node, table, service, all_modes, namespace, lab_name):
             raise click.UsageError("--all-modes shows one Service: add --service NAME")
         click.echo(inspect.service_in_all_modes(lab, node, namespace, service.split("/", 1)[-1]), nl=False)
         return
-    text = inspect.rules(lab, node, table)
+    text = inspect.rules(lab, node, table, family)
     if service:
         from netlab.proxy.service_rules import nft_service_rules, service_rules
         inspect.get_objects(lab, "Service", namespace, [service.split("/", 1)[-1]])      # NotFound if it is not
@@ -1424,7 +1427,7 @@ def probe(source, dest, count, namespace, lab_name):
     for key in keys:
         if key.startswith("(no answer"):
             continue
-        pod = result.pod_names.get(key.rpartition(":")[0], "")
+        pod = result.pod_names.get(key.rpartition(":")[0].strip("[]"), "")
         share = result.expected.get(key)
         rows.append([key, pod, result.hits.get(key, 0), f"{100.0 * result.hits.get(key, 0) / total:.1f}%",
                      f"{100.0 * share:.1f}%" if share is not None else "-"])
@@ -1561,12 +1564,19 @@ def _print_changes(report) -> None:
 
 def _print_up_report(report) -> None:
     from netlab import inspect
+    from netlab import lab as lab_mod
     _print_changes(report)
+    try:
+        summary, steps = inspect.summary(report.lab), inspect.next_steps(report.lab)
+    except lab_mod.LabError:
+        # a `down` took the lab's lock the moment this `up` let go of it: the up did its work
+        output.echo(f"\nlab {report.lab!r} was up ({report.seconds:.2f}s); another command has taken it down since")
+        return
     output.echo("")
-    output.echo(inspect.summary(report.lab))
+    output.echo(summary)
     output.echo("")
     output.echo(f"lab {report.lab!r} is up ({report.seconds:.2f}s). Try:")
-    for line in inspect.next_steps(report.lab):
+    for line in steps:
         output.echo(f"  {line}")
 
 

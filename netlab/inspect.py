@@ -44,8 +44,9 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
             if source is None:
                 continue
             status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid)) if pod.node else None
-            host_ip = topology.node(pod.node).ip if pod.node else None
-            items.append(views.pod_object(lab, pod, source, host_ip, status, record))
+            node = topology.node(pod.node) if pod.node else None
+            items.append(views.pod_object(lab, pod, source, node.ip if node else None, status, record,
+                                          host_ip6=node.ip6 if node else None))
         items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
     if wanted:
         found = {o["metadata"]["name"]: o for o in items}
@@ -365,9 +366,10 @@ def service_in_all_modes(lab: str, node_name: str, namespace: str, service: str)
         raise LabError(f"{err} (kube-proxy writes nothing for it on {node})") from None
 
 
-def rules(lab: str, node_name: str, table: str | None) -> str:
+def rules(lab: str, node_name: str, table: str | None, family: str = "IPv4") -> str:
     """A node's live rules: iptables-save's (of the variant the lab writes), or in nftables mode
-    `nft list table ip kube-proxy`'s (TABLE is an iptables table, so it does not apply there)."""
+    `nft list table ip kube-proxy`'s (TABLE is an iptables table, so it does not apply there).
+    FAMILY IPv6: the IPv6 proxier's, ip6tables-save's or `ip6 kube-proxy`'s, on a dual-stack lab."""
     from netlab.dataplane import iptables
     st, topology = _loaded_lab(lab)
     backend = st.iptables_backend or manifest_lab_config(st.config).iptables_backend
@@ -375,11 +377,15 @@ def rules(lab: str, node_name: str, table: str | None) -> str:
         node = topology.node(node_name.split("/", 1)[-1])
     except KeyError:
         raise LabError(f'node "{node_name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
+    ip6 = family == "IPv6"
+    if ip6 and "IPv6" not in (getattr(topology, "ip_families", None) or ("IPv4",)):
+        raise LabError(f"lab {lab!r} is IPv4 only: it has no IPv6 rules (spec.ipFamilies: [IPv4, IPv6] makes "
+                       "a dual-stack lab)")
     if getattr(manifest_lab_config(st.config), "proxy_mode", "iptables") == "nftables":
         # nftables mode: kube-proxy's whole table, as `nft list table ip kube-proxy` prints it
         from netlab.dataplane import nftables
-        return nftables.list_table(node.netns)
+        return nftables.list_table(node.netns, "ip6" if ip6 else "ip")
     if backend == "python-iptables":
         from netlab.dataplane import iptc_backend
         return iptc_backend.save(node.netns, table)
-    return iptables.save(node.netns, table)
+    return iptables.save(node.netns, table, ip6=ip6)

@@ -193,7 +193,7 @@ def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, war
     grace = spec.termination_grace_period_seconds
     return runtime.PodRuntimeSpec(
         lab=lab, namespace=pod.namespace, name=pod.name, node=pod.node, pod_ip=pod.ip, host_ip=node.ip,
-        netns=names.pod_netns(lab, pod.namespace, pod.name),
+        pod_ip6=getattr(pod, "ip6", None), netns=names.pod_netns(lab, pod.namespace, pod.name),
         hostname=dns.pod_hostname_and_domain(pod.name, pod.namespace, spec.raw)[0],
         state_dir=names.pod_dir(lab, pod.namespace, pod.name, pod.uid), containers=containers,
         termination_grace_seconds=min(float(grace if grace is not None else 30), 2.0),
@@ -251,7 +251,8 @@ def _teardown_pod(lab: str, topology: Topology, pod: PodInstance) -> None:
     etc.remove(pod_ns)          # before the namespace: a crash in between leaves a namespace to find
     if pod.node:
         node_ns = names.node_netns(lab, pod.node)
-        _network().remove_pod_network(node_ns, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid))
+        _network().remove_pod_network(node_ns, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
+                                      [ip for ip in (pod.ip, getattr(pod, "ip6", None)) if ip])
     shutil.rmtree(pod_dir, ignore_errors=True)
 
 
@@ -314,9 +315,10 @@ class Machine:
         /etc/resolv.conf (RESOLV_CONF; None: the host's, seen through)."""
         node = topology.node(pod.node)
         pod_ns = names.pod_netns(lab, pod.namespace, pod.name)
+        ip6 = getattr(pod, "ip6", None)
         _network().ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
-                                      pod.ip)
-        etc.write_pod_hosts(pod_ns, pod.ip, hostname or pod.name, domain)
+                                      pod.ip, ip6)
+        etc.write_pod_hosts(pod_ns, [ip for ip in (pod.ip, ip6) if ip], hostname or pod.name, domain)
         if resolv_conf is not None:
             etc.write_pod_resolv_conf(pod_ns, resolv_conf)
 
@@ -735,6 +737,12 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
             # refused before anything is built (the proxier would refuse it only once the nodes exist)
             raise LabError("proxy mode nftables writes its table with `nft -f -`; the python-iptables backend only "
                            "writes iptables rules (use the restore backend)")
+        if getattr(wanted, "dual_stack", False) and (iptables_backend or wanted.iptables_backend) == "python-iptables":
+            raise LabError("a dual-stack lab writes its IPv6 rules with ip6tables-restore; the python-iptables "
+                           "backend writes IPv4 rules only (use the restore backend)")
+        if getattr(wanted, "dual_stack", False) and wanted.pod_network == "vxlan":
+            raise LabError("podNetwork vxlan is IPv4 only in netlab (flannel's IPv6 device, flannel-v6.1, is "
+                           "not built): use podNetwork host-gw for a dual-stack lab")
         if create and wanted.pod_network == "vxlan":
             from netlab.dataplane import vxlan
             problem = vxlan.kernel_problem()      # said before the lab's state or lock is written
@@ -794,10 +802,7 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
     if dry_run:
         return report                 # checked as a write would be; the state was never saved
     reconcile(lab, st, report, rng=rng, wait_ready=wait_ready, ensure_network=create)
-    # the pods the applied objects ask for (a Deployment's are not all there yet: 500 per pass)
-    wanted = sum(o.replicas if o.kind in ("Deployment", "ReplicaSet") else 1 for o in parse_stored(st.objects)
-                 if o.kind in ("Pod", "Deployment", "ReplicaSet"))
-    warning = neighbour_warning(max(wanted, len(st.pods)), topology)
+    warning = neighbour_warning(topology)
     if warning:
         report.warnings.append(warning)
     return report
@@ -841,21 +846,22 @@ def wait_pods_gone(lab: str, keys: list, timeout: float) -> list:
 NEIGHBOUR_LIMIT = "/proc/sys/net/ipv4/neigh/default/gc_thresh3"
 
 
-def neighbour_warning(pods: int, topology, limit_path: str = NEIGHBOUR_LIMIT) -> str | None:
-    """A warning when a lab of PODS pods needs more ARP entries than the kernel keeps.
+def neighbour_warning(topology, limit_path: str = NEIGHBOUR_LIMIT) -> str | None:
+    """A warning when a lab needs more ARP entries than the kernel keeps.
 
     The kernel's ARP table is one for all network namespaces, capped at gc_thresh3 (1024 by
-    default): each pod holds an entry for its gateway and its node one for each pod it talks to,
-    so past about 450 pods new entries fail ("neighbor table overflow!" in dmesg) and connections
-    lose their first SYN (a 1 s retransmit) or time out. The limit is host-wide: netlab names it and
-    leaves it alone."""
+    default). A pod's own entries are pinned (network.ensure_pod_network) and do not count; what
+    does is every node's entry for each other node and client on the underlay, so a lab of a few
+    dozen nodes goes past it: new entries fail ("neighbor table overflow!" in dmesg) and
+    connections lose their first SYN (a 1 s retransmit) or time out. The limit is host-wide:
+    netlab names it and leaves it alone."""
     try:
         with open(limit_path) as handle:
             limit = int(handle.read())
     except (OSError, ValueError):
         return None
     nodes = len(topology.nodes)
-    needed = 2 * pods + nodes * nodes + nodes * len(topology.clients) + 16
+    needed = nodes * nodes + nodes * len(topology.clients) + 16
     if needed <= limit:
         return None
     return (f"this lab may need about {needed} ARP entries and the kernel keeps {limit} for every namespace "

@@ -28,22 +28,39 @@ class ProbeResult:
     failed: int = 0             # requests that got no answer (each kind is a "(no answer: ...)" hit)
 
 
-def _source_of(st, topology, lab: str, target: str, namespace: str) -> tuple:
-    """(network namespace, source IP, node it enters the cluster at or None) for --from TARGET."""
+def _source_of(st, topology, lab: str, target: str, namespace: str, ipv6: bool = False) -> tuple:
+    """(network namespace, source IP, node it enters the cluster at or None) for --from TARGET;
+    IPV6: its IPv6 address (a dual-stack lab's)."""
     kind, _, name = target.rpartition("/")
     kind = kind or "pod"
     if kind in ("node", "no"):
         node = topology.node(name)
-        return node.netns, node.ip, node.name
+        return node.netns, _of_family(node.ip6 if ipv6 else node.ip, target), node.name
     if kind == "client":
         for client in topology.clients:
             if client.name == name:
-                return client.netns, client.ip, None
+                return client.netns, _of_family(client.ip6 if ipv6 else client.ip, target), None
         raise LabError(f'client "{name}" not found')
     pod = _find_pod(st, namespace, name)
     if not pod.node:
         raise LabError(f'pod "{name}" is Pending')
-    return names.pod_netns(lab, pod.namespace, pod.name), pod.ip, pod.node
+    return names.pod_netns(lab, pod.namespace, pod.name), _of_family(pod.ip6 if ipv6 else pod.ip, target), pod.node
+
+
+def _of_family(ip: str | None, target: str) -> str:
+    if not ip:
+        raise LabError(f"{target} has no IPv6 address (the lab is IPv4 only; spec.ipFamilies: [IPv4, IPv6] "
+                       "makes a dual-stack lab)")
+    return ip
+
+
+def _host_port(dest: str) -> tuple:
+    """(host, port) of "IP:PORT" or "[IPv6]:PORT"; ("", "") when DEST is neither."""
+    if dest.startswith("["):
+        host, _, port = dest[1:].partition("]:")
+        return host, port
+    host, _, port = dest.rpartition(":")
+    return (host, port) if ":" not in host else ("", "")
 
 
 def _destination(st, topology, dest: str, namespace: str) -> tuple:
@@ -61,10 +78,10 @@ def _destination(st, topology, dest: str, namespace: str) -> tuple:
         if not port.isdigit():
             raise LabError(f"say which port: node/{name}:NODEPORT")
         return node.ip, int(port), _protocol_of_node_port(view, int(port)), node.name, None
-    host, _, port = dest.rpartition(":")
-    if host and port.isdigit() and _network().is_ipv4(host):
+    host, port = _host_port(dest)
+    if host and port.isdigit() and (_network().is_ipv4(host) or _is_ipv6(host)):
         for node in topology.nodes:
-            if node.ip == host:
+            if host in (node.ip, node.ip6):
                 return host, int(port), _protocol_of_node_port(view, int(port)), node.name, None
         return host, int(port), _protocol_of_ip(view, host, int(port)), None, None
     svc_name, _, port_ref = dest.partition(":")
@@ -80,6 +97,14 @@ def _destination(st, topology, dest: str, namespace: str) -> tuple:
     raise LabError(f'service "{svc_name}" not found in namespace "{namespace}" (or give IP:PORT or node/NAME:PORT)')
 
 
+def _is_ipv6(text: str) -> bool:
+    import ipaddress
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False
+
+
 def _protocol_of_node_port(view, port: int) -> str:
     for service in view["services"]:
         for entry in service["spec"].get("ports") or []:
@@ -92,9 +117,18 @@ def _protocol_of_ip(view, ip: str, port: int) -> str:
     for service in view["services"]:
         spec = service["spec"]
         for entry in spec.get("ports") or []:
-            if spec.get("clusterIP") == ip and entry["port"] == port:
+            if ip in (spec.get("clusterIPs") or [spec.get("clusterIP")]) and entry["port"] == port:
                 return entry.get("protocol", "TCP")
     return "TCP"
+
+
+def _by_hostname(answer: dict, st, ipv6: bool, expected: dict) -> str:
+    """The endpoint of a reply that names its pod the way traefik/whoami does ("Hostname: POD"),
+    not as netlab's server does."""
+    name = answer.get("Hostname") or answer.get("hostname")
+    address = next((r.get("ip6" if ipv6 else "ip") for r in st.pods.values() if name and r.get("name") == name), None)
+    return next((ep for ep in expected if address and _host_port(ep)[0] == address),
+                "(answered, not by netlab's server)")
 
 
 def judge(hits: dict, expected: dict, affinity: bool) -> tuple:
@@ -113,36 +147,38 @@ def probe(lab: str, source: str, dest: str, count: int, namespace: str = "defaul
     from netlab import proxy
     from netlab.dataplane import traffic
     st, topology = _loaded_lab(lab)
-    src_netns, src_ip, src_node = _source_of(st, topology, lab, source, namespace)
     ip, port, protocol, dest_node, service = _destination(st, topology, dest, namespace)
+    ipv6 = ":" in ip            # the IPv6 proxier's rules, and the source's IPv6 address
+    src_netns, src_ip, src_node = _source_of(st, topology, lab, source, namespace, ipv6)
     ingress = dest_node or src_node
     if ingress is None:
         raise LabError(f"{dest} is not reachable from {source}: a client reaches the cluster through a node "
                        "(use node/NAME:NODEPORT)")
     node = topology.node(ingress)
-    local_ips = (node.ip, node.gateway, "127.0.0.1")
+    local_ips = (node.ip6, node.gateway6, "::1") if ipv6 else (node.ip, node.gateway, "127.0.0.1")
     if manifest_lab_config(st.config).proxy_mode == "nftables":
         # the live table, its dynamic affinity sets included, walked as upstream's nft tracer does
         from netlab.dataplane import nftables
         from netlab.proxy.nft_trace import trace_nft
-        table = nftables.read_whole_table(node.netns)
+        table = nftables.read_whole_table(node.netns, "ip6" if ipv6 else "ip")
         if table is None:
             raise LabError(f"node {node.name} has no kube-proxy table yet (see `netlab status`)")
         traced = trace_nft(table, src_ip, protocol, ip, port, local_ips=local_ips)
     else:
-        live = proxy.parse_restore_text(rules(lab, node.name, None))
+        live = proxy.parse_restore_text(rules(lab, node.name, None, "IPv6" if ipv6 else "IPv4"))
         traced = proxy.trace(live, src_ip, protocol, ip, port, local_ips=local_ips)
     endpoints = traced.endpoints
     expected = {ep: 1.0 / len(endpoints) for ep in endpoints} if endpoints else {}
-    pod_names = {r["ip"]: r["name"] for r in st.pods.values() if r.get("ip")}
+    pod_names = {r[field]: r["name"] for r in st.pods.values() for field in ("ip", "ip6") if r.get(field)}
     hits: dict = {}
     for reply in traffic.send(src_netns, ip, port, protocol, count):
         if reply.ok:
             answer = runtime.parse_builtin_reply(reply.text)
             server = answer.get("server") or ""
-            pod_ip = answer.get("pod_ip") or server.rpartition(":")[0]
-            server_port = server.rpartition(":")[2]
-            key = f"{pod_ip}:{server_port}" if pod_ip else "(answered, not by netlab's server)"
+            server_host, server_port = _host_port(server)
+            pod_ip = answer.get("pod_ip6" if ipv6 else "pod_ip") or server_host
+            shown = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
+            key = f"{shown}:{server_port}" if pod_ip else _by_hostname(answer, st, ipv6, expected)
         else:
             key = f"(no answer: {reply.error})"
         hits[key] = hits.get(key, 0) + 1

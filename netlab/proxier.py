@@ -31,7 +31,7 @@ FULL_SYNC_PERIOD = 3600.0   # pkg/proxy/util FullSyncPeriod: whole tables at lea
 from netlab.dataplane import iptables, netns, nfnetlink
 
 PROXY_MODES = ("iptables", "nftables")
-# (lab, node) -> (namespace id, table digest, NftSyncState): what this process last wrote to each node
+# (lab, node, family) -> (namespace id, table digest, NftSyncState): what this process last wrote to each node
 _NFT_MEMORY: dict = {}
 
 
@@ -58,7 +58,8 @@ def allocate(objects, st, topology) -> list:
     """Services with the API server's defaults and allocations; raises ServiceError on a clash."""
     allocated, record = service_ctl.allocate(service_objects(objects), st.allocations.get("services", {}),
                                              topology.service_cidr, topology.node_port_range,
-                                             lb_pool=topology.load_balancer_pool)
+                                             lb_pool=topology.load_balancer_pool,
+                                             service_cidr6=getattr(topology, "service_cidr6", None))
     st.allocations["services"] = record
     return allocated
 
@@ -87,7 +88,7 @@ def pod_endpoint_inputs(lab: str, st, objects, pod_status=None) -> list:
             ready = record.get("phase") == "running" and kubelet.pod_ready(record, spec, status)
         ports = [(p.name, p.container_port, p.protocol) for c in spec.containers for p in c.ports or ()]
         result.append({"name": pod.name, "namespace": pod.namespace, "labels": dict(pod.labels),
-                       "ip": pod.ip, "node": pod.node, "ready": ready, "terminating": terminating,
+                       "ip": pod.ip, "ip6": pod.ip6, "node": pod.node, "ready": ready, "terminating": terminating,
                        "container_ports": ports, "hostname": spec.hostname, "subdomain": spec.subdomain})
     return result
 
@@ -99,18 +100,27 @@ def endpoint_slices(allocated: list, pods: list, objects) -> list:
     return slices + user_slices(objects)
 
 
-def _proxy_overrides(lab_config, topology, node) -> dict:
+IPV4, IPV6 = "IPv4", "IPv6"
+
+
+def families(topology) -> tuple:
+    """The lab's IP families: kube-proxy runs one proxier for each (IPv4 first)."""
+    return tuple(getattr(topology, "ip_families", None) or (IPV4,))
+
+
+def _proxy_overrides(lab_config, topology, node, family: str = IPV4) -> dict:
     kube_proxy = lab_config.kube_proxy
-    return {
-        "node_ips": (node.ip,),
-        "cluster_cidr": str(topology.cluster_cidr),
+    common = {
         "masquerade_all": kube_proxy.masquerade_all,
         "masquerade_bit": kube_proxy.masquerade_bit,
         "detect_local_mode": kube_proxy.detect_local_mode,
-        "node_pod_cidrs": (str(node.pod_cidr),),
         "bridge_interface": "cni0",
-        "interface_addresses": ("127.0.0.1", node.ip, node.gateway),
     }
+    if family == IPV6:
+        return dict(common, node_ips=(node.ip6,), cluster_cidr=str(topology.cluster_cidr6),
+                    node_pod_cidrs=(str(node.pod_cidr6),), interface_addresses=("::1", node.ip6, node.gateway6))
+    return dict(common, node_ips=(node.ip,), cluster_cidr=str(topology.cluster_cidr),
+                node_pod_cidrs=(str(node.pod_cidr),), interface_addresses=("127.0.0.1", node.ip, node.gateway))
 
 
 class NodeRenderer:
@@ -120,37 +130,39 @@ class NodeRenderer:
     (whether an endpoint is local is decided while rendering), so it is done once per sync.
     """
 
-    def __init__(self, docs: list, topology, lab_config):
+    def __init__(self, docs: list, topology, lab_config, family: str = IPV4):
         from netlab.proxy.objects import Inventory
         self.inventory = Inventory().add(docs, "lab")
         self.topology = topology
         self.lab_config = lab_config
+        self.family = family          # the one proxier's: a dual-stack lab has a renderer per family
         self.base = None
+
+    def _config(self, node, nfacct: bool):
+        """(config, warnings) for NODE; the family's service ports and endpoints, once, in self.base."""
+        from netlab.proxy.objects import proxy_config_from_inventory, render_input_from_inventory
+        overrides = dict(_proxy_overrides(self.lab_config, self.topology, node, self.family), nfacct=nfacct)
+        if self.base is None:
+            self.base = render_input_from_inventory(self.inventory, node.name, self.family, **overrides)
+            if self.family != IPV4:
+                # a single-stack IPv4 Service is none of the IPv6 proxier's business (upstream's
+                # meta-proxier never hands it over): no word about it
+                self.base.warnings = [w for w in self.base.warnings if not w.endswith(f"no {self.family} rules for it")]
+            return self.base.config, self.base.warnings
+        return proxy_config_from_inventory(self.inventory, node.name, self.family, **overrides)
 
     def render(self, node, nfacct: bool):
         """(Ruleset, warnings) kube-proxy would write on NODE."""
         from netlab.proxy import render
-        from netlab.proxy.objects import proxy_config_from_inventory, render_input_from_inventory
-        overrides = dict(_proxy_overrides(self.lab_config, self.topology, node), nfacct=nfacct)
-        if self.base is None:
-            self.base = render_input_from_inventory(self.inventory, node.name, **overrides)
-            config, warnings = self.base.config, self.base.warnings
-        else:
-            config, warnings = proxy_config_from_inventory(self.inventory, node.name, **overrides)
+        config, warnings = self._config(node, nfacct)
         return render(config, self.base.service_ports, self.base.endpoints), warnings
 
     def render_nft(self, node):
         """(NftRuleset, warnings) kube-proxy's nftables mode would hold on NODE."""
         from netlab.proxy.nft_render import render_nft
-        from netlab.proxy.objects import proxy_config_from_inventory, render_input_from_inventory
-        overrides = dict(_proxy_overrides(self.lab_config, self.topology, node), nfacct=False)
-        if self.base is None:
-            self.base = render_input_from_inventory(self.inventory, node.name, **overrides)
-            config, warnings = self.base.config, self.base.warnings
-        else:
-            config, warnings = proxy_config_from_inventory(self.inventory, node.name, **overrides)
-        ruleset = render_nft(config, self.base.service_ports, self.base.endpoints,
-                             service_cidrs=(str(self.topology.service_cidr),))
+        config, warnings = self._config(node, False)
+        cidr = self.topology.service_cidr6 if self.family == IPV6 else self.topology.service_cidr
+        ruleset = render_nft(config, self.base.service_ports, self.base.endpoints, service_cidrs=(str(cidr),))
         return ruleset, warnings
 
 
@@ -210,32 +222,35 @@ class NodeDataplane:
         """kube-proxy's start-up on a node; True if nfacct counters are available."""
         return prepare_node(node)
 
-    def restore(self, backend: str, jobs: list) -> None:
-        """Load (namespace, text, noflush) jobs: iptables-restore in parallel, or python-iptables."""
+    def restore(self, backend: str, jobs: list, family: str = IPV4) -> None:
+        """Load (namespace, text, noflush) jobs: iptables-restore (ip6tables-restore for FAMILY
+        IPv6) in parallel, or python-iptables."""
         if backend == "python-iptables":
             from netlab.dataplane import iptc_backend
             for namespace, text, _ in jobs:
                 iptc_backend.apply_text(namespace, text)
         else:
-            iptables.restore_many(jobs)
+            iptables.restore_many(jobs, ip6=family == IPV6)
 
     def nft_apply(self, jobs: list) -> list:
         """Run (namespace, cleanup, transaction) jobs with `nft -f -`; the namespaces whose cleanup failed."""
         from netlab.dataplane import nftables
         return nftables.apply_many(jobs)
 
-    def nft_read(self, node):
-        """The node's live `ip kube-proxy` table as an NftTable, None if it has none."""
+    def nft_read(self, node, family: str = IPV4):
+        """The node's live `ip kube-proxy` table (`ip6 kube-proxy` for FAMILY IPv6) as an NftTable,
+        None if it has none."""
         from netlab.dataplane import nftables
-        return nftables.read_table(node.netns)
+        return nftables.read_table(node.netns, _nft_family(family))
 
-    def remove_mode(self, node, mode: str) -> None:
-        """Remove what kube-proxy's MODE wrote on the node (its cleanup of the other mode's rules)."""
+    def remove_mode(self, node, mode: str, family: str = IPV4) -> None:
+        """Remove what kube-proxy's MODE wrote on the node for FAMILY (its cleanup of the other
+        mode's rules)."""
         if mode == "nftables":
             from netlab.dataplane import nftables
-            nftables.delete_table(node.netns)
+            nftables.delete_table(node.netns, _nft_family(family))
         else:
-            iptables.remove_kube_chains(node.netns)
+            iptables.remove_kube_chains(node.netns, ip6=family == IPV6)
 
     def delete_udp_conntrack(self, node, filters: list) -> None:
         """conntrack -D -p udp FILTER... in the node's namespace."""
@@ -263,20 +278,24 @@ class NodeDataplane:
         return runtime.pod_status(state_dir)
 
 
-def _digest_path(lab: str, node_name: str):
+def _nft_family(family: str) -> str:
+    return "ip6" if family == IPV6 else "ip"
+
+
+def _digest_path(lab: str, node_name: str, family: str = IPV4):
     from netlab import names
-    return names.lab_dir(lab) / "rules" / f"{node_name}.json"
+    return names.lab_dir(lab) / "rules" / (f"{node_name}.json" if family == IPV4 else f"{node_name}.{family}.json")
 
 
-def _load_digests(lab: str, node_name: str) -> dict:
+def _load_digests(lab: str, node_name: str, family: str = IPV4) -> dict:
     try:
-        return json.loads(_digest_path(lab, node_name).read_text())
+        return json.loads(_digest_path(lab, node_name, family).read_text())
     except (FileNotFoundError, ValueError):
         return {}
 
 
-def _save_digests(lab: str, node_name: str, digests: dict) -> None:
-    path = _digest_path(lab, node_name)
+def _save_digests(lab: str, node_name: str, digests: dict, family: str = IPV4) -> None:
+    path = _digest_path(lab, node_name, family)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(digests))
@@ -304,21 +323,22 @@ def sync(lab: str, st, topology, lab_config, objects, report, dataplane: NodeDat
     previous_view = st.allocations.get("view") or {}
     st.allocations["view"] = {"services": allocated, "slices": slices}
     docs = allocated + slices
-    applied = st.allocations.setdefault("rules", {})
-    renderer = NodeRenderer(docs, topology, lab_config)
-    for node in topology.nodes:
-        record = applied.get(node.name)
-        # the lab switched modes on a live namespace: kube-proxy's cleanup of the other mode
-        if record and record.get("mode", "iptables") != mode and record.get("netns") == dataplane.netns_id(node):
-            dataplane.remove_mode(node, record.get("mode", "iptables"))
-            applied.pop(node.name, None)
-            _NFT_MEMORY.pop((lab, node.name), None)
+    proxiers = [FamilyProxier(family, NodeRenderer(docs, topology, lab_config, family), applied_rules(st, family))
+                for family in families(topology)]
+    for proxier in proxiers:
+        for node in topology.nodes:
+            record = proxier.applied.get(node.name)
+            # the lab switched modes on a live namespace: kube-proxy's cleanup of the other mode
+            if (record and record.get("mode", "iptables") != mode
+                    and record.get("netns") == dataplane.netns_id(node)):
+                dataplane.remove_mode(node, record.get("mode", "iptables"), proxier.family)
+                proxier.applied.pop(node.name, None)
+                _NFT_MEMORY.pop(_memory_key(lab, node.name, proxier.family), None)
     if mode == "nftables":
         previous_docs = list(previous_view.get("services") or []) + list(previous_view.get("slices") or [])
-        synced = _sync_nftables(lab, topology, renderer, applied, st, lab_config, report, dataplane, now,
-                                previous_docs)
+        synced = _sync_nftables(lab, topology, proxiers, st, lab_config, report, dataplane, now, previous_docs)
     else:
-        synced = _sync_iptables(lab, topology, renderer, applied, st, lab_config, backend, report, dataplane, now)
+        synced = _sync_iptables(lab, topology, proxiers, st, lab_config, backend, report, dataplane, now)
     if not synced:
         return
     clear_stale_udp(st, topology, allocated, slices, dataplane)
@@ -333,54 +353,82 @@ def _report_warnings(warnings, warned: set, report) -> None:
             report.warnings.append(warning)
 
 
-def _sync_iptables(lab, topology, renderer, applied, st, lab_config, backend, report, dataplane, now) -> bool:
-    """iptables mode: one iptables-restore per node whose rules changed; False if the sync waits."""
+class FamilyProxier:
+    """One IP family's kube-proxy (a dual-stack node runs two): its renderer and its record of
+    what was written to each node (node name -> {netns, mode, full, ...})."""
+
+    def __init__(self, family: str, renderer: "NodeRenderer", applied: dict):
+        self.family = family
+        self.renderer = renderer
+        self.applied = applied
+
+
+def applied_rules(st, family: str = IPV4) -> dict:
+    """The lab record of what FAMILY's kube-proxy last wrote to each node."""
+    return st.allocations.setdefault("rules" if family == IPV4 else f"rules-{family}", {})
+
+
+def _memory_key(lab: str, node_name: str, family: str) -> tuple:
+    return (lab, node_name, family)
+
+
+def _sync_iptables(lab, topology, proxiers, st, lab_config, backend, report, dataplane, now) -> bool:
+    """iptables mode: one iptables-restore (and ip6tables-restore) per node whose rules changed;
+    False if the sync waits."""
     warned = set()
-    jobs, done = [], []
-    for node in topology.nodes:
-        record = applied.get(node.name) or {}
-        netns_id = dataplane.netns_id(node)
-        # a new namespace, or an hour since the last whole-tables sync (kube-proxy's FullSyncPeriod,
-        # which repairs rules someone changed by hand): whole tables; otherwise the changed chains
-        fresh = record.get("netns") != netns_id or now - record.get("full", 0) > FULL_SYNC_PERIOD
-        nfacct = dataplane.prepare(node) if fresh else record.get("nfacct", False)
-        ruleset, warnings = renderer.render(node, nfacct)
-        _report_warnings(warnings, warned, report)
-        digests = chain_digests(ruleset)
-        if backend == "python-iptables":
-            # libiptc rewrites whole tables (one commit per table), so there is no partial sync
-            if fresh or digests != _load_digests(lab, node.name):
-                jobs.append((node.netns, ruleset.to_restore_text(include_builtin_jumps=True), None))
-                done.append((node, digests, {"netns": netns_id, "nfacct": nfacct, "full": now}))
-            continue
-        if fresh:
-            jobs.append((node.netns, ruleset.to_restore_text(include_builtin_jumps=True), False))
-        else:
-            text = partial_text(ruleset, digests, _load_digests(lab, node.name))
-            if not text:
+    planned = []                # (proxier, jobs, done) per family
+    for proxier in proxiers:
+        jobs, done = [], []
+        planned.append((proxier, jobs, done))
+        for node in topology.nodes:
+            record = proxier.applied.get(node.name) or {}
+            netns_id = dataplane.netns_id(node)
+            # a new namespace, or an hour since the last whole-tables sync (kube-proxy's FullSyncPeriod,
+            # which repairs rules someone changed by hand): whole tables; otherwise the changed chains
+            fresh = record.get("netns") != netns_id or now - record.get("full", 0) > FULL_SYNC_PERIOD
+            nfacct = dataplane.prepare(node) if fresh else record.get("nfacct", False)
+            ruleset, warnings = proxier.renderer.render(node, nfacct)
+            _report_warnings(warnings, warned, report)
+            digests = chain_digests(ruleset)
+            before = _load_digests(lab, node.name, proxier.family)
+            if backend == "python-iptables":
+                # libiptc rewrites whole tables (one commit per table), so there is no partial sync
+                if fresh or digests != before:
+                    jobs.append((node.netns, ruleset.to_restore_text(include_builtin_jumps=True), None))
+                    done.append((node, digests, {"netns": netns_id, "nfacct": nfacct, "full": now}))
                 continue
-            jobs.append((node.netns, text, True))
-        done.append((node, digests, {"netns": netns_id, "nfacct": nfacct,
-                                     "full": now if fresh else record.get("full", now)}))
-    if jobs and not take_sync_token(st, lab_config.kube_proxy.min_sync_period, now, report):
+            if fresh:
+                jobs.append((node.netns, ruleset.to_restore_text(include_builtin_jumps=True), False))
+            else:
+                text = partial_text(ruleset, digests, before)
+                if not text:
+                    continue
+                jobs.append((node.netns, text, True))
+            done.append((node, digests, {"netns": netns_id, "nfacct": nfacct,
+                                         "full": now if fresh else record.get("full", now)}))
+    if any(jobs for _, jobs, _ in planned) and not take_sync_token(st, lab_config.kube_proxy.min_sync_period,
+                                                                   now, report):
         return False                # kube-proxy's syncRunner: this change waits for its turn
-    started = time.perf_counter()
-    if jobs:
-        try:
-            dataplane.restore(backend, jobs)
-        except Exception:
-            for node, _, _ in done:   # unknown which went in: the next sync writes whole tables
-                applied.pop(node.name, None)
-            raise
-        crashpoints.reached("node rules restored")
-    took = time.perf_counter() - started
-    rules_in = {namespace: sum(1 for line in text.splitlines() if line.startswith("-A "))
-                for namespace, text, _ in jobs}
-    for node, digests, record in done:
-        _save_digests(lab, node.name, digests)
-        applied[node.name] = record
-        report.rules_synced.append(node.name)
-        report.rule_stats[node.name] = (rules_in.get(node.netns, 0), took)
+    for proxier, jobs, done in planned:
+        started = time.perf_counter()
+        if jobs:
+            try:
+                dataplane.restore(backend, jobs, proxier.family)
+            except Exception:
+                for node, _, _ in done:   # unknown which went in: the next sync writes whole tables
+                    proxier.applied.pop(node.name, None)
+                raise
+            crashpoints.reached("node rules restored")
+        took = time.perf_counter() - started
+        rules_in = {namespace: sum(1 for line in text.splitlines() if line.startswith("-A "))
+                    for namespace, text, _ in jobs}
+        for node, digests, record in done:
+            _save_digests(lab, node.name, digests, proxier.family)
+            proxier.applied[node.name] = record
+            if node.name not in report.rules_synced:
+                report.rules_synced.append(node.name)
+            written, _ = report.rule_stats.get(node.name, (0, 0.0))
+            report.rule_stats[node.name] = (written + rules_in.get(node.netns, 0), took)
     return True
 
 
@@ -406,30 +454,35 @@ def _table_digest(ruleset) -> str:
     return ruleset.digest()
 
 
-def _sync_nftables(lab, topology, renderer, applied, st, lab_config, report, dataplane, now,
-                   previous_docs=()) -> bool:
-    """nftables mode: per node, the renderer's sync from what was last written there (a partial
-    sync) or from the live table (a full one); one `nft -f -` each. False if it waits.
+def _sync_nftables(lab, topology, proxiers, st, lab_config, report, dataplane, now, previous_docs=()) -> bool:
+    """nftables mode: per node and family, the renderer's sync from what was last written there (a
+    partial sync) or from the live table (a full one); one `nft -f -` each. False if it waits.
 
     What was last written is this process's memory, or else the previous sync's Services and
     EndpointSlices (the lab state keeps them) rendered again, when that gives the very table the
     lab's record says was written."""
+    jobs, done = [], []
     with collector_paused():
-        jobs, done = _plan_nftables(lab, topology, renderer, applied, lab_config, report, dataplane, now,
-                                    previous_docs)
-    return _apply_nftables(lab, st, lab_config, report, dataplane, now, applied, jobs, done)
+        for proxier in proxiers:
+            got_jobs, got_done = _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now,
+                                                previous_docs)
+            jobs += got_jobs
+            done += [(proxier, *entry) for entry in got_done]
+    return _apply_nftables(lab, st, lab_config, report, dataplane, now, jobs, done)
 
 
-def _plan_nftables(lab, topology, renderer, applied, lab_config, report, dataplane, now, previous_docs):
-    """Each node's sync, decided: (jobs, done) for the nodes whose table must change; APPLIED and
-    the memory are brought up to date for the others."""
+def _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now, previous_docs):
+    """Each node's sync for PROXIER's family, decided: (jobs, done) for the nodes whose table must
+    change; its record and the memory are brought up to date for the others."""
     warned = set()
     jobs, done = [], []
     previous_renderer = None
+    family, renderer, applied = proxier.family, proxier.renderer, proxier.applied
     for node in topology.nodes:
         record = applied.get(node.name) or {}
         netns_id = dataplane.netns_id(node)
-        memory = _NFT_MEMORY.get((lab, node.name))
+        key = _memory_key(lab, node.name, family)
+        memory = _NFT_MEMORY.get(key)
         # the memory holds only if no other process (a `netlab` command beside the supervisor)
         # wrote the table since: the lab's record names the table last written
         known = (memory is not None and memory[:2] == (netns_id, record.get("table"))
@@ -444,7 +497,7 @@ def _plan_nftables(lab, topology, renderer, applied, lab_config, report, datapla
             # a new process: what the previous sync wrote, rendered again, is its memory if it is
             # the table the record names (kube-proxy keeps it in memory; netlab's CLI is many processes)
             if previous_renderer is None:
-                previous_renderer = NodeRenderer(previous_docs, topology, lab_config)
+                previous_renderer = NodeRenderer(previous_docs, topology, lab_config, family)
             old, _ = previous_renderer.render_nft(node)
             if _table_digest(old) == record.get("table"):
                 memory, known = (netns_id, record["table"], old.sync(None).state), True
@@ -453,11 +506,11 @@ def _plan_nftables(lab, topology, renderer, applied, lab_config, report, datapla
         else:
             # no memory of this node (a new namespace, or a new process): start from the live table,
             # as a restarted kube-proxy does
-            result = ruleset.sync(dataplane.nft_read(node), now=now)
+            result = ruleset.sync(dataplane.nft_read(node, family), now=now)
         full_at = now if result.full else record.get("full", now)
         entry = {"netns": netns_id, "mode": "nftables", "full": full_at, "table": digest}
         if not result.transaction and not result.cleanup:
-            _NFT_MEMORY[(lab, node.name)] = (netns_id, digest, result.state)
+            _NFT_MEMORY[key] = (netns_id, digest, result.state)
             applied[node.name] = entry
             continue
         jobs.append((node.netns, result.cleanup, result.transaction))
@@ -465,9 +518,9 @@ def _plan_nftables(lab, topology, renderer, applied, lab_config, report, datapla
     return jobs, done
 
 
-def _apply_nftables(lab, st, lab_config, report, dataplane, now, applied, jobs, done) -> bool:
-    """One `nft -f -` a node for JOBS, all at once, and what they wrote remembered; False if the
-    sync must wait (minSyncPeriod)."""
+def _apply_nftables(lab, st, lab_config, report, dataplane, now, jobs, done) -> bool:
+    """One `nft -f -` a node and family for JOBS, all at once, and what they wrote remembered;
+    False if the sync must wait (minSyncPeriod). DONE holds (proxier, node, result, record)."""
     if jobs and not take_sync_token(st, lab_config.kube_proxy.min_sync_period, now, report):
         return False
     started = time.perf_counter()
@@ -476,21 +529,24 @@ def _apply_nftables(lab, st, lab_config, report, dataplane, now, applied, jobs, 
         try:
             cleanup_failed = dataplane.nft_apply(jobs)
         except Exception:
-            for node, _, _ in done:   # unknown which went in: the next sync starts from the live table
-                if node.name in applied:
-                    applied[node.name]["table"] = None     # (the mode stays known, for a mode switch)
-                _NFT_MEMORY.pop((lab, node.name), None)
+            for proxier, node, _, _ in done:   # unknown which went in: the next sync starts from the live table
+                if node.name in proxier.applied:
+                    proxier.applied[node.name]["table"] = None     # (the mode stays known, for a mode switch)
+                _NFT_MEMORY.pop(_memory_key(lab, node.name, proxier.family), None)
             raise
         crashpoints.reached("node rules restored")
     took = time.perf_counter() - started
-    for node, result, record in done:
-        applied[node.name] = record
+    for proxier, node, result, record in done:
+        proxier.applied[node.name] = record
+        key = _memory_key(lab, node.name, proxier.family)
         if node.netns in cleanup_failed:   # kube-proxy forces a full sync after a failed cleanup
-            _NFT_MEMORY.pop((lab, node.name), None)
+            _NFT_MEMORY.pop(key, None)
         else:
-            _NFT_MEMORY[(lab, node.name)] = (record["netns"], record["table"], result.state)
-        report.rules_synced.append(node.name)
-        report.rule_stats[node.name] = (result.operations, took)
+            _NFT_MEMORY[key] = (record["netns"], record["table"], result.state)
+        if node.name not in report.rules_synced:
+            report.rules_synced.append(node.name)
+        operations, _ = report.rule_stats.get(node.name, (0, 0.0))
+        report.rule_stats[node.name] = (operations + result.operations, took)
     return True
 
 
@@ -522,10 +578,13 @@ def health_check_tables(topology, allocated: list, slices: list) -> dict:
         port = spec.get("healthCheckNodePort")
         if not port or spec.get("type") != "LoadBalancer" or spec.get("externalTrafficPolicy") != "Local":
             continue
+        # one family's endpoints, as each proxier counts its own: a dual-stack pod has two addresses
+        family = (spec.get("ipFamilies") or [IPV4])[0]
         for node in topology.nodes:
             ready_here = {e["addresses"][0] for s in slices
                           if (s["metadata"].get("labels") or {}).get(service_ctl.SERVICE_NAME_LABEL) == meta["name"]
                           and s["metadata"].get("namespace") == meta["namespace"]
+                          and s.get("addressType", IPV4) == family
                           for e in s["endpoints"]
                           if e["conditions"].get("ready") and e.get("nodeName") == node.name}
             tables[node.name][port] = {"namespace": meta["namespace"], "name": meta["name"],
@@ -583,7 +642,8 @@ def _udp_targets(allocated: list, slices: list) -> dict:
             if port.get("protocol") != "UDP":
                 continue
             key = f"{meta['namespace']}/{meta['name']}:{port.get('name') or ''}/{port['port']}"
-            ips = [ip for ip in [spec.get("clusterIP")] + list(spec.get("externalIPs") or []) if ip and ip != "None"]
+            cluster_ips = list(spec.get("clusterIPs") or [spec.get("clusterIP")])
+            ips = [ip for ip in cluster_ips + list(spec.get("externalIPs") or []) if ip and ip != "None"]
             ips += [i.get("ip") for i in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
                     if i.get("ip")]
             serving = sorted({e["addresses"][0] for s in slices
@@ -592,6 +652,11 @@ def _udp_targets(allocated: list, slices: list) -> dict:
                               for e in s["endpoints"] if e["conditions"].get("serving", True)})
             targets[key] = {"ips": ips, "port": port["port"], "nodePort": port.get("nodePort"), "serving": serving}
     return targets
+
+
+def _conntrack_family(ip: str) -> list:
+    """conntrack's family option for IP: its default is IPv4, an IPv6 address needs `-f ipv6`."""
+    return ["-f", "ipv6"] if ":" in ip else []
 
 
 def clear_stale_udp(st, topology, allocated: list, slices: list, dataplane: NodeDataplane) -> None:
@@ -610,10 +675,12 @@ def clear_stale_udp(st, topology, allocated: list, slices: list, dataplane: Node
         filters = []
         for ip in target["ips"]:
             if not before["serving"]:
-                filters.append(["--orig-dst", ip])                       # entries made with no endpoint
-            filters += [["--orig-dst", ip, "--reply-src", old] for old in gone]
+                filters.append(_conntrack_family(ip) + ["--orig-dst", ip])   # entries made with no endpoint
+            filters += [_conntrack_family(ip) + ["--orig-dst", ip, "--reply-src", old] for old in gone
+                        if (":" in old) == (":" in ip)]
         if target["nodePort"]:
-            filters += [["--dport", str(target["nodePort"]), "--reply-src", old] for old in gone]
+            filters += [_conntrack_family(old) + ["--dport", str(target["nodePort"]), "--reply-src", old]
+                        for old in gone]
         for node in topology.nodes:
             for extra in filters:
                 dataplane.delete_udp_conntrack(node, extra)

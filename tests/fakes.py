@@ -18,7 +18,7 @@ class FakeDataplane(proxier.NodeDataplane):
     def prepare(self, node):
         return False
 
-    def restore(self, backend, jobs):
+    def restore(self, backend, jobs, family="IPv4"):
         self.restores.append(list(jobs))
 
     def delete_udp_conntrack(self, node, filters):

@@ -116,17 +116,18 @@ def test_a_pod_whose_container_stopped_leaves_the_endpoints_but_stays_in_its_rep
     assert ready[st.pods[key]["name"]] is False and sum(ready.values()) == 1
 
 
-def test_a_lab_too_big_for_the_kernels_arp_table_is_warned_about_with_the_sysctl(tmp_path):
+def test_a_lab_with_more_nodes_than_the_kernels_arp_table_holds_is_warned_about_with_the_sysctl(tmp_path):
     from netlab.lab import neighbour_warning
     from netlab.manifest import lab_config
     from netlab.cluster.topology import build_topology
     limit = tmp_path / "gc_thresh3"
     limit.write_text("1024\n")
-    topology = build_topology("lab", lab_config({"spec": {"nodes": 10}}))
-    assert neighbour_warning(300, topology, str(limit)) is None
-    said = neighbour_warning(1000, topology, str(limit))
+    # a pod's entries are pinned, so only the nodes count: ten are far from it, forty go past it
+    assert neighbour_warning(build_topology("lab", lab_config({"spec": {"nodes": 10}})), str(limit)) is None
+    big = build_topology("lab", lab_config({"spec": {"nodes": 40}}))
+    said = neighbour_warning(big, str(limit))
     assert "gc_thresh3" in said and "keeps 1024" in said and "sysctl -w net.ipv4.neigh.default.gc_thresh1=" in said
-    assert neighbour_warning(1000, topology, str(tmp_path / "absent")) is None
+    assert neighbour_warning(big, str(tmp_path / "absent")) is None
 
 
 def test_every_running_dns_pod_gets_the_records_of_the_services_and_pods(lab):

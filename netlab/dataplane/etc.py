@@ -21,8 +21,7 @@ fe00::0\tip6-localnet
 fe00::0\tip6-mcastprefix
 fe00::1\tip6-allnodes
 fe00::2\tip6-allrouters
-{ip}\t{names}
-"""
+{lines}"""
 
 
 def _folder(netns_name: str) -> Path:
@@ -39,13 +38,15 @@ def _folder(netns_name: str) -> Path:
     return folder
 
 
-def write_pod_hosts(netns_name: str, ip: str, hostname: str, domain: str | None = None) -> None:
+def write_pod_hosts(netns_name: str, ips, hostname: str, domain: str | None = None) -> None:
     """The kubelet's hosts file for a pod (pkg/kubelet/kubelet_pods.go managedHostsFileContent):
-    the pod's address with HOSTNAME, and HOSTNAME.DOMAIN first when the pod has a subdomain."""
+    each of the pod's addresses IPS (one, or a dual-stack pod's two) with HOSTNAME, and
+    HOSTNAME.DOMAIN first when the pod has a subdomain."""
     folder = _folder(netns_name)
     tmp = folder / ".hosts.tmp"
     names = f"{hostname}.{domain}\t{hostname}" if domain else hostname
-    tmp.write_text(KUBELET_HOSTS.format(ip=ip, names=names))
+    ips = [ips] if isinstance(ips, str) else ips
+    tmp.write_text(KUBELET_HOSTS.format(lines="".join(f"{ip}\t{names}\n" for ip in ips)))
     os.replace(tmp, folder / "hosts")
 
 

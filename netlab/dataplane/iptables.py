@@ -26,10 +26,14 @@ def variant() -> str:
     return iptables_variant() or "nft"
 
 
-def restore_argv(which: str) -> list:
+def restore_argv(which: str, ip6: bool = False) -> list:
+    """The restore command for variant WHICH, the IPv6 one (ip6tables-*-restore) when IP6."""
     from netlab.dataplane.variant import restore_command
     try:
-        return list(restore_command(which)) + ["-w", "5"]
+        command = list(restore_command(which))
+        if ip6:
+            command[0] = command[0].replace("iptables", "ip6tables", 1)
+        return command + ["-w", "5"]
     except FileNotFoundError as err:
         raise RestoreError(f"{err} (`netlab doctor` checks everything netlab needs)") from None
 
@@ -40,53 +44,56 @@ def _context(text: str, line_no: int, around: int = 2) -> str:
     return "\n".join(f"{'>' if n == line_no else ' '} {n:5d}  {lines[n - 1]}" for n in range(start, end + 1))
 
 
-def _argv(namespace: str, which: str | None, noflush: bool) -> list:
+def _argv(namespace: str, which: str | None, noflush: bool, ip6: bool = False) -> list:
     # nsenter without "--": util-linux 2.38 would try to execute "--"
-    argv = ["nsenter", f"--net={netns.path(namespace)}"] + restore_argv(which or variant())
+    argv = ["nsenter", f"--net={netns.path(namespace)}"] + restore_argv(which or variant(), ip6)
     if noflush:
         argv.append("--noflush")
     return argv
 
 
-def _failure(namespace: str, text: str, message: str) -> RestoreError:
+def _failure(namespace: str, text: str, message: str, ip6: bool = False) -> RestoreError:
     message = message.strip()
     match = _FAILED_LINE.search(message)
     detail = f"\n{_context(text, int(match.group(1)))}" if match else ""
-    return RestoreError(f"iptables-restore in network namespace {namespace!r} failed: {message}{detail}\n"
+    tool = "ip6tables-restore" if ip6 else "iptables-restore"
+    return RestoreError(f"{tool} in network namespace {namespace!r} failed: {message}{detail}\n"
                         "the previous rules are still in place")
 
 
-def restore(namespace: str, text: str, which: str | None = None, noflush: bool = False) -> None:
-    """Load TEXT (iptables-save format) into NAMESPACE atomically; raise RestoreError on failure."""
-    result = subprocess.run(_argv(namespace, which, noflush), input=text, capture_output=True, text=True)
+def restore(namespace: str, text: str, which: str | None = None, noflush: bool = False, ip6: bool = False) -> None:
+    """Load TEXT (iptables-save format) into NAMESPACE atomically (the IPv6 tables when IP6);
+    raise RestoreError on failure."""
+    result = subprocess.run(_argv(namespace, which, noflush, ip6), input=text, capture_output=True, text=True)
     if result.returncode != 0:
-        raise _failure(namespace, text, result.stderr or result.stdout)
+        raise _failure(namespace, text, result.stderr or result.stdout, ip6)
 
 
-def restore_many(jobs: list, which: str | None = None) -> None:
-    """Restore into several namespaces at once (one process each): JOBS are (namespace, text, noflush).
+def restore_many(jobs: list, which: str | None = None, ip6: bool = False) -> None:
+    """Restore into several namespaces at once (one process each): JOBS are (namespace, text, noflush);
+    IP6: with ip6tables-restore.
 
     Every job runs to its end; the first failure is raised afterwards, the others' rules are loaded.
     """
     which = which or variant()
     running = []
     for namespace, text, noflush in jobs:
-        proc = subprocess.Popen(_argv(namespace, which, noflush), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(_argv(namespace, which, noflush, ip6), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         running.append((namespace, text, proc))
     failures = []
     for namespace, text, proc in running:
         out, err = proc.communicate(text)
         if proc.returncode != 0:
-            failures.append(_failure(namespace, text, err or out))
+            failures.append(_failure(namespace, text, err or out, ip6))
     if failures:
         raise failures[0]
 
 
-def save(namespace: str, table: str | None = None, which: str | None = None) -> str:
-    """The live rules of NAMESPACE as iptables-save prints them."""
+def save(namespace: str, table: str | None = None, which: str | None = None, ip6: bool = False) -> str:
+    """The live rules of NAMESPACE as iptables-save (ip6tables-save when IP6) prints them."""
     which = which or variant()
-    tool = f"iptables-{which}-save"
+    tool = f"ip6tables-{which}-save" if ip6 else f"iptables-{which}-save"
     argv = ["nsenter", f"--net={netns.path(namespace)}", tool]
     if table:
         argv += ["-t", table]
@@ -126,8 +133,9 @@ def kube_cleanup_text(saved: str) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-def remove_kube_chains(namespace: str, which: str | None = None) -> None:
-    """Remove kube-proxy's iptables chains from NAMESPACE (nothing to do when there are none)."""
-    text = kube_cleanup_text(save(namespace, which=which))
+def remove_kube_chains(namespace: str, which: str | None = None, ip6: bool = False) -> None:
+    """Remove kube-proxy's iptables chains (ip6tables ones when IP6) from NAMESPACE (nothing to do
+    when there are none)."""
+    text = kube_cleanup_text(save(namespace, which=which, ip6=ip6))
     if text:
-        restore(namespace, text, which=which, noflush=True)
+        restore(namespace, text, which=which, noflush=True, ip6=ip6)

@@ -19,9 +19,11 @@ from netlab import crashpoints, names
 from netlab.dataplane import netns, vxlan
 
 EEXIST = 17
+ENOENT = 2
 ESRCH = 3
 NUD_PERMANENT = 0x80      # include/uapi/linux/neighbour.h
 NTF_SELF = 0x02           # an FDB entry of the VXLAN device itself, not of a bridge above it
+IFA_F_NODAD = 0x02        # include/uapi/linux/if_addr.h
 RTNH_F_ONLINK = 0x04      # the gateway is on the link even though no address says so
 RTPROT_BOOT = 3           # what the kernel records when, as in flannel's netlink calls, none is given
 BRIDGE_PORT_HAIRPIN = 1  # IFLA_BRPORT_MODE: BRIDGE_MODE_HAIRPIN (the CNI bridge plugin's hairpinMode)
@@ -82,8 +84,11 @@ def _index(ipr, ifname: str) -> int | None:
 
 
 def _ensure_addr(ipr, index: int, address: str, prefixlen: int) -> None:
+    """ADDRESS/PREFIXLEN on link INDEX. An IPv6 one skips duplicate address detection: the lab
+    hands out every address itself, and DAD would keep it unusable ("tentative") for a second."""
+    flags = IFA_F_NODAD if ":" in address else 0
     try:
-        ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen, flags=flags)
     except NetlinkError as err:
         if err.code != EEXIST:
             raise
@@ -149,6 +154,8 @@ def ensure_underlay(topology) -> None:
         _up(ipr, "lo")
         bridge = _ensure_bridge(ipr, names.UNDERLAY_BRIDGE, topology.underlay_netns)
         _ensure_addr(ipr, bridge, topology.underlay_gateway, topology.prefixlen)
+        if _dual_stack(topology):
+            _ensure_addr(ipr, bridge, topology.underlay_gateway6, topology.underlay6.prefixlen)
         ipr.link("set", index=bridge, state="up")
 
 
@@ -184,28 +191,41 @@ def _ensure_veth(ipr, name: str, here: str, peer_netns: str, peer_name: str) -> 
     return index
 
 
-def _ensure_on_underlay(topology, namespace: str, ip: str) -> None:
-    """NAMESPACE exists, with lo up and eth0 on the underlay bridge holding IP."""
+def _dual_stack(topology) -> bool:
+    return bool(getattr(topology, "dual_stack", False))
+
+
+def _ensure_on_underlay(topology, namespace: str, ip: str, ip6: str | None = None) -> None:
+    """NAMESPACE exists, with lo up and eth0 on the underlay bridge holding IP (and IP6 on a
+    dual-stack lab)."""
     ensure_namespace(namespace, topology.lab)
     _plug_into_underlay(topology, namespace)
     with rtnl(namespace) as ipr:
         _up(ipr, "lo")
-        _ensure_addr(ipr, _up(ipr, names.NODE_UPLINK), ip, topology.prefixlen)
+        uplink = _up(ipr, names.NODE_UPLINK)
+        _ensure_addr(ipr, uplink, ip, topology.prefixlen)
+        if ip6 and _dual_stack(topology):
+            _ensure_addr(ipr, uplink, ip6, topology.underlay6.prefixlen)
 
 
 def ensure_node(topology, node) -> None:
     """A node: eth0 on the underlay, cni0 with the pod gateway, the pod network backend's routes
     (host-gw: via each node's IP; vxlan: flannel.1 and its entries), forwarding on."""
-    _ensure_on_underlay(topology, node.netns, node.ip)
+    dual = _dual_stack(topology)
+    _ensure_on_underlay(topology, node.netns, node.ip, node.ip6 if dual else None)
     with rtnl(node.netns) as ipr:
         bridge = _ensure_bridge(ipr, names.POD_BRIDGE, node.netns)
         _ensure_addr(ipr, bridge, node.gateway, node.pod_cidr.prefixlen)
+        if dual:
+            _ensure_addr(ipr, bridge, node.gateway6, node.pod_cidr6.prefixlen)
         # the CNI bridge plugin's `mtu` (flannel-cni passes FLANNEL_MTU): set, so the bridge keeps
         # it rather than following its ports
         ipr.link("set", index=bridge, mtu=topology.pod_mtu, state="up")
         # Real nodes have a default route; without one, node -> ClusterIP fails with ENETUNREACH
         # because the route lookup happens before OUTPUT DNAT (pod-network.md §6.2).
         _ensure_route(ipr, "0.0.0.0/0", topology.underlay_gateway)
+        if dual:
+            _ensure_route(ipr, "::/0", topology.underlay_gateway6)
         if topology.pod_network == "vxlan":
             plan = vxlan.overlay(topology, node)
             _ensure_peers(ipr, plan, _ensure_vxlan_device(ipr, plan, _index(ipr, names.NODE_UPLINK)))
@@ -213,10 +233,15 @@ def ensure_node(topology, node) -> None:
             for other in topology.nodes:
                 if other.name != node.name:
                     _ensure_route(ipr, str(other.pod_cidr), other.ip)
+                    if dual:
+                        _ensure_route(ipr, str(other.pod_cidr6), other.ip6)
     netns.write_sysctl(node.netns, "net.ipv4.ip_forward", 1)
     # Per namespace since Linux 5.3; needed so a reply between two pods of one bridge passes
     # conntrack and is un-DNATed (pod-network.md §4).
     netns.write_sysctl(node.netns, "net.bridge.bridge-nf-call-iptables", 1)
+    if dual:
+        netns.write_sysctl(node.netns, "net.ipv6.conf.all.forwarding", 1)
+        netns.write_sysctl(node.netns, "net.bridge.bridge-nf-call-ip6tables", 1)
     crashpoints.reached("node sysctls set")
 
 
@@ -265,7 +290,7 @@ def _ensure_peers(ipr, plan, index: int) -> None:
 
 def ensure_client(topology, client) -> None:
     """An external client: a namespace on the underlay with its own address and nothing else."""
-    _ensure_on_underlay(topology, client.netns, client.ip)
+    _ensure_on_underlay(topology, client.netns, client.ip, getattr(client, "ip6", None))
 
 
 LOOPBACK_INDEX = 1          # the kernel gives `lo` ifindex 1 in every network namespace
@@ -318,13 +343,24 @@ def _bridge_index(ipr, node_netns: str) -> int:
     return index
 
 
-def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str) -> None:
+def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str, ip6: str | None = None) -> None:
     """A pod's eth0: a veth whose peer is a hairpinning port of the node's cni0 (CNI bridge + host-local).
 
     One rtnetlink socket per namespace and as few round trips as will do: this runs once per pod,
-    and a thousand-pod lab spends most of its wiring time here."""
+    and a thousand-pod lab spends most of its wiring time here.
+
+    The two ARP entries the pod's traffic needs are pinned (permanent): the pod's on the node's
+    cni0, and the gateway's in the pod. Every node of a lab shares one kernel, whose ARP table holds
+    1,024 dynamic entries for all namespaces together (gc_thresh3 is host-wide); a lab of 1,000 pods
+    needs about twice that, and past the limit connections lose their first packets ("neighbour
+    table overflow"). Permanent entries do not count against the limit. The pod's MAC comes from
+    its IP (pod_mac), so an entry is right for whichever pod holds that address.
+
+    IP6 is a dual-stack pod's IPv6 address, wired the same way beside IP (its neighbour entries
+    are pinned too: the kernel's IPv6 neighbour table has the same shared limit)."""
     netns.create(pod_netns)
     mtu = topology.pod_mtu
+    mac = pod_mac(ip)
     with rtnl(pod_netns) as pod:
         # the tag ensure_namespace writes, and lo up, in one message
         pod.link("set", index=LOOPBACK_INDEX, ifalias=OWNER_TAG + topology.lab, state="up")
@@ -338,20 +374,48 @@ def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str) 
                 _bridges.clear()
                 ipr.link("set", index=index, master=_bridge_index(ipr, node.netns), mtu=mtu, state="up")
             ipr.link("set", index=index, kind="bridge_slave", mode=BRIDGE_PORT_HAIRPIN)
+            for address in (ip, ip6) if ip6 else (ip,):
+                ipr.neigh("replace", ifindex=_bridge_index(ipr, node.netns), dst=address, lladdr=mac,
+                          state=NUD_PERMANENT)
         gateway = node.gateway
         eth0 = _index(pod, names.POD_IFNAME)
         _ensure_addr(pod, eth0, ip, node.pod_cidr.prefixlen)
-        pod.link("set", index=eth0, mtu=mtu, state="up")
+        pod.link("set", index=eth0, address=mac, mtu=mtu, state="up")
+        pod.neigh("replace", ifindex=eth0, dst=gateway, lladdr=bridge_mac(node), state=NUD_PERMANENT)
         # flannel's host-local result: the cluster CIDR and the default route via the gateway.
         _ensure_route(pod, str(topology.cluster_cidr), gateway)
         _ensure_route(pod, "0.0.0.0/0", gateway)
+        if ip6:
+            _ensure_addr(pod, eth0, ip6, node.pod_cidr6.prefixlen)
+            pod.neigh("replace", ifindex=eth0, dst=node.gateway6, lladdr=bridge_mac(node), state=NUD_PERMANENT)
+            _ensure_route(pod, str(topology.cluster_cidr6), node.gateway6)
+            _ensure_route(pod, "::/0", node.gateway6)
 
 
-def remove_pod_network(node_netns: str, pod_netns: str, host_veth: str) -> None:
-    """Delete a pod's namespace (its veth pair goes with it) and any leftover host-side port."""
+def pod_mac(ip: str) -> str:
+    """A pod's eth0 MAC: 0a:58 and the four bytes of its IPv4 address, as the CNI bridge plugin
+    made them (hwaddr.GenerateHardwareAddr4) so that an ARP entry outlives the pod that held it."""
+    return "0a:58:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+
+
+def bridge_mac(node) -> str:
+    """cni0's MAC on NODE: the one _ensure_bridge gives it."""
+    return stable_mac(f"{node.netns}/{names.POD_BRIDGE}")
+
+
+def remove_pod_network(node_netns: str, pod_netns: str, host_veth: str, ips=()) -> None:
+    """Delete a pod's namespace (its veth pair goes with it), any leftover host-side port, and the
+    pinned neighbour entries for its addresses IPS on the node's cni0."""
     netns.delete(pod_netns)
     if netns.exists(node_netns):
         with rtnl(node_netns) as ipr:
+            bridge = _index(ipr, names.POD_BRIDGE)
+            for ip in ips if bridge is not None else ():
+                try:
+                    ipr.neigh("del", ifindex=bridge, dst=ip)
+                except NetlinkError as err:
+                    if err.code != ENOENT:
+                        raise
             index = _index(ipr, host_veth)
             if index is not None:
                 try:

@@ -19,12 +19,17 @@ class Reply:
     error: str = ""
 
 
+def _family(ip: str) -> int:
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
 def _tcp(ip: str, port: int, timeout: float) -> Reply:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(_family(ip), socket.SOCK_STREAM)
     sock.settimeout(timeout)
+    host = f"[{ip}]" if ":" in ip else ip
     try:
         sock.connect((ip, port))
-        sock.sendall(f"GET / HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
         chunks = []
         while True:
             data = sock.recv(65536)
@@ -41,7 +46,7 @@ def _tcp(ip: str, port: int, timeout: float) -> Reply:
 
 
 def _udp(ip: str, port: int, timeout: float) -> Reply:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(_family(ip), socket.SOCK_DGRAM)
     sock.settimeout(timeout)
     try:
         sock.sendto(b"netlab probe", (ip, port))
@@ -54,7 +59,7 @@ def _udp(ip: str, port: int, timeout: float) -> Reply:
 
 
 def send(namespace: str, ip: str, port: int, protocol: str = "TCP", count: int = 1, timeout: float = 2.0) -> list:
-    """COUNT requests to IP:PORT from inside NAMESPACE; one Reply each."""
+    """COUNT requests to IP:PORT (an IPv4 or IPv6 address) from inside NAMESPACE; one Reply each."""
     one = _udp if protocol.upper() == "UDP" else _tcp
     replies = []
     with netns.entered(namespace):

@@ -464,8 +464,10 @@ def _responders(c: ContainerPlan, info: dict[str, str]):
     greeting a raw TCP server writes on accept) for its test image, its image's document root, or
     (None, None, None) for netlab's identity page and UDP echo."""
     if c.behaviour is not None:
+        # a dual-stack pod's interfaces hold both loopbacks and both pod addresses (whoami lists them)
+        addresses = ("127.0.0.1", "::1", info["pod_ip"], info["pod_ip6"]) if info.get("pod_ip6") else ()
         who = replies.Identity(pod=info["pod"], namespace=info["namespace"], pod_ip=info["pod_ip"],
-                               node=info["node"], container=c.name)
+                               node=info["node"], container=c.name, addresses=addresses)
 
         def run_shell(command: str) -> tuple[str, str, int]:
             try:

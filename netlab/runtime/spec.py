@@ -52,6 +52,7 @@ class PodRuntimeSpec:
     # reference bench/containers.py measures the overlay against (never used by a lab)
     root_filesystem: str = "overlay"
     hostname: str | None = None     # spec.hostname (kubelet's); None: the pod's name
+    pod_ip6: str | None = None      # a dual-stack pod's IPv6 address, on eth0 beside pod_ip
 
 
 @dataclass

@@ -258,10 +258,10 @@ class _NftPlane:
             self.tables[namespace] = table
         return []
 
-    def nft_read(self, node):
+    def nft_read(self, node, family="IPv4"):
         return self.tables.get(node.netns)
 
-    def remove_mode(self, node, mode):
+    def remove_mode(self, node, mode, family="IPv4"):
         self.removed.append((node.name, mode))
 
 
