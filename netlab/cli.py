@@ -1274,9 +1274,11 @@ def port_forward(target, ports, address, namespace, lab_name):
               help="The protocol (default: the Service port's, else tcp).")
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Every rule passed, and each endpoint's whole path.")
+@click.option("-6", "--ipv6", is_flag=True,
+              help="IPv6 (a dual-stack lab): names stand for their IPv6 addresses, e.g. a Service's IPv6 cluster IP.")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @name_option
-def explain(source, dest, proto, fmt, verbose, namespace, lab_name):
+def explain(source, dest, proto, fmt, verbose, ipv6, namespace, lab_name):
     """Why a packet goes where it goes, predicted from the live rules of every namespace it crosses:
     each hook and table, each rule matched (its own -A line), the DNAT choices with their
     probabilities, masquerade or not and why, the routing, and where it ends.
@@ -1288,7 +1290,7 @@ def explain(source, dest, proto, fmt, verbose, namespace, lab_name):
     """
     from netlab import explain as explain_mod
     _require_root()
-    result = explain_mod.explain(_which_lab(lab_name), source, dest, protocol=proto, namespace=namespace)
+    result = explain_mod.explain(_which_lab(lab_name), source, dest, protocol=proto, namespace=namespace, ipv6=ipv6)
     if fmt == "json":
         output.echo(output.dump(explain_mod.to_json(result), "json"))
     else:

@@ -44,6 +44,15 @@ kind inside that hook, the first binding one winning), with numgen forks, map lo
 affinity sets and the masquerade mark: explain_nft.py. Its hops carry table `ip kube-proxy`, the chain
 and the rule as `nft list table` prints it; a rule named elsewhere reads "ip kube-proxy CHAIN: RULE".
 
+IPv6 (a dual-stack lab; `explain ... -6`, or an IPv6 address as FROM or DEST): the same walk over each
+namespace's IPv6 half, its family decided by the destination address (Family, IPV4 and IPV6 below):
+`ip6tables-save` for the rules (or the nft table `ip6 kube-proxy`), `ip -6 route` for the routes,
+net.ipv6.conf.all.forwarding and bridge-nf-call-ip6tables for the flags, `::1` for loopback, neighbour
+discovery for ARP, and IPv6's masquerade (`nf_nat_masquerade_ipv6`: the outgoing interface's address,
+link-local ones aside, RFC 6724 §5 rule 5). The hooks and their tables' priorities are IPv4's
+(include/uapi/linux/netfilter_ipv6.h); kube-proxy's IPv6 proxier writes the same chains with IPv6
+addresses, and DNAT targets and addresses with a port are written `[addr]:port`.
+
 Conditions the walk cannot know (a source port, ipset, owner, ...) are taken as not matching and
 listed under `warnings`. The return path is described from the NAT each namespace applied: conntrack
 reverses it on the reply (un-SNAT before routing, un-DNAT after), in whichever namespaces the reply
@@ -61,7 +70,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
-from netlab.explain_nft import NFT_TABLE, NftContext, NftFacts, NftWalk
+from netlab.explain_nft import NFT_TABLES, NftContext, NftFacts, NftWalk
 from netlab.proxy.ruleset import RestoreTextError, parse_sections
 
 DELIVERED, REJECTED, DROPPED = "delivered", "rejected", "dropped"
@@ -85,13 +94,59 @@ _MAX_DEPTH = 64             # nested chain jumps (the kernel allows more; kube-p
 PROTOCOL_NUMBERS = {"tcp": "6", "udp": "17", "sctp": "132", "icmp": "1"}
 
 
+@dataclass(frozen=True)
+class Family:
+    """What the walk does differently for one IP family: its tools, sysctls and special addresses."""
+
+    name: str                   # Kubernetes' spelling: IPv4, IPv6
+    version: int
+    ip_option: str              # `ip -4` / `ip -6`
+    iptables: str               # the family's iptables command: iptables, ip6tables
+    default_route: str          # the default route's destination
+    unspecified: str
+    loopback: str
+    forwarding: str             # the sysctl that turns forwarding on
+    bridge_nf: str              # br_netfilter's sysctl for this family's hooks
+    neighbour: str              # how a next hop's link-layer address is found
+    icmp: str                   # the ICMP of the family, in messages
+    reject_with: str            # iptables' REJECT default (its --reject-with when none is given)
+    nft_family: str             # the nft table family kube-proxy's table is of
+
+    @property
+    def sysctl_paths(self) -> Tuple[str, str]:
+        """/proc/sys paths of (forwarding, bridge_nf)."""
+        return tuple("/proc/sys/" + name.replace(".", "/") for name in (self.forwarding, self.bridge_nf))
+
+    @property
+    def bridge_nf_flag(self) -> str:
+        return self.bridge_nf.rsplit(".", 1)[1]
+
+
+IPV4 = Family("IPv4", 4, "-4", "iptables", "0.0.0.0/0", "0.0.0.0", "127.0.0.1", "net.ipv4.ip_forward",
+              "net.bridge.bridge-nf-call-iptables", "ARP", "ICMP", "icmp-port-unreachable", "ip")
+IPV6 = Family("IPv6", 6, "-6", "ip6tables", "::/0", "::", "::1", "net.ipv6.conf.all.forwarding",
+              "net.bridge.bridge-nf-call-ip6tables", "neighbour discovery", "ICMPv6", "icmp6-port-unreachable",
+              "ip6")
+
+
+def family_of(address: str) -> Family:
+    """The family of ADDRESS (IPv4 for what is not an IPv6 address)."""
+    addr = _address(address) if address else None
+    return IPV6 if addr is not None and addr.version == 6 else IPV4
+
+
+def host_port(ip: str, port) -> str:
+    """IP:PORT as iptables and nft write it: "10.96.0.10:53", "[fd00:10:96::a]:53"."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
 # -- facts: what the pure core is given ---------------------------------------------------------
 
 @dataclass(frozen=True)
 class Route:
-    """One route as `ip -j route show table all` prints it (IPv4)."""
+    """One route as `ip -j route show table all` prints it (of either family)."""
 
-    dst: str                          # "10.244.1.0/24", "0.0.0.0/0", "10.244.1.1" (/32)
+    dst: str                          # "10.244.1.0/24", "0.0.0.0/0", "10.244.1.1" (/32), "fd00:10:244:1::/64"
     type: str = "unicast"             # unicast, local, broadcast, blackhole, unreachable, prohibit
     gateway: Optional[str] = None
     dev: Optional[str] = None
@@ -101,7 +156,7 @@ class Route:
     table: str = "main"
 
     @property
-    def network(self) -> ipaddress.IPv4Network:
+    def network(self):
         return _network("0.0.0.0/0" if self.dst == "default" else self.dst)
 
     def text(self) -> str:
@@ -120,36 +175,39 @@ class Route:
         return " ".join(parts)
 
 
-def routes_from_ip_json(entries: list) -> Tuple[Route, ...]:
-    """Routes from `ip -4 -j route show table all` (IPv6 and multicast entries are skipped)."""
+def routes_from_ip_json(entries: list, family: Family = IPV4) -> Tuple[Route, ...]:
+    """Routes from `ip -4 -j route show table all` (FAMILY IPv6: `ip -6`); the other family's entries and
+    multicast and anycast ones are skipped."""
     routes = []
     for entry in entries:
         dst = entry.get("dst", "")
         kind = entry.get("type", "unicast")
-        if ":" in dst or kind in ("multicast", "anycast"):
+        if (dst != "default" and (":" in dst) != (family.version == 6)) or kind in ("multicast", "anycast"):
             continue
         table = entry.get("table", "main")
         if table not in ("main", "local"):
             continue                    # policy routing is not modelled (only the main table)
         hops = tuple((h.get("gateway"), h.get("dev")) for h in entry.get("nexthops") or ())
-        routes.append(Route(dst="0.0.0.0/0" if dst == "default" else dst, type=kind, gateway=entry.get("gateway"),
-                            dev=entry.get("dev"), prefsrc=entry.get("prefsrc"), metric=int(entry.get("metric", 0)),
-                            nexthops=hops, table=table))
+        routes.append(Route(dst=family.default_route if dst == "default" else dst, type=kind,
+                            gateway=entry.get("gateway"), dev=entry.get("dev"), prefsrc=entry.get("prefsrc"),
+                            metric=int(entry.get("metric", 0)), nexthops=hops, table=table))
     return tuple(routes)
 
 
 @dataclass
 class Netns:
-    """One network namespace as the walk needs it."""
+    """One network namespace as the walk needs it: its half of the request's family (IPv6:
+    ip6tables-save's rules, IPv6 routes, IPv6 forwarding, the `ip6 kube-proxy` table)."""
 
     name: str
     rules: str = ""                       # iptables-save text ("" when it has no tables)
     routes: Tuple[Route, ...] = ()
-    forwarding: bool = False              # net.ipv4.ip_forward
-    bridge_nf: bool = False               # net.bridge.bridge-nf-call-iptables (for its bridges)
+    forwarding: bool = False              # net.ipv4.ip_forward (IPv6: net.ipv6.conf.all.forwarding)
+    bridge_nf: bool = False               # net.bridge.bridge-nf-call-iptables (-ip6tables) for its bridges
     listening: Optional[frozenset] = None  # {(protocol, port)} bound sockets; None: not known (yet)
     recent: Optional[Mapping] = None      # xt_recent list -> {source ip: age in s (None: unknown)}
-    # kube-proxy's nft table `ip kube-proxy` (nftables mode): NftFacts, an NftTable, or a transaction's text
+    # kube-proxy's nft table `ip kube-proxy` (`ip6 kube-proxy`; nftables mode): NftFacts, an NftTable, or a
+    # transaction's text
     nft: Optional[object] = None
     read_listening: Optional[Callable[[], frozenset]] = field(default=None, repr=False, compare=False)
 
@@ -160,7 +218,7 @@ class Netns:
         return self.listening
 
     def addresses(self) -> Dict[str, str]:
-        """Local IPv4 address -> interface, from the local routing table."""
+        """Local address -> interface, from the local routing table."""
         return {r.dst: r.dev for r in self.routes if r.type == "local" and "/" not in r.dst}
 
 
@@ -211,9 +269,9 @@ class Facts:
 
     namespaces: Mapping[str, Netns]
     labels: Dict[str, str]                       # netns -> "pod/default/curl", "node/node1", ...
-    owners: Dict[str, Tuple[str, str]]           # IPv4 address -> (netns, interface)
+    owners: Dict[str, Tuple[str, str]]           # address (either family) -> (netns, interface)
     bridges: Tuple[Bridge, ...] = ()
-    pods: Dict[str, PodRef] = field(default_factory=dict)     # pod IP -> pod
+    pods: Dict[str, PodRef] = field(default_factory=dict)     # pod IP (either family) -> pod
     route_choices: Dict[Tuple[str, str], str] = field(default_factory=dict)  # (netns, dst) -> ECMP gateway
     tunnels: Dict[str, Tunnel] = field(default_factory=dict)  # node netns -> its VXLAN device (podNetwork vxlan)
 
@@ -234,6 +292,11 @@ class Request:
     dest_label: str = ""
     service: Optional[dict] = None          # {"namespace", "name", "port", "via", "type", ...}
     source_info: Optional[dict] = None
+
+    @property
+    def family(self) -> Family:
+        """The packet's IP family: the destination's."""
+        return family_of(self.dst)
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -260,7 +323,7 @@ class Hop:
 class Nat:
     namespace: str
     kind: str                   # DNAT, SNAT, MASQUERADE, REDIRECT
-    before: str                 # "ip:port" (DNAT: destination; SNAT: source ip)
+    before: str                 # "ip:port" or "[ip6]:port" (DNAT: destination; SNAT: source ip)
     after: str
     rule: str
 
@@ -269,7 +332,7 @@ class Nat:
 class Candidate:
     """One way the packet can go (one DNAT choice) and where it ends."""
 
-    address: Optional[str]      # the endpoint ip:port chosen by DNAT, else where it was delivered
+    address: Optional[str]      # the endpoint ip:port ([ip6]:port) chosen by DNAT, else where it was delivered
     probability: float
     verdict: str
     reason: str
@@ -497,11 +560,11 @@ def _each(branches: List[_Branch], step: Callable[[_Branch], List[_Branch]]) -> 
 
 # -- small address helpers ----------------------------------------------------------------------
 
-_NETS: Dict[str, ipaddress.IPv4Network] = {}
-_ADDRS: Dict[str, ipaddress.IPv4Address] = {}
+_NETS: Dict[str, object] = {}
+_ADDRS: Dict[str, object] = {}
 
 
-def _network(text: str) -> ipaddress.IPv4Network:
+def _network(text: str):
     got = _NETS.get(text)
     if got is None:
         got = _NETS[text] = ipaddress.ip_network(text, strict=False)
@@ -536,6 +599,14 @@ def _port_in(port: int, spec: str) -> bool:
 
 
 def _split_hostport(text: str) -> Tuple[str, Optional[int]]:
+    """(address, first port or None) of a NAT target: IP[-IP][:PORT[-PORT]], [IP6][-[IP6]][:PORT[-PORT]] or IP6."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.rpartition("]:")[2] if "]:" in rest else rest[1:] if rest.startswith(":") else ""
+        port = port.split("-")[0]
+        return host, int(port) if port.isdigit() else None
+    if text.count(":") > 1:                 # an IPv6 address (range) without a port
+        return text.split("-")[0], None
     host, sep, port = text.rpartition(":")
     if not sep:
         return text, None
@@ -563,8 +634,15 @@ def lookup_route(routes, dst: str) -> Optional[Route]:
         if best is None or (r.network.prefixlen, -r.metric) > (best.network.prefixlen, -best.metric):
             best = r
     if best is None and addr.is_loopback:
-        return Route(dst="127.0.0.0/8", type="local", dev="lo", table="local")
+        return Route(dst="::1" if addr.version == 6 else "127.0.0.0/8", type="local", dev="lo", table="local")
     return best
+
+
+def _usable_source(ip: str) -> bool:
+    """An address the kernel may pick as a packet's source for another host: not loopback, and for IPv6
+    not link-local either (RFC 6724 §5 rule 2: the destination's scope, global here)."""
+    addr = _address(ip)
+    return addr is not None and not addr.is_loopback and not (addr.version == 6 and addr.is_link_local)
 
 
 # -- the walk -----------------------------------------------------------------------------------
@@ -573,6 +651,7 @@ class _Walker(NftWalk):
     def __init__(self, facts: Facts, request: Request, use_recent: bool = True):
         self.facts = facts
         self.request = request
+        self.family = request.family
         self.use_recent = use_recent
         self.tables: Dict[str, Dict[str, _Table]] = {}
         self.nft_tables: Dict[str, Optional[NftFacts]] = {}
@@ -591,7 +670,7 @@ class _Walker(NftWalk):
             try:
                 got = parse_tables(text)
             except RestoreTextError as err:
-                self.warn(f"{self.facts.label(name)}: its iptables-save output could not be read ({err})")
+                self.warn(f"{self.facts.label(name)}: its {self.family.iptables}-save output could not be read ({err})")
                 got = {}
             self.tables[name] = got
             self.read.append(name)
@@ -615,7 +694,7 @@ class _Walker(NftWalk):
             return "LOCAL"
         if addr.is_multicast:
             return "MULTICAST"
-        if int(addr) == 0xFFFFFFFF:
+        if addr.version == 4 and int(addr) == 0xFFFFFFFF:
             return "BROADCAST"
         return "UNICAST"
 
@@ -639,9 +718,9 @@ class _Walker(NftWalk):
             return route.prefsrc
         addresses = self.ns(netns).addresses()
         for ip, on in addresses.items():
-            if on == dev and not ip.startswith("127."):
+            if on == dev and _usable_source(ip):
                 return ip
-        return next((ip for ip in addresses if not ip.startswith("127.")), None)
+        return next((ip for ip in addresses if _usable_source(ip)), None)
 
     def route_hop(self, b: _Branch, netns: str, route: Optional[Route], dst: str, after_dnat: bool = False) -> None:
         what = "after DNAT, " if after_dnat else ""
@@ -894,7 +973,7 @@ class _Walker(NftWalk):
             b.terminal = rule if target == "DROP" else b.terminal
             return target.lower()
         if target == "REJECT":
-            with_ = (rule.target_opts.get("--reject-with") or ("icmp-port-unreachable",))[0]
+            with_ = (rule.target_opts.get("--reject-with") or (self.family.reject_with,))[0]
             say(f"REJECT with {with_}")
             b.terminal = rule
             return "reject"
@@ -909,11 +988,13 @@ class _Walker(NftWalk):
             return "accept"
         if target == "REDIRECT":
             port = (rule.target_opts.get("--to-ports") or (str(pkt.dport),))[0].split("-")[0]
-            before = f"{pkt.dst}:{pkt.dport}"
-            pkt.dst = "127.0.0.1" if hook == "OUTPUT" else (self.source_address(netns, None, in_dev) or pkt.dst)
+            before = host_port(pkt.dst, pkt.dport)
+            pkt.dst = self.family.loopback if hook == "OUTPUT" else (self.source_address(netns, None, in_dev)
+                                                                     or pkt.dst)
             pkt.dport, pkt.dnat = int(port), True
-            b.nats.append(Nat(netns, "DNAT", before, f"{pkt.dst}:{pkt.dport}", rule.line))
-            say(f"REDIRECT {before} -> {pkt.dst}:{pkt.dport}")
+            after = host_port(pkt.dst, pkt.dport)
+            b.nats.append(Nat(netns, "DNAT", before, after, rule.line))
+            say(f"REDIRECT {before} -> {after}")
             return "accept"
         if target == "MARK":
             before = pkt.mark
@@ -953,10 +1034,10 @@ class _Walker(NftWalk):
     def dnat(self, b: _Branch, netns: str, ip: str, port: Optional[int], rule: str) -> str:
         """DNAT B's packet to IP[:PORT] by RULE (a rule line or an nft rule's name); the hop's action."""
         pkt = b.pkt
-        before = f"{pkt.dst}:{pkt.dport}"
+        before = host_port(pkt.dst, pkt.dport)
         pkt.dst, pkt.dport = ip, port or pkt.dport
         pkt.dnat = True
-        after = f"{pkt.dst}:{pkt.dport}"
+        after = host_port(pkt.dst, pkt.dport)
         b.nats.append(Nat(netns, "DNAT", before, after, rule))
         b.choice_rule = b.jumped_by[-1] if b.jumped_by else rule
         return f"DNAT {before} -> {after}"
@@ -1049,18 +1130,19 @@ class _Walker(NftWalk):
         return branches
 
     def nft_base_chain(self, b: _Branch, netns: str, hook: str, chain, in_dev, out_dev, bridged: bool):
-        """Run nft base chain CHAIN of NETNS's `ip kube-proxy` table at HOOK (its policy: accept)."""
+        """Run nft base chain CHAIN of NETNS's `ip kube-proxy` (`ip6 kube-proxy`) table at HOOK (its policy:
+        accept)."""
         ctx = NftContext(netns, self.nft_of(netns), hook, in_dev, out_dev, bridged)
         out = []
         for done, how in self.nft_walk(b, ctx, chain.name):
             if how == "return":
-                self.hop(done, "policy", netns, f"end of {chain.name}: policy accept", hook=hook, table=NFT_TABLE,
+                self.hop(done, "policy", netns, f"end of {chain.name}: policy accept", hook=hook, table=ctx.table,
                          chain=chain.name)
                 how = "accept"
             if how in ("drop", "reject"):
                 ref = done.terminal
                 verdict = DROPPED if how == "drop" else REJECTED
-                why = (f"{verdict} by {NFT_TABLE} {ref.chain} in {self.facts.label(netns)}"
+                why = (f"{verdict} by {ctx.table} {ref.chain} in {self.facts.label(netns)}"
                        + (f' ("{ref.comment}")' if ref.comment else "") + (f"; {ref.via}" if ref.via else ""))
                 done.finish(verdict, netns, why, ref.line)
             out.append(done)
@@ -1078,11 +1160,12 @@ class _Walker(NftWalk):
         if not b.tracked or b.tracked[-1] != netns:
             b.tracked.append(netns)
         if not self.tables_of(netns):
-            if self.nft_of(netns) is None:
-                self.hop(b, "note", netns, "no iptables rules in this namespace")
+            nft = self.nft_of(netns)
+            if nft is None:
+                self.hop(b, "note", netns, f"no {self.family.iptables} rules in this namespace")
             else:
-                self.hop(b, "note", netns, f"no iptables rules here; kube-proxy's are the nft table {NFT_TABLE} "
-                                           "(nftables mode)")
+                self.hop(b, "note", netns, f"no {self.family.iptables} rules here; kube-proxy's are the nft table "
+                                           f"{nft.name} (nftables mode)")
         return True
 
     def originate(self, b: _Branch) -> List[_Branch]:
@@ -1093,7 +1176,7 @@ class _Walker(NftWalk):
         routed = route is not None and route.type != "local"
         gateway, dev, _ = self.next_hop(netns, route, b.pkt.dst) if routed else (None, "lo", "")
         if not b.pkt.src:
-            b.pkt.src = self.source_address(netns, route, dev) or "0.0.0.0"
+            b.pkt.src = self.source_address(netns, route, dev) or self.family.unspecified
         self.origin_src = b.pkt.src
         self.route_hop(b, netns, route, b.pkt.dst)
         if route is None or route.type in ("blackhole", "unreachable", "prohibit"):
@@ -1149,9 +1232,10 @@ class _Walker(NftWalk):
             else:
                 note = (f"; but nothing listens on {pkt.proto}/{pkt.dport} there: "
                         + ("its kernel answers with a TCP reset (connection refused)" if pkt.proto == "tcp"
-                           else "its kernel answers ICMP port unreachable"))
-        self.hop(b, "deliver", netns, f"delivered to {who} at {pkt.dst}:{pkt.dport}{note}")
-        return b.finish(DELIVERED, netns, f"delivered to {who} at {pkt.dst}:{pkt.dport}{note}")
+                           else f"its kernel answers {self.family.icmp} port unreachable"))
+        at = host_port(pkt.dst, pkt.dport)
+        self.hop(b, "deliver", netns, f"delivered to {who} at {at}{note}")
+        return b.finish(DELIVERED, netns, f"delivered to {who} at {at}{note}")
 
     def bridge_of(self, netns: str, dev: str) -> Tuple[Optional[Bridge], Optional[str]]:
         """(bridge, port) for interface DEV of NETNS: its own bridge (port None) or the bridge it plugs into."""
@@ -1164,7 +1248,8 @@ class _Walker(NftWalk):
         return None, None
 
     def neighbour(self, bridge: Bridge, ip: str) -> Optional[Tuple[str, str, Optional[str]]]:
-        """(netns, interface, bridge port or None for the bridge itself) answering ARP for IP on BRIDGE."""
+        """(netns, interface, bridge port or None for the bridge itself) answering ARP (neighbour discovery)
+        for IP on BRIDGE."""
         owner = self.facts.owners.get(ip)
         if owner is None:
             return None
@@ -1187,8 +1272,9 @@ class _Walker(NftWalk):
             return [b.finish(DROPPED, netns, f"{dev} of {self.facts.label(netns)} leads nowhere netlab knows")]
         found = self.neighbour(bridge, nexthop)
         if found is None:
-            self.hop(b, "drop", netns, f"no neighbour answers ARP for {nexthop} on {bridge.dev}")
-            return [b.finish(DROPPED, netns, f"nothing on {bridge.dev} has {nexthop}: ARP fails (host unreachable)")]
+            how = self.family.neighbour
+            self.hop(b, "drop", netns, f"no neighbour answers {how} for {nexthop} on {bridge.dev}")
+            return [b.finish(DROPPED, netns, f"nothing on {bridge.dev} has {nexthop}: {how} fails (host unreachable)")]
         there, there_dev, there_port = found
         if port is None:                               # out of this namespace's own bridge, to a port
             self.hop(b, "link", netns, f"out {dev} port {there_port} -> {self.facts.label(there)} {there_dev}")
@@ -1227,7 +1313,8 @@ class _Walker(NftWalk):
         """A frame bridged from IN_PORT to THERE_PORT: br_netfilter runs the bridge namespace's hooks."""
         owner = self.ns(bridge.owner)
         if not owner.bridge_nf or not (self.tables_of(bridge.owner) or self.nft_of(bridge.owner)):
-            why = "no iptables rules there" if owner.bridge_nf else "bridge-nf-call-iptables is 0 there"
+            why = f"no {self.family.iptables} rules there" if owner.bridge_nf else \
+                f"{self.family.bridge_nf_flag} is 0 there"
             self.hop(b, "link", bridge.owner, f"{bridge.dev} switches the frame to port {there_port} ({why})")
             return self.arrive(b, there, there_dev)
         return self.arrive(b, bridge.owner, bridge.dev, in_port=in_port, bridged_to=(there, there_dev, there_port))
@@ -1239,7 +1326,7 @@ class _Walker(NftWalk):
             return [b]
         if bridged_to is not None:
             self.hop(b, "note", netns, f"bridged by {in_dev} from port {in_port} to port {bridged_to[2]}: "
-                                       "br_netfilter runs this namespace's hooks (bridge-nf-call-iptables=1)")
+                                       f"br_netfilter runs this namespace's hooks ({self.family.bridge_nf_flag}=1)")
         entry_dst = b.pkt.dst
 
         def routed(b1: _Branch) -> List[_Branch]:
@@ -1260,9 +1347,9 @@ class _Walker(NftWalk):
             if route.type in ("local", "broadcast"):
                 return self.local_in(b1, netns, in_dev)
             if not self.ns(netns).forwarding:
-                self.hop(b1, "drop", netns, "not forwarded: net.ipv4.ip_forward is 0 here")
+                self.hop(b1, "drop", netns, f"not forwarded: {self.family.forwarding} is 0 here")
                 return [b1.finish(DROPPED, netns,
-                                  f"{self.facts.label(netns)} does not forward (net.ipv4.ip_forward=0)")]
+                                  f"{self.facts.label(netns)} does not forward ({self.family.forwarding}=0)")]
             _, out, _ = self.next_hop(netns, route, b1.pkt.dst)
             bridged = out == in_dev and in_port is not None
             if bridged:
@@ -1301,13 +1388,13 @@ class _Walker(NftWalk):
                     dst = nat.before
                     done.append(f"un-{nat.kind}: destination {nat.after} -> {nat.before}")
             for nat in reversed(nat_by_ns.get(ns, [])):
-                if nat.kind == "DNAT" and f"{src}:{sport}" == nat.after:
+                if nat.kind == "DNAT" and host_port(src, sport) == nat.after:
                     host, port = _split_hostport(nat.before)
                     src, sport = host, port or sport
                     done.append(f"un-DNAT: source {nat.after} -> {nat.before}")
             return done
 
-        say(start, f"the reply leaves {src}:{sport} for {dst}")
+        say(start, f"the reply leaves {host_port(src, sport)} for {dst}")
         current = start
         for _ in range(_MAX_NAMESPACES):
             if current == start and nat_by_ns.get(start):
@@ -1323,14 +1410,14 @@ class _Walker(NftWalk):
                     say(current, "no conntrack entry here (the request did not come this way)")
             route = self.lookup(current, dst)
             if route is not None and route.type == "local":
-                expected = f"{original_dst}:{original_port}"
+                expected = host_port(original_dst, original_port)
                 if current != self.request.netns:
                     say(current, f"delivered to {self.facts.label(current)} at {dst}")
-                elif f"{src}:{sport}" == expected:
+                elif host_port(src, sport) == expected:
                     say(current, f"the client's socket gets the answer from {expected}, the address it connected to")
                 else:
-                    say(current, f"the answer comes from {src}:{sport}, not {expected}: the client's stack does not "
-                                 "know it (TCP answers with a reset): the connection fails")
+                    say(current, f"the answer comes from {host_port(src, sport)}, not {expected}: the client's stack "
+                                 "does not know it (TCP answers with a reset): the connection fails")
                 return hops
             if route is None:
                 say(current, f"no route back to {dst}: the reply is lost")
@@ -1343,7 +1430,7 @@ class _Walker(NftWalk):
                 say(current, f"no neighbour answers for {nexthop} on {dev}: the reply is lost")
                 return hops
             there, _, there_port = found
-            say(current, f"{src}:{sport} -> {dst}: route {route.text()}, to {self.facts.label(there)}")
+            say(current, f"{host_port(src, sport)} -> {dst}: route {route.text()}, to {self.facts.label(there)}")
             if port is not None and there_port is not None and bridge.owner in tracked and \
                     self.ns(bridge.owner).bridge_nf:
                 done = undo(bridge.owner)
@@ -1380,13 +1467,13 @@ def _masquerade_reason(b: _Branch, facts: Facts) -> Tuple[bool, str]:
     dnat_ns = next((n.namespace for n in b.nats if n.kind == "DNAT"), None)
     decider = next((hop for hop in b.hops if hop.kind == "rule" and hop.matched and hop.hook == "POSTROUTING"
                     and hop.rule and ((hop.table == "nat" and "--mark" in hop.rule) or
-                                      (hop.table == NFT_TABLE and hop.rule.startswith(("mark and", "meta mark &"))))
+                                      (hop.table in NFT_TABLES and hop.rule.startswith(("mark and", "meta mark &"))))
                     and (dnat_ns is None or hop.namespace == dnat_ns)), None)
     text = "not masqueraded"
     if parts:
         text += ": " + "; ".join(parts)
     elif not any(m[2] for m in b.marks):
-        nft = any(h.table == NFT_TABLE for h in b.hops)
+        nft = any(h.table in NFT_TABLES for h in b.hops)
         text += ": no rule on the path jumps to " + ("mark-for-masquerade" if nft else "KUBE-MARK-MASQ")
     if decider is not None:
         text += f"; so on {decider.where} `{decider.rule}` returns (no masquerade mark)"
@@ -1396,7 +1483,7 @@ def _masquerade_reason(b: _Branch, facts: Facts) -> Tuple[bool, str]:
 def _candidate(b: _Branch, facts: Facts, walker: _Walker, request: Request) -> Candidate:
     verdict, netns, reason, rule = b.end
     dnat = next((n for n in b.nats if n.kind == "DNAT"), None)
-    address = dnat.after if dnat else (f"{b.pkt.dst}:{b.pkt.dport}" if verdict == DELIVERED else None)
+    address = dnat.after if dnat else (host_port(b.pkt.dst, b.pkt.dport) if verdict == DELIVERED else None)
     masquerade, why = _masquerade_reason(b, facts)
     host = _split_hostport(address)[0] if address else None
     pod = facts.pods.get(host) if host else None
@@ -1517,12 +1604,14 @@ def _overall_masquerade_reason(expl: Explanation) -> str:
 
 
 def to_json(expl: Explanation) -> dict:
-    """The explanation as data: verdict, endpoints (each with its path), masquerade, hops, ..."""
+    """The explanation as data: family, verdict, endpoints (each with its path), masquerade, hops, ...
+    (addresses with a port are "ip:port", IPv6 ones "[ip6]:port")."""
     req = expl.request
     first = expl.candidates[0] if expl.candidates else None
     endpoints = [c for c in expl.endpoints]
     return {
         "lab": expl.lab,
+        "family": req.family.name,
         "source": dict(req.source_info or {}, input=req.source_label, netns=req.netns, ip=expl.src or req.src),
         "destination": {"input": req.dest_label, "ip": req.dst, "port": req.port, "protocol": req.protocol.lower(),
                         "service": req.service},
@@ -1608,7 +1697,7 @@ def format_text(expl: Explanation, verbose: bool = False) -> str:
         what = (f" = Service {svc['namespace']}/{svc['name']}"
                 f"{':' + str(svc['port']) if svc.get('port') else ''} ({svc.get('via', '')})")
     lines.append(f"{req.source_label} -> {req.dest_label}{what}")
-    lines.append(f"  packet: {req.protocol.lower()} {expl.src or req.src or '?'} -> {req.dst}:{req.port}, "
+    lines.append(f"  packet: {req.protocol.lower()} {expl.src or req.src or '?'} -> {host_port(req.dst, req.port)}, "
                  f"the first of a new connection, leaving {req.netns}")
     cands = expl.candidates
     first = cands[0] if cands else None
@@ -1639,7 +1728,8 @@ def format_text(expl: Explanation, verbose: bool = False) -> str:
                          f"timeout is pinned by the first of these rules whose set holds it:")
             lines += [f"    {r}" for r in aff["rules"]]
             if aff["recorders"]:
-                lines.append("  the endpoint chain chosen records the client (update @affinity-... { ip saddr })")
+                lines.append(f"  the endpoint chain chosen records the client (update @affinity-... "
+                             f"{{ {req.family.nft_family} saddr }})")
         else:
             lines.append(f"session affinity (ClientIP, timeout {aff['timeoutSeconds']} s): a client seen within the "
                          f"timeout is pinned by the first of these rules whose xt_recent list holds it:")
@@ -1685,10 +1775,17 @@ def _pod_label(namespace: str, name: str) -> str:
 
 
 def lab_facts(lab: str, st, topology, namespaces: Mapping[str, Netns]) -> Facts:
-    """The lab's layout from its state and topology (pure): who owns which address, the bridges."""
+    """The lab's layout from its state and topology (pure): who owns which address (of both families on a
+    dual-stack lab), the bridges."""
     from netlab import names
     labels: Dict[str, str] = {topology.underlay_netns: "underlay"}
     owners: Dict[str, Tuple[str, str]] = {topology.underlay_gateway: (topology.underlay_netns, names.UNDERLAY_BRIDGE)}
+
+    def own(address: Optional[str], netns: str, dev: str) -> None:
+        if address:                     # an IPv6 address is None on a single-stack lab
+            owners[address] = (netns, dev)
+
+    own(getattr(topology, "underlay_gateway6", None), topology.underlay_netns, names.UNDERLAY_BRIDGE)
     prefix = len(names.lab_prefix(lab))
     underlay_ports = []
     cni_ports: Dict[str, list] = {node.name: [] for node in topology.nodes}
@@ -1697,18 +1794,23 @@ def lab_facts(lab: str, st, topology, namespaces: Mapping[str, Netns]) -> Facts:
         labels[node.netns] = f"node/{node.name}"
         owners[node.ip] = (node.netns, names.NODE_UPLINK)
         owners[node.gateway] = (node.netns, names.POD_BRIDGE)
+        own(getattr(node, "ip6", None), node.netns, names.NODE_UPLINK)
+        own(getattr(node, "gateway6", None), node.netns, names.POD_BRIDGE)
         underlay_ports.append((node.netns, names.NODE_UPLINK, names.underlay_port(node.netns[prefix:])))
     for client in topology.clients:
         labels[client.netns] = f"client/{client.name}"
         owners[client.ip] = (client.netns, names.NODE_UPLINK)
+        own(getattr(client, "ip6", None), client.netns, names.NODE_UPLINK)
         underlay_ports.append((client.netns, names.NODE_UPLINK, names.underlay_port(client.netns[prefix:])))
     for record in st.pods.values():
         if not record.get("node") or not record.get("ip") or record["node"] not in cni_ports:
             continue
         pod_ns = names.pod_netns(lab, record["namespace"], record["name"])
         labels[pod_ns] = _pod_label(record["namespace"], record["name"])
-        owners[record["ip"]] = (pod_ns, names.POD_IFNAME)
-        pods[record["ip"]] = PodRef(record["namespace"], record["name"], record["node"], pod_ns, record["ip"])
+        for address in (record["ip"], record.get("ip6")):
+            if address:
+                owners[address] = (pod_ns, names.POD_IFNAME)
+                pods[address] = PodRef(record["namespace"], record["name"], record["node"], pod_ns, address)
         cni_ports[record["node"]].append(
             (pod_ns, names.POD_IFNAME, names.pod_host_veth(record["namespace"], record["name"], record.get("uid", ""))))
     bridges = [Bridge(topology.underlay_netns, names.UNDERLAY_BRIDGE, tuple(underlay_ports))]
@@ -1743,8 +1845,9 @@ def _lb_ips(service: dict) -> List[str]:
 
 
 def service_at(services: list, topology, ip: str, port: int, protocol: Optional[str]) -> Optional[dict]:
-    """The Service port a packet to IP:PORT is for (its cluster IP, an external or LB IP, a nodePort)."""
-    local = {n.ip for n in topology.nodes} | {n.gateway for n in topology.nodes} | {"127.0.0.1"}
+    """The Service port a packet to IP:PORT is for (one of its cluster IPs, an external or LB IP, a nodePort)."""
+    local = {n.ip for n in topology.nodes} | {n.gateway for n in topology.nodes} | {"127.0.0.1", "::1"}
+    local |= {a for n in topology.nodes for a in (getattr(n, "ip6", None), getattr(n, "gateway6", None)) if a}
     for service in services:
         meta, spec = service["metadata"], service["spec"]
         for entry in spec.get("ports") or []:
@@ -1753,7 +1856,7 @@ def service_at(services: list, topology, ip: str, port: int, protocol: Optional[
                 continue
             via = None
             if entry.get("port") == port:
-                if spec.get("clusterIP") == ip:
+                if ip == spec.get("clusterIP") or ip in (spec.get("clusterIPs") or []):
                     via = "clusterIP"
                 elif ip in (spec.get("externalIPs") or []):
                     via = "externalIP"
@@ -1775,22 +1878,50 @@ def _is_ipv4(text: str) -> bool:
     return addr is not None and addr.version == 4
 
 
-def resolve_source(lab: str, st, topology, text: str, namespace: str) -> Tuple[str, Optional[str], dict]:
-    """(network namespace, source IP or None for the route's choice, what it is) for FROM."""
+def _is_ipv6(text: str) -> bool:
+    addr = _address(text)
+    return addr is not None and addr.version == 6
+
+
+def _address_literal(text: str) -> Optional[Tuple[str, str]]:
+    """(address, port text or "") when TEXT is IP, IP:PORT, IP6, [IP6] or [IP6]:PORT; None otherwise."""
+    if text.startswith("["):
+        address, close, rest = text[1:].partition("]")
+        if close and _is_ipv6(address) and (not rest or rest.startswith(":")):
+            return address, rest[1:]
+        return None
+    if _is_ipv6(text):
+        return text, ""
+    address, _, port = text.partition(":")
+    return (address, port) if _is_ipv4(address) else None
+
+
+def _no_ipv6(what: str) -> str:
+    return (f"{what} has no IPv6 address (the lab is IPv4 only; spec.ipFamilies: [IPv4, IPv6] makes a "
+            "dual-stack lab)")
+
+
+def resolve_source(lab: str, st, topology, text: str, namespace: str,
+                   family: Family = IPV4) -> Tuple[str, Optional[str], dict]:
+    """(network namespace, source IP or None for the route's choice, what it is) for FROM; FAMILY IPv6:
+    its IPv6 address."""
     from netlab import names
     from netlab.lab import LabError
     kind, _, name = text.rpartition("/")
-    if not kind and _is_ipv4(text):
+    if not kind and (_is_ipv4(text) or _is_ipv6(text)):
+        if family_of(text) is not family:
+            raise LabError(f"FROM {text} is an {family_of(text).name} address and the destination an "
+                           f"{family.name} one: a packet has one family")
         for record in st.pods.values():
-            if record.get("ip") == text and record.get("node"):
+            if text in (record.get("ip"), record.get("ip6")) and record.get("node"):
                 return (names.pod_netns(lab, record["namespace"], record["name"]), text,
                         {"kind": "pod", "name": record["name"], "namespace": record["namespace"],
                          "node": record["node"]})
         for node in topology.nodes:
-            if text in (node.ip, node.gateway):
+            if text in (node.ip, node.gateway, getattr(node, "ip6", None), getattr(node, "gateway6", None)):
                 return node.netns, text, {"kind": "node", "name": node.name}
         for client in topology.clients:
-            if text == client.ip:
+            if text in (client.ip, getattr(client, "ip6", None)):
                 return client.netns, text, {"kind": "client", "name": client.name}
         raise LabError(f"no pod, node or client of lab {lab!r} has the address {text}")
     if kind in ("node", "no", "nodes"):
@@ -1802,7 +1933,10 @@ def resolve_source(lab: str, st, topology, text: str, namespace: str) -> Tuple[s
     if kind == "client":
         for client in topology.clients:
             if client.name == name:
-                return client.netns, client.ip, {"kind": "client", "name": client.name}
+                ip = getattr(client, "ip6", None) if family is IPV6 else client.ip
+                if not ip:
+                    raise LabError(_no_ipv6(f"client/{name}"))
+                return client.netns, ip, {"kind": "client", "name": client.name}
         raise LabError(f'client "{name}" not found (clients: {", ".join(c.name for c in topology.clients) or "none"})')
     if kind not in ("", "pod", "po", "pods"):
         raise LabError(f"cannot explain from {text!r}: use POD, pod/NAME, node/NAME, client/NAME or an IP")
@@ -1811,7 +1945,10 @@ def resolve_source(lab: str, st, topology, text: str, namespace: str) -> Tuple[s
         raise LabError(f'Error from server (NotFound): pods "{name}" not found')
     if not record.get("node") or not record.get("ip"):
         raise LabError(f'pod "{name}" is Pending: it has no network yet')
-    return (names.pod_netns(lab, namespace, name), record["ip"],
+    ip = record.get("ip6") if family is IPV6 else record["ip"]
+    if not ip:
+        raise LabError(_no_ipv6(f'pod "{name}"'))
+    return (names.pod_netns(lab, namespace, name), ip,
             {"kind": "pod", "name": name, "namespace": namespace, "node": record["node"]})
 
 
@@ -1851,11 +1988,53 @@ def _pod_port(st, record: dict, protocol: Optional[str]) -> Tuple[int, str]:
     raise LabError(f'say which port of pod "{record["name"]}" (containerPorts: {listed}), e.g. {record["ip"]}:80')
 
 
-def resolve_destination(st, topology, text: str, namespace: str, protocol: Optional[str]) -> dict:
-    """{"ip", "port", "protocol", "service"} for DEST: svc/NAME[:PORT], NAME[.NS][:PORT], IP[:PORT],
-    node/NAME:NODEPORT or pod/NAME[:PORT]."""
+def _cluster_ip(service: dict, ipv6: bool) -> str:
+    """SERVICE's primary cluster IP, or with IPV6 its IPv6 one (spec.clusterIPs)."""
+    from netlab.lab import LabError
+    spec = service["spec"]
+    if not ipv6:
+        return spec["clusterIP"]
+    found = next((ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and _is_ipv6(ip)), None)
+    if found is None:
+        meta = service["metadata"]
+        families = ", ".join(spec.get("ipFamilies") or ["IPv4"])
+        raise LabError(f'service "{meta["namespace"]}/{meta["name"]}" has no IPv6 cluster IP '
+                       f"(ipFamilies: [{families}]; ipFamilyPolicy: PreferDualStack or RequireDualStack gives it "
+                       "one on a dual-stack lab)")
+    return found
+
+
+def resolve_destination(st, topology, text: str, namespace: str, protocol: Optional[str],
+                        ipv6: bool = False) -> dict:
+    """{"ip", "port", "protocol", "service"} for DEST: svc/NAME[:PORT], NAME[.NS][:PORT], IP[:PORT], IP6,
+    [IP6][:PORT], node/NAME:NODEPORT or pod/NAME[:PORT]. IPV6: a name stands for its IPv6 address (a
+    Service's IPv6 cluster IP, a node's or pod's IPv6 address); without it, a Service's primary cluster IP."""
     from netlab.lab import LabError
     services = _services(st)
+    literal = _address_literal(text)
+    if literal is not None:
+        name, ref = literal
+        shown = f"[{name}]" if ":" in name else name
+        if ref and not ref.isdigit():
+            raise LabError(f"{text!r}: the port after the address must be a number")
+        if ref:
+            port = int(ref)
+            svc = service_at(services, topology, name, port, protocol)
+            return {"ip": name, "port": port, "protocol": protocol or (svc["protocol"] if svc else "tcp"),
+                    "service": svc}
+        for service in services:
+            spec = service["spec"]
+            if name == spec.get("clusterIP") or name in (spec.get("clusterIPs") or []) or \
+                    name in (spec.get("externalIPs") or []) or name in _lb_ips(service):
+                entry = _service_port(service, "", protocol)
+                proto = str(entry.get("protocol", "TCP")).lower()
+                return {"ip": name, "port": entry["port"], "protocol": proto,
+                        "service": service_at(services, topology, name, entry["port"], proto)}
+        for record in st.pods.values():
+            if name in (record.get("ip"), record.get("ip6")):
+                port, proto = _pod_port(st, record, protocol)
+                return {"ip": name, "port": port, "protocol": proto, "service": None}
+        raise LabError(f"say which port: {shown}:PORT")
     kind, slash, rest = text.partition("/")
     if not slash:
         kind, rest = "", text
@@ -1868,8 +2047,11 @@ def resolve_destination(st, topology, text: str, namespace: str, protocol: Optio
         if not ref.isdigit():
             raise LabError(f"say which port: node/{name}:NODEPORT")
         port = int(ref)
-        svc = service_at(services, topology, node.ip, port, protocol)
-        return {"ip": node.ip, "port": port, "protocol": protocol or (svc["protocol"] if svc else "tcp"),
+        ip = getattr(node, "ip6", None) if ipv6 else node.ip
+        if not ip:
+            raise LabError(_no_ipv6(f"node {name}"))
+        svc = service_at(services, topology, ip, port, protocol)
+        return {"ip": ip, "port": port, "protocol": protocol or (svc["protocol"] if svc else "tcp"),
                 "service": svc}
     if kind in ("pod", "po", "pods"):
         record = st.pods.get(f"{namespace}/{name}")
@@ -1877,32 +2059,15 @@ def resolve_destination(st, topology, text: str, namespace: str, protocol: Optio
             raise LabError(f'Error from server (NotFound): pods "{name}" not found')
         if not record.get("ip"):
             raise LabError(f'pod "{name}" is Pending: it has no IP yet')
+        ip = record.get("ip6") if ipv6 else record["ip"]
+        if not ip:
+            raise LabError(_no_ipv6(f'pod "{name}"'))
         port, proto = (int(ref), protocol or "tcp") if ref.isdigit() else _pod_port(st, record, protocol)
-        return {"ip": record["ip"], "port": port, "protocol": protocol or proto,
-                "service": service_at(services, topology, record["ip"], port, protocol)}
-    if not kind and _is_ipv4(name):
-        if ref and not ref.isdigit():
-            raise LabError(f"{text!r}: the port after the address must be a number")
-        if ref:
-            port = int(ref)
-            svc = service_at(services, topology, name, port, protocol)
-            return {"ip": name, "port": port, "protocol": protocol or (svc["protocol"] if svc else "tcp"),
-                    "service": svc}
-        for service in services:
-            spec = service["spec"]
-            if name == spec.get("clusterIP") or name in (spec.get("externalIPs") or []) or name in _lb_ips(service):
-                entry = _service_port(service, "", protocol)
-                proto = str(entry.get("protocol", "TCP")).lower()
-                return {"ip": name, "port": entry["port"], "protocol": proto,
-                        "service": service_at(services, topology, name, entry["port"], proto)}
-        for record in st.pods.values():
-            if record.get("ip") == name:
-                port, proto = _pod_port(st, record, protocol)
-                return {"ip": name, "port": port, "protocol": proto, "service": None}
-        raise LabError(f"say which port: {name}:PORT")
+        return {"ip": ip, "port": port, "protocol": protocol or proto,
+                "service": service_at(services, topology, ip, port, protocol)}
     if kind not in ("", "svc", "service", "services"):
         raise LabError(f"cannot explain to {text!r}: use svc/NAME[:PORT], NAME[.NAMESPACE][:PORT], IP:PORT, "
-                       "node/NAME:NODEPORT or pod/NAME[:PORT]")
+                       "[IP6]:PORT, node/NAME:NODEPORT or pod/NAME[:PORT]")
     parts = name.split(".")
     svc_name, svc_ns = parts[0], parts[1] if len(parts) > 1 else namespace
     for service in services:
@@ -1910,7 +2075,7 @@ def resolve_destination(st, topology, text: str, namespace: str, protocol: Optio
         if meta["name"] == svc_name and meta["namespace"] == svc_ns:
             entry = _service_port(service, ref, protocol)
             proto = str(entry.get("protocol", "TCP")).lower()
-            ip = service["spec"]["clusterIP"]
+            ip = _cluster_ip(service, ipv6)
             return {"ip": ip, "port": entry["port"], "protocol": protocol or proto,
                     "service": service_at(services, topology, ip, entry["port"], protocol or proto)}
     raise LabError(f'Error from server (NotFound): services "{svc_name}" not found'
@@ -1918,12 +2083,14 @@ def resolve_destination(st, topology, text: str, namespace: str, protocol: Optio
 
 
 class _LiveNamespaces(Mapping):
-    """Network namespaces read from the machine when first asked for (or prefetched in parallel); in
-    NFT_NAMESPACES (the nodes) also the nft table `ip kube-proxy`, when there is one."""
+    """Network namespaces read from the machine when first asked for (or prefetched in parallel), their
+    FAMILY half; in NFT_NAMESPACES (the nodes) also the nft table `ip kube-proxy` (`ip6 kube-proxy`),
+    when there is one."""
 
-    def __init__(self, variant: str, nft_namespaces=()):
+    def __init__(self, variant: str, nft_namespaces=(), family: Family = IPV4):
         self.variant = variant
         self.nft_namespaces = frozenset(nft_namespaces)
+        self.family = family
         self.read: Dict[str, Netns] = {}
 
     def __getitem__(self, name: str) -> Netns:
@@ -1938,31 +2105,34 @@ class _LiveNamespaces(Mapping):
         return len(self.read)
 
     def prefetch(self, wanted: List[str]) -> None:
-        """Read every namespace of WANTED not read yet: one iptables-save and one `ip route` each (and on a
-        node both nft listings of `ip kube-proxy`), all at once."""
+        """Read every namespace of WANTED not read yet: one iptables-save (ip6tables-save) and one `ip route`
+        each (and on a node both nft listings of the kube-proxy table), all at once."""
         import json
         import subprocess
         from netlab import explain_nft
         from netlab.dataplane import netns as netns_mod
         from netlab.proxy.nft_ruleset import NftTextError
+        family = self.family
+        saver = f"{family.iptables}-{self.variant}-save"
         todo = [n for n in dict.fromkeys(wanted) if n not in self.read]
         running = []
         for name in todo:
             if not netns_mod.exists(name):
                 from netlab.lab import LabError
                 raise LabError(f"network namespace {name!r} is not there (is the lab up? `netlab up` repairs it)")
-            save = subprocess.Popen(["nsenter", f"--net={netns_mod.path(name)}", f"iptables-{self.variant}-save"],
+            save = subprocess.Popen(["nsenter", f"--net={netns_mod.path(name)}", saver],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            route = subprocess.Popen(["ip", "-4", "-j", "-n", name, "route", "show", "table", "all"],
+            route = subprocess.Popen(["ip", family.ip_option, "-j", "-n", name, "route", "show", "table", "all"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            nft = explain_nft.start_reading(netns_mod.path(name)) if name in self.nft_namespaces else None
+            nft = explain_nft.start_reading(netns_mod.path(name), family.nft_family) \
+                if name in self.nft_namespaces else None
             running.append((name, save, route, nft))
-        inside = {name: _read_flags(name) for name in todo}
+        inside = {name: _read_flags(name, family) for name in todo}
         for name, save, route, nft in running:
             rules, err = save.communicate()
             if save.returncode != 0:
                 from netlab.lab import LabError
-                raise LabError(f"iptables-{self.variant}-save in network namespace {name!r} failed: {err.strip()}")
+                raise LabError(f"{saver} in network namespace {name!r} failed: {err.strip()}")
             text, err = route.communicate()
             if route.returncode != 0:
                 from netlab.lab import LabError
@@ -1971,19 +2141,22 @@ class _LiveNamespaces(Mapping):
                 table = explain_nft.finish_reading(nft)
             except NftTextError:            # kube-proxy synced between the two listings: read them again
                 try:
-                    table = explain_nft.finish_reading(explain_nft.start_reading(netns_mod.path(name)))
+                    table = explain_nft.finish_reading(explain_nft.start_reading(netns_mod.path(name),
+                                                                                 family.nft_family))
                 except NftTextError as err:
                     from netlab.lab import LabError
-                    raise LabError(f"nft table {explain_nft.NFT_TABLE} in network namespace {name!r} could not "
-                                   f"be read: {err}") from None
+                    raise LabError(f"nft table {family.nft_family} {explain_nft.NAME} in network namespace {name!r} "
+                                   f"could not be read: {err}") from None
             forwarding, bridge_nf = inside[name]
-            self.read[name] = Netns(name=name, rules=rules, routes=routes_from_ip_json(json.loads(text or "[]")),
+            routes = routes_from_ip_json(json.loads(text or "[]"), family)
+            self.read[name] = Netns(name=name, rules=rules, routes=routes,
                                     forwarding=forwarding, bridge_nf=bridge_nf, recent=_RecentLists(name),
-                                    read_listening=lambda name=name: _read_sockets(name), nft=table)
+                                    read_listening=lambda name=name: _read_sockets(name, family), nft=table)
 
 
-def _read_flags(name: str) -> Tuple[bool, bool]:
-    """(net.ipv4.ip_forward, net.bridge.bridge-nf-call-iptables) of namespace NAME, read from inside it."""
+def _read_flags(name: str, family: Family = IPV4) -> Tuple[bool, bool]:
+    """(net.ipv4.ip_forward, net.bridge.bridge-nf-call-iptables) of namespace NAME, read from inside it
+    (FAMILY IPv6: net.ipv6.conf.all.forwarding, net.bridge.bridge-nf-call-ip6tables)."""
     from netlab.dataplane import netns as netns_mod
 
     def flag(path: str) -> bool:
@@ -1994,16 +2167,19 @@ def _read_flags(name: str) -> Tuple[bool, bool]:
             return False
 
     with netns_mod.entered(name):
-        return flag("/proc/sys/net/ipv4/ip_forward"), flag("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        forwarding, bridge_nf = family.sysctl_paths
+        return flag(forwarding), flag(bridge_nf)
 
 
-def _read_sockets(name: str) -> frozenset:
-    """{(protocol, port)} of the TCP listeners and bound UDP sockets in namespace NAME (not on loopback)."""
+def _read_sockets(name: str, family: Family = IPV4) -> frozenset:
+    """{(protocol, port)} of the TCP listeners and bound UDP sockets in namespace NAME (not on loopback)
+    that take FAMILY's packets: IPv4 ones and IPv6 ones (dual-stack sockets take IPv4 too); for IPv6, IPv6
+    ones only."""
     from netlab.dataplane import netns as netns_mod
     found = set()
     with netns_mod.entered(name):
         for proto, files, state in (("tcp", ("tcp", "tcp6"), "0A"), ("udp", ("udp", "udp6"), "07")):
-            for file in files:
+            for file in files if family is IPV4 else files[1:]:
                 try:
                     with open(f"/proc/thread-self/net/{file}") as handle:
                         next(handle, None)
@@ -2097,11 +2273,11 @@ def _variant(st) -> str:
     return "legacy" if backend == "python-iptables" else iptables.variant()
 
 
-def _ecmp_choice(netns: str, dst: str, src: Optional[str]) -> Optional[str]:
+def _ecmp_choice(netns: str, dst: str, src: Optional[str], family: Family = IPV4) -> Optional[str]:
     """The gateway the kernel's flow hash picks for SRC -> DST in NETNS (`ip route get`)."""
     import json
     import subprocess
-    argv = ["ip", "-4", "-j", "-n", netns, "route", "get", dst] + (["from", src] if src else [])
+    argv = ["ip", family.ip_option, "-j", "-n", netns, "route", "get", dst] + (["from", src] if src else [])
     result = subprocess.run(argv, capture_output=True, text=True)
     try:
         return (json.loads(result.stdout) or [{}])[0].get("gateway")
@@ -2127,11 +2303,27 @@ def _endpoint_netns(st, facts: Facts, service: Optional[dict]) -> List[str]:
     return out
 
 
+def _family_wanted(lab: str, topology, source: str, dest: str, ipv6: bool) -> bool:
+    """Whether names in SOURCE and DEST stand for IPv6 addresses: -6, or an IPv6 address as FROM;
+    refused on a single-stack lab."""
+    from netlab.lab import LabError
+    wanted = ipv6 or _is_ipv6(source)
+    literal = _address_literal(dest)
+    to_ipv6 = literal is not None and _is_ipv6(literal[0])
+    if (wanted or to_ipv6) and not getattr(topology, "dual_stack", False):
+        raise LabError(f"lab {lab!r} is IPv4 only: nothing in it has an IPv6 address (spec.ipFamilies: "
+                       "[IPv4, IPv6] makes a dual-stack lab)")
+    return wanted
+
+
 def explain(lab: str, source: str, dest: str, protocol: Optional[str] = None,
-            namespace: str = "default") -> Explanation:
+            namespace: str = "default", ipv6: bool = False) -> Explanation:
     """Explain the first packet of a connection from SOURCE to DEST in LAB, over its live rules.
 
-    PROTOCOL (tcp, udp, sctp): None takes the Service port's (or the pod port's), else tcp.
+    PROTOCOL (tcp, udp, sctp): None takes the Service port's (or the pod port's), else tcp. IPV6 (`-6`):
+    names stand for IPv6 addresses (a Service's IPv6 cluster IP, a pod's, node's or client's IPv6 address);
+    an IPv6 address as FROM or DEST makes the packet IPv6 without it. The family's rules, routes and flags
+    are read.
     """
     from netlab.lab import LabError, _loaded_lab
     if protocol is not None:
@@ -2139,12 +2331,17 @@ def explain(lab: str, source: str, dest: str, protocol: Optional[str] = None,
         if protocol not in ("tcp", "udp", "sctp"):
             raise LabError(f"--proto {protocol}: use tcp, udp or sctp")
     st, topology = _loaded_lab(lab)
-    src_netns, src_ip, info = resolve_source(lab, st, topology, source, namespace)
-    target = resolve_destination(st, topology, dest, namespace, protocol)
+    wanted = _family_wanted(lab, topology, source, dest, ipv6)
+    target = resolve_destination(st, topology, dest, namespace, protocol, ipv6=wanted)
+    family = family_of(target["ip"])
+    if wanted and family is not IPV6:
+        raise LabError(f"-6: DEST {dest} is the IPv4 address {target['ip']} (give an IPv6 one, or leave -6 out)")
+    src_netns, src_ip, info = resolve_source(lab, st, topology, source, namespace, family)
     from netlab.lab import manifest_lab_config
     # nft's table is read only where kube-proxy writes one (two process starts per node saved)
     nft_mode = manifest_lab_config(st.config).proxy_mode == "nftables"
-    live = _LiveNamespaces(_variant(st), nft_namespaces=[n.netns for n in topology.nodes] if nft_mode else ())
+    live = _LiveNamespaces(_variant(st), nft_namespaces=[n.netns for n in topology.nodes] if nft_mode else (),
+                           family=family)
     facts = lab_facts(lab, st, topology, live)
     # what the path will surely cross, read at once; the rest (pods it ends in) when reached
     first = [src_netns, topology.underlay_netns]
@@ -2158,7 +2355,7 @@ def explain(lab: str, source: str, dest: str, protocol: Optional[str] = None,
     live.prefetch(first)
     route = lookup_route(live[src_netns].routes, target["ip"])
     if route is not None and route.nexthops:
-        chosen = _ecmp_choice(src_netns, target["ip"], src_ip)
+        chosen = _ecmp_choice(src_netns, target["ip"], src_ip, family)
         if chosen:
             facts.route_choices[(src_netns, target["ip"])] = chosen
     request = Request(netns=src_netns, src=src_ip, protocol=target["protocol"], dst=target["ip"],

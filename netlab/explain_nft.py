@@ -31,6 +31,11 @@ matching, with a warning (never a guess).
 Hops name the table (`ip kube-proxy`), the chain and the rule as `nft list table` prints it, which
 is what `netlab rules NODE` shows; rules are matched in kube-proxy's own spelling (nft_listing.py).
 
+IPv6 (a dual-stack lab's second proxier): the table is `ip6 kube-proxy`, the same chains, sets and
+maps with `ip6 daddr`/`ip6 saddr` matches (the tracer's expressions read both), DNAT targets
+`[addr]:port`, and `reject` answers ICMPv6 port unreachable. NftFacts knows its table's family, and
+hops, rule names and notes name that table.
+
 NftFacts is what is read of one namespace: `from_text()` takes a transaction or a dump (`netlab proxy
 render --mode nftables`; tests, no root), `from_listing()` the live `nft -j list table` and `nft list
 table` outputs. Pure, but for start_reading()/finish_reading(), which run nft inside a namespace.
@@ -50,7 +55,9 @@ from netlab.proxy.nft_listing import chain_rules, rule_in_kube_proxy_spelling
 from netlab.proxy.nft_ruleset import Chain, Element, NftTable, NftTextError, go_quote
 
 FAMILY, NAME = "ip", "kube-proxy"
-NFT_TABLE = f"{FAMILY} {NAME}"                 # Hop.table of the table's hops
+NFT_TABLE = f"{FAMILY} {NAME}"                 # Hop.table of the table's hops (IPv4)
+NFT_TABLE6 = f"ip6 {NAME}"                     # ... and of the IPv6 proxier's table
+NFT_TABLES = (NFT_TABLE, NFT_TABLE6)
 MARK_MASQ_CHAIN = "mark-for-masquerade"
 _MAX_DEPTH = 64
 HOOK_NAMES = {"PREROUTING": "prerouting", "INPUT": "input", "FORWARD": "forward", "OUTPUT": "output",
@@ -76,20 +83,26 @@ class NftFacts:
         """A table in memory (e.g. a renderer's); hops quote its rules in kube-proxy's spelling."""
         return cls(table, {name: [_with_comment(r) for r in table.rules(name)] for name in table.chains})
 
-    @classmethod
-    def from_text(cls, text: str) -> "NftFacts":
-        """From a transaction or a dump (`netlab proxy render --mode nftables`); raises NftTextError."""
-        return cls.from_table(NftTable.from_text(text, FAMILY, NAME))
+    @property
+    def name(self) -> str:
+        """The table as hops name it: "ip kube-proxy" or "ip6 kube-proxy"."""
+        return f"{self.table.family} {self.table.name}"
 
     @classmethod
-    def from_listing(cls, document: dict, listing: str) -> "NftFacts":
-        """From `nft -j list table ip kube-proxy` (DOCUMENT: sets, maps, elements, chains) and `nft list
-        table ip kube-proxy` (LISTING: the rules), as dataplane.nftables.read_whole_table() joins them;
+    def from_text(cls, text: str, family: str = FAMILY) -> "NftFacts":
+        """From a transaction or a dump (`netlab proxy render --mode nftables`) of table FAMILY kube-proxy
+        (ip, or ip6 for IPv6); raises NftTextError."""
+        return cls.from_table(NftTable.from_text(text, family, NAME))
+
+    @classmethod
+    def from_listing(cls, document: dict, listing: str, family: str = FAMILY) -> "NftFacts":
+        """From `nft -j list table FAMILY kube-proxy` (DOCUMENT: sets, maps, elements, chains) and `nft list
+        table FAMILY kube-proxy` (LISTING: the rules), as dataplane.nftables.read_whole_table() joins them;
         raises NftTextError when the two do not fit (the table changed between the reads)."""
         from netlab.dataplane.nftables import table_from_json
-        base = table_from_json(document, FAMILY, NAME, comments=True)
+        base = table_from_json(document, family, NAME, comments=True)
         listed = chain_rules(listing)
-        lines = [f"add rule {FAMILY} {NAME} {chain} {rule_in_kube_proxy_spelling(rule)}"
+        lines = [f"add rule {family} {NAME} {chain} {rule_in_kube_proxy_spelling(rule)}"
                  for chain, rules in listed.items() for rule in rules]
         table = base.apply_text("\n".join(lines) + "\n") if lines else base
         if any(len(table.rules(chain)) != len(rules) for chain, rules in listed.items()):
@@ -120,29 +133,38 @@ class NftFacts:
         return state.set if state else None
 
 
-def _nft_argv(netns_path: str, *args: str) -> List[str]:
+def _nft_argv(netns_path: str, family: str, *args: str) -> List[str]:
     # nsenter without "--": util-linux 2.38 would try to execute "--"
-    return ["nsenter", f"--net={netns_path}", "nft", *args, "list", "table", FAMILY, NAME]
+    return ["nsenter", f"--net={netns_path}", "nft", *args, "list", "table", family, NAME]
 
 
-def start_reading(netns_path: str):
-    """Start `nft -j list table` and `nft list table` in the namespace at NETNS_PATH (None: no nft)."""
+@dataclass
+class Reading:
+    """The two nft listings of one namespace's FAMILY kube-proxy table, under way."""
+
+    family: str
+    listings: tuple
+
+
+def start_reading(netns_path: str, family: str = FAMILY) -> Optional[Reading]:
+    """Start `nft -j list table` and `nft list table` of table FAMILY kube-proxy (ip, ip6) in the
+    namespace at NETNS_PATH (None: no nft)."""
     try:
-        return tuple(subprocess.Popen(_nft_argv(netns_path, *extra), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True) for extra in (("-j",), ()))
+        return Reading(family, tuple(subprocess.Popen(_nft_argv(netns_path, family, *extra), stdout=subprocess.PIPE,
+                                                      stderr=subprocess.PIPE, text=True) for extra in (("-j",), ())))
     except FileNotFoundError:
         return None
 
 
-def finish_reading(started) -> Optional[NftFacts]:
-    """The table start_reading() listed (None when the namespace has no `ip kube-proxy` table);
-    raises NftTextError when the two listings disagree."""
+def finish_reading(started: Optional[Reading]) -> Optional[NftFacts]:
+    """The table start_reading() listed (None when the namespace has no such table); raises
+    NftTextError when the two listings disagree."""
     if started is None:
         return None
-    outputs = [proc.communicate() for proc in started]
-    if any(proc.returncode != 0 for proc in started):
+    outputs = [proc.communicate() for proc in started.listings]
+    if any(proc.returncode != 0 for proc in started.listings):
         return None
-    return NftFacts.from_listing(json.loads(outputs[0][0] or "{}"), outputs[1][0])
+    return NftFacts.from_listing(json.loads(outputs[0][0] or "{}"), outputs[1][0], started.family)
 
 
 # -- rule pieces ----------------------------------------------------------------------------------
@@ -171,7 +193,7 @@ _PIECES: Tuple[Tuple[str, "re.Pattern[str]"], ...] = (
     ("mark_test", re.compile(r"^(?:meta )?mark and (\S+) (==|!=) (\S+)")),
     ("mark_op", re.compile(r"^(?:meta )?mark set (?:meta )?mark (or|xor|and) (\S+)")),
     ("mark_value", re.compile(r"^(?:meta )?mark set (0x[0-9a-fA-F]+|\d+)(?=\s|$)")),
-    ("dnat_map", re.compile(r"^dnat ip addr \. port to numgen random mod (\d+) map \{([^}]*)\}")),
+    ("dnat_map", re.compile(r"^dnat ip6? addr \. port to numgen random mod (\d+) map \{([^}]*)\}")),
     ("numgen_vmap", re.compile(r"^numgen random mod (\d+) vmap \{([^}]*)\}")),
     ("l4proto", re.compile(r"^meta l4proto (!= )?(tcp|udp|sctp|icmp)(?=\s|$)")),
     ("dnat", re.compile(r"^dnat to (\S+)")),
@@ -223,6 +245,18 @@ def _members(text: str) -> List[str]:
     return [m.strip() for m in text.split(",") if m.strip()]
 
 
+def _address_and_port(text: str) -> Tuple[str, Optional[int]]:
+    """(address, port or None) of a `dnat to`/`snat to` target: ADDR, ADDR:PORT, [ADDR6] or [ADDR6]:PORT."""
+    if text.startswith("["):
+        address, _, rest = text[1:].partition("]")
+        port = rest[1:]
+    elif text.count(":") == 1:
+        address, _, port = text.partition(":")
+    else:
+        address, port = text, ""            # an IPv6 address without a port (or an IPv4 one)
+    return address, int(port) if port.isdigit() else None
+
+
 def _verdict_effect(words: str):
     """A verdict's effect: "next", "accept", "drop", "return" or ("jump"|"goto", chain)."""
     parts = words.split()
@@ -256,15 +290,16 @@ class NftRef:
     shown: str
     comment: Optional[str] = None
     via: Optional[str] = None           # the map element that led to it
+    table: str = NFT_TABLE
 
     @property
     def line(self) -> str:
-        return rule_ref(self.chain, self.shown)
+        return rule_ref(self.chain, self.shown, self.table)
 
 
-def rule_ref(chain: str, shown: str) -> str:
+def rule_ref(chain: str, shown: str, table: str = NFT_TABLE) -> str:
     """How a nft rule is named outside its hop (Candidate.rule, end_rule, nat[].rule): TABLE CHAIN: RULE."""
-    return f"{NFT_TABLE} {chain}: {shown}"
+    return f"{table} {chain}: {shown}"
 
 
 @dataclass
@@ -276,21 +311,30 @@ class NftContext:
     out_dev: Optional[str]
     bridged: bool
 
+    @property
+    def table(self) -> str:
+        """The table's name in hops: "ip kube-proxy" or "ip6 kube-proxy"."""
+        return self.nft.name
+
+    def ref(self, chain: str, shown: str) -> str:
+        return rule_ref(chain, shown, self.table)
+
 
 # -- the walk -------------------------------------------------------------------------------------
 
 class NftWalk:
     """The part of explain's walker that runs nft chains (mixed into explain._Walker, whose facts,
-    hops, branches and NAT helpers it uses: ns, facts, hop, warn, addr_type, use_recent, read,
+    hops, branches and NAT helpers it uses: ns, facts, family, hop, warn, addr_type, use_recent, read,
     nft_tables, dnat(), source_nat())."""
 
     def nft_of(self, netns: str) -> Optional[NftFacts]:
-        """NETNS's `ip kube-proxy` table (None without one), parsed once."""
+        """NETNS's kube-proxy table of the walk's family, `ip kube-proxy` or `ip6 kube-proxy` (None
+        without one), parsed once."""
         if netns not in self.nft_tables:
             got: Union[None, str, NftTable, NftFacts] = self.ns(netns).nft
             if isinstance(got, str):
                 try:
-                    got = NftFacts.from_text(got) if got.strip() else None
+                    got = NftFacts.from_text(got, self.family.nft_family) if got.strip() else None
                 except NftTextError as err:
                     self.warn(f"{self.facts.label(netns)}: its nft table could not be read ({err})")
                     got = None
@@ -304,8 +348,8 @@ class NftWalk:
     def nft_walk(self, b, ctx: NftContext, chain: str, depth: int = 0, caller: Optional[str] = None):
         """Run CHAIN for B: (branch, outcome) for each way it ends (return, accept, drop, reject)."""
         if chain not in ctx.nft.table.chains:
-            self.hop(b, "note", ctx.netns, f"chain {chain} does not exist in {NFT_TABLE}", hook=ctx.hook,
-                     table=NFT_TABLE, chain=chain)
+            self.hop(b, "note", ctx.netns, f"chain {chain} does not exist in {ctx.table}", hook=ctx.hook,
+                     table=ctx.table, chain=chain)
             return [(b, "return")]
         return self._nft_from(b, ctx, chain, 0, depth, caller)
 
@@ -322,7 +366,7 @@ class NftWalk:
                 elif isinstance(effect, tuple):
                     how, target, by = effect
                     if depth >= _MAX_DEPTH:
-                        self.warn(f"{rule_ref(chain, ctx.nft.rule_text(chain, i))}: chains nested deeper than "
+                        self.warn(f"{ctx.ref(chain, ctx.nft.rule_text(chain, i))}: chains nested deeper than "
                                   f"{_MAX_DEPTH}")
                         results += self._nft_from(branch, ctx, chain, i + 1, depth, caller)
                         continue
@@ -339,7 +383,7 @@ class NftWalk:
                     results.append((branch, effect))
             return results
         if depth > 0:
-            self.hop(b, "return", ctx.netns, f"end of {chain}: back to {caller}", hook=ctx.hook, table=NFT_TABLE,
+            self.hop(b, "return", ctx.netns, f"end of {chain}: back to {caller}", hook=ctx.hook, table=ctx.table,
                      chain=chain)
         return [(b, "return")]
 
@@ -348,14 +392,14 @@ class NftWalk:
         """Evaluate one rule for B: [(branch, effect)] with the rule's hop on each branch. effect: "next",
         "accept", "drop", "reject", "return" or ("jump"|"goto", chain, the rule that went there)."""
         shown = ctx.nft.rule_text(chain, index)
-        ref = rule_ref(chain, shown)
+        ref = ctx.ref(chain, shown)
         pieces = rule_pieces(rule.rule)
         masq_mark = _is_masquerade_mark(pieces, chain)
         pkt = b.pkt
         actions: List[str] = []
 
         def hop(branch, action: str, matched: bool) -> None:
-            self.hop(branch, "rule", ctx.netns, action, hook=ctx.hook, table=NFT_TABLE, chain=chain, rule=shown,
+            self.hop(branch, "rule", ctx.netns, action, hook=ctx.hook, table=ctx.table, chain=chain, rule=shown,
                      matched=matched)
 
         def no_match(why: str):
@@ -405,24 +449,24 @@ class NftWalk:
                 actions.append(f"MARK {before:#x} -> {pkt.mark:#x}")
                 continue
             if name == "dnat":
-                ip, _, port = m.group(1).rpartition(":")
-                actions.append(self.dnat(b, ctx.netns, ip.strip("[]"), int(port) if port.isdigit() else None, ref))
+                ip, port = _address_and_port(m.group(1))
+                actions.append(self.dnat(b, ctx.netns, ip, port, ref))
                 return ends("accept", say=False)
             if name in ("masquerade", "snat"):
-                to = m.group(1) if name == "snat" else None
-                actions.append(self.source_nat(b, ctx.netns, "SNAT" if to else "MASQUERADE", ctx.out_dev, ref,
-                                               to=to.rpartition(":")[0] if to and ":" in to else to))
+                to = _address_and_port(m.group(1))[0] if name == "snat" else None
+                actions.append(self.source_nat(b, ctx.netns, "SNAT" if to else "MASQUERADE", ctx.out_dev, ref, to=to))
                 return ends("accept", say=False)
             if name == "reject":
-                how = m.group(1) or "icmp type port-unreachable"
+                # nft's default: ICMP port unreachable of the table's family (icmpv6 in an ip6 table)
+                how = m.group(1) or ("icmpv6" if ctx.nft.table.family == "ip6" else "icmp") + " type port-unreachable"
                 actions.append(f"REJECT with {how}")
-                return ends("reject", self._terminal(b, chain, shown, rule.comment))
+                return ends("reject", self._terminal(b, ctx, chain, shown, rule.comment))
             if name == "verdict":
                 effect = _verdict_effect(m.group(1))
                 if effect == "next":
                     actions.append("continue")
                     return ends("next")
-                return ends(effect, self._terminal(b, chain, shown, rule.comment) if effect == "drop" else None)
+                return ends(effect, self._terminal(b, ctx, chain, shown, rule.comment) if effect == "drop" else None)
             if name == "jump":
                 return ends((m.group(1), m.group(2)))
             if name in ("dst_vmap", "port_vmap"):
@@ -435,9 +479,9 @@ class NftWalk:
                 return self._numgen(b, ctx, chain, shown, ref, name, m, actions, masq_mark)
         return ends("next")
 
-    def _terminal(self, b, chain: str, shown: str, comment: Optional[str]) -> NftRef:
+    def _terminal(self, b, ctx: NftContext, chain: str, shown: str, comment: Optional[str]) -> NftRef:
         via = b.via[1] if b.via and b.via[0] == chain else None
-        return NftRef(chain, shown, comment, via)
+        return NftRef(chain, shown, comment, via, ctx.table)
 
     def _via_element(self, b, ctx, chain, shown, container: str, element: Element, actions, ends):
         verdict = element.value_text
@@ -445,15 +489,15 @@ class NftWalk:
         what = f"@{container} element {element.key_text}{named}: {verdict}"
         effect = _verdict_effect(verdict)
         if effect is None:
-            self.warn(f"{rule_ref(chain, shown)}: verdict {verdict!r} of @{container} is not modelled; "
+            self.warn(f"{ctx.ref(chain, shown)}: verdict {verdict!r} of @{container} is not modelled; "
                       "taken as going on")
             effect = "next"
         actions.append(f"{element.key_text} is in @{container}{named}")
         if isinstance(effect, tuple):
             b.via = (effect[1], f"reached by {what}")
-            return ends(effect, by=f"{rule_ref(chain, shown)} -> {element.key_text} : {verdict}")
+            return ends(effect, by=f"{ctx.ref(chain, shown)} -> {element.key_text} : {verdict}")
         if effect == "drop":
-            return ends("drop", NftRef(chain, shown, None, what))
+            return ends("drop", NftRef(chain, shown, None, what, ctx.table))
         return ends(effect)
 
     def _numgen(self, b, ctx, chain, shown, ref, name, m, actions, masq_mark):
@@ -479,7 +523,7 @@ class NftWalk:
             if i is None:
                 self.hop(branch, "rule", ctx.netns, f"{head}numgen random mod {n}: {missing} values have no element "
                                                     f"(probability {share:.4f}): goes on", hook=ctx.hook,
-                         table=NFT_TABLE, chain=chain, rule=shown, matched=False)
+                         table=ctx.table, chain=chain, rule=shown, matched=False)
                 out.append((branch, "next"))
                 continue
             value = entries[i]
@@ -489,7 +533,7 @@ class NftWalk:
                 branch.jumped_by.append(f"{ref} -> {i} : {value}")
                 action = self.dnat(branch, ctx.netns, ip.strip(), int(port) if port.strip().isdigit() else None, ref)
                 branch.jumped_by.pop()
-                self.hop(branch, "rule", ctx.netns, f"{head}{pick}; {action}", hook=ctx.hook, table=NFT_TABLE,
+                self.hop(branch, "rule", ctx.netns, f"{head}{pick}; {action}", hook=ctx.hook, table=ctx.table,
                          chain=chain, rule=shown, matched=True)
                 out.append((branch, "accept"))
                 continue
@@ -498,11 +542,11 @@ class NftWalk:
                 self.warn(f"{ref}: verdict {value!r} is not modelled; taken as going on")
                 effect = "next"
             self.hop(branch, "rule", ctx.netns, f"{head}{pick}: {_verdict_text(effect)}", hook=ctx.hook,
-                     table=NFT_TABLE, chain=chain, rule=shown, matched=True)
+                     table=ctx.table, chain=chain, rule=shown, matched=True)
             if isinstance(effect, tuple):
                 effect = effect + (f"{ref} -> {i} : {value}",)
             elif effect == "drop":
-                branch.terminal = NftRef(chain, shown, None, None)
+                branch.terminal = NftRef(chain, shown, None, None, ctx.table)
             out.append((branch, effect))
         return out
 
@@ -598,5 +642,5 @@ class NftWalk:
         return True, "session affinity: " + note["reason"]
 
 
-__all__ = ["NFT_TABLE", "NftFacts", "NftRef", "NftWalk", "finish_reading", "rule_pieces", "rule_ref",
-           "start_reading"]
+__all__ = ["NFT_TABLE", "NFT_TABLE6", "NFT_TABLES", "NftFacts", "NftRef", "NftWalk", "Reading", "finish_reading",
+           "rule_pieces", "rule_ref", "start_reading"]

@@ -70,6 +70,9 @@ the tables it lists first, and `netlab down` removes the namespaces (tables and 
 (The recorded step "trace tables added", netlab/crashpoints.py, lets a test kill a trace right there.)
 The monitors die with the process that started them (PR_SET_PDEATHSIG).
 
+IPv4 only: the trace table is of family ip and conntrack is read for IPv4, so a connection to an IPv6
+destination (a dual-stack lab's) is refused in one line; `netlab explain FROM DEST -6` predicts its path.
+
 The pure parts (parsing, mapping, comparing, presenting) take text; `capture(machine, plan)` does
 the side effects through a `Machine` (commands in namespaces, monitors, one socket); `trace(...)`
 puts them together for a running lab.
@@ -1269,6 +1272,10 @@ def trace(lab: str, source: str, dest: str, protocol: Optional[str] = None, name
         raise TraceError(f"lab {lab!r} writes its rules with iptables-legacy (the python-iptables backend): the "
                          "kernel's nftables trace does not see them (trace needs the restore backend)")
     expl = ex.explain(lab, source, dest, protocol=protocol, namespace=namespace)
+    if expl.request.family is not ex.IPV4:
+        # the trace table is `table ip netlab-trace` and conntrack is read as IPv4: an IPv6 flow is not seen
+        raise TraceError(f"trace follows IPv4 packets only; `netlab explain {source} {dest} -6` predicts the "
+                         "IPv6 path")
     if expl.request.protocol.lower() not in ("tcp", "udp"):
         raise TraceError(f"{dest} is {expl.request.protocol}: trace sends tcp or udp")
     plan = plan_for(expl, f"iptables-{variant}-save")

@@ -514,3 +514,297 @@ def test_statistic_chains_give_each_endpoint_its_share(probabilities, shares):
     expl = _from_pod("curl", "10.96.9.9", 80, facts=_facts({"t-node1": node}))
     assert [round(c.probability, 6) for c in expl.endpoints] == [round(s, 6) for s in shares]
     assert [c.address for c in expl.endpoints] == [f"10.244.2.{3 + i % 2}:{8000 + i}" for i in range(len(shares))]
+
+
+# -- IPv6: the same lab's second family (spec.ipFamilies: [IPv4, IPv6]) ---------------------------
+#
+# Every node, pod and client has the IPv6 twin of its address (DESIGN.md §3, cluster/topology.py):
+# node K is ::K+1 of the IPv6 underlay and has pod range fd00:10:244:K::/64, a pod's address keeps its
+# last IPv4 octet. Each node's rules are the IPv6 proxier's (ip6tables-restore text); routes are the
+# IPv6 ones `ip -6 route` shows, link-local addresses and all.
+
+UNDERLAY6 = "fc00:f853:ccd:e793"
+NODES6 = {"node1": (f"{UNDERLAY6}::2", "fd00:10:244:1"), "node2": (f"{UNDERLAY6}::3", "fd00:10:244:2")}
+CLIENTS6 = {"client": f"{UNDERLAY6}::64", "outsider": f"{UNDERLAY6}::65"}
+UNDERLAY_GW6 = f"{UNDERLAY6}::1"
+PODS6 = [(name, node, f"{NODES6[node][1]}::{ip.rsplit('.', 1)[1]}") for name, node, ip in PODS]
+
+
+def _service6(name, spec):
+    doc = _service(name, dict(spec, ipFamilies=["IPv6"], ipFamilyPolicy="SingleStack"))
+    doc["spec"]["clusterIPs"] = [spec["clusterIP"]]
+    return doc
+
+
+def _slice6(service, pods, port=8080, port_name=None):
+    by_name = {p[0]: p for p in PODS6}
+    doc = _slice(service, [], port=port, port_name=port_name)
+    doc["addressType"] = "IPv6"
+    doc["endpoints"] = [{"addresses": [by_name[p][2]], "conditions": {"ready": True}, "nodeName": by_name[p][1],
+                         "targetRef": {"kind": "Pod", "name": p, "namespace": "default"}} for p in pods]
+    return doc
+
+
+DOCS6 = [
+    _service6("web", {"clusterIP": "fd00:10:96::50", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}),
+    _slice6("web", WEB, port_name="http"),
+    _service6("web-np", {"type": "NodePort", "clusterIP": "fd00:10:96::51",
+                         "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]}),
+    _slice6("web-np", ["web-c", "web-d"]),
+    _service6("solo-local", {"type": "NodePort", "clusterIP": "fd00:10:96::52", "externalTrafficPolicy": "Local",
+                             "ports": [{"port": 80, "targetPort": 80, "nodePort": 30081}]}),
+    _slice6("solo-local", ["solo"], port=80),
+    _service6("nobody", {"clusterIP": "fd00:10:96::54", "ports": [{"port": 80}]}),
+    _service6("sticky", {"clusterIP": "fd00:10:96::53", "sessionAffinity": "ClientIP",
+                         "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}},
+                         "ports": [{"port": 80, "targetPort": 8080}]}),
+    _slice6("sticky", WEB),
+]
+
+_RULES6 = {}
+
+
+def _node_rules6(node):
+    if node not in _RULES6:
+        ip, prefix = NODES6[node]
+        ruleset, _ = ruleset_for_node(DOCS6, node, family="IPv6", nfacct=False, node_ips=(ip,),
+                                      cluster_cidr="fd00:10:244::/56", node_pod_cidrs=(f"{prefix}::/64",),
+                                      bridge_interface="cni0", interface_addresses=("::1", ip, f"{prefix}::1"))
+        _RULES6[node] = ruleset.to_restore_text(include_builtin_jumps=True)
+    return _RULES6[node]
+
+
+LOOPBACK6 = ex.Route(dst="::1", type="local", dev="lo", table="local")
+
+
+def _link_local(dev, n):
+    """A link-local address listed first: an address the kernel never takes as a global packet's source."""
+    return ex.Route(dst=f"fe80::{n}", type="local", dev=dev, table="local")
+
+
+def _node_ns6(node):
+    ip, prefix = NODES6[node]
+    other = [n for n in NODES6 if n != node]
+    routes = [_link_local("eth0", 1), _link_local("cni0", 2), ex.Route(dst=ip, type="local", dev="eth0", table="local"),
+              ex.Route(dst=f"{prefix}::1", type="local", dev="cni0", table="local"), LOOPBACK6,
+              ex.Route(dst="::/0", gateway=UNDERLAY_GW6, dev="eth0"), ex.Route(dst=f"{prefix}::/64", dev="cni0"),
+              ex.Route(dst=f"{UNDERLAY6}::/64", dev="eth0")]
+    routes += [ex.Route(dst=f"{NODES6[o][1]}::/64", gateway=NODES6[o][0], dev="eth0") for o in other]
+    return ex.Netns(name=f"t-{node}", rules=_node_rules6(node), routes=tuple(routes), forwarding=True,
+                    bridge_nf=True)
+
+
+def _pod_ns6(name, node, ip, listening=frozenset({("tcp", 8080), ("tcp", 80)})):
+    prefix = NODES6[node][1]
+    routes = (_link_local("eth0", 9), ex.Route(dst=ip, type="local", dev="eth0", table="local"), LOOPBACK6,
+              ex.Route(dst="::/0", gateway=f"{prefix}::1", dev="eth0"),
+              ex.Route(dst="fd00:10:244::/56", gateway=f"{prefix}::1", dev="eth0"),
+              ex.Route(dst=f"{prefix}::/64", dev="eth0"))
+    return ex.Netns(name=f"t-default.{name}", routes=routes, listening=listening)
+
+
+def _facts6(namespaces=None):
+    """The lab's namespaces (and labels) in their IPv6 half: IPv6 rules and routes, IPv6 owners and pods."""
+    spaces = {f"t-{n}": _node_ns6(n) for n in NODES6}
+    spaces.update({f"t-default.{p}": _pod_ns6(p, node, ip) for p, node, ip in PODS6})
+    spaces.update({f"t-{c}": ex.Netns(name=f"t-{c}", routes=(
+        _link_local("eth0", 7), ex.Route(dst=ip, type="local", dev="eth0", table="local"), LOOPBACK6,
+        ex.Route(dst=f"{UNDERLAY6}::/64", dev="eth0"))) for c, ip in CLIENTS6.items()})
+    spaces["t-underlay"] = ex.Netns(name="t-underlay", bridge_nf=True, routes=(
+        ex.Route(dst=UNDERLAY_GW6, type="local", dev="br0", table="local"),
+        ex.Route(dst=f"{UNDERLAY6}::/64", dev="br0")))
+    spaces.update(namespaces or {})
+    facts = _facts(spaces)
+    facts.owners = {UNDERLAY_GW6: ("t-underlay", "br0")}
+    for n, (ip, prefix) in NODES6.items():
+        facts.owners[ip] = (f"t-{n}", "eth0")
+        facts.owners[f"{prefix}::1"] = (f"t-{n}", "cni0")
+    facts.owners.update({ip: (f"t-{c}", "eth0") for c, ip in CLIENTS6.items()})
+    facts.owners.update({ip: (f"t-default.{p}", "eth0") for p, _, ip in PODS6})
+    facts.pods = {ip: ex.PodRef("default", p, node, f"t-default.{p}", ip) for p, node, ip in PODS6}
+    return facts
+
+
+def _explain6(src_ns, src_ip, dst, port, facts=None):
+    request = ex.Request(netns=src_ns, src=src_ip, protocol="tcp", dst=dst, port=port, source_label=src_ns,
+                         dest_label=ex.host_port(dst, port))
+    return ex.explain_packet(facts or _facts6(), request)
+
+
+def _from_pod6(pod, dst, port, **kw):
+    ip = next(p[2] for p in PODS6 if p[0] == pod)
+    return _explain6(f"t-default.{pod}", ip, dst, port, **kw)
+
+
+def test_family_follows_the_destination_and_addresses_with_a_port_are_bracketed():
+    assert ex.family_of("fd00:10:96::50") is ex.IPV6 and ex.family_of("10.96.0.50") is ex.IPV4
+    assert (ex.host_port("fd00:10:96::50", 80), ex.host_port("10.96.0.50", 80)) == ("[fd00:10:96::50]:80",
+                                                                                  "10.96.0.50:80")
+    assert ex._split_hostport("[fd00:10:244:2::3]:8080") == ("fd00:10:244:2::3", 8080)
+    assert ex._split_hostport("[fd00::1]-[fd00::2]:1000-2000") == ("fd00::1", 1000)
+    assert ex._split_hostport("fd00::1") == ("fd00::1", None)
+    assert ex._split_hostport("10.244.1.3:8080") == ("10.244.1.3", 8080)
+
+
+def test_routes_from_ip_json_keeps_the_families_own_routes():
+    entries = [{"dst": "fd00:10:244:1::/64", "dev": "eth0", "metric": 256},
+               {"dst": "default", "gateway": "fd00:10:244:1::1", "dev": "eth0", "metric": 1024},
+               {"type": "local", "dst": "fd00:10:244:1::3", "dev": "eth0", "table": "local"},
+               {"type": "anycast", "dst": "fd00:10:244:1::", "dev": "eth0", "table": "local"},
+               {"type": "multicast", "dst": "ff00::/8", "dev": "eth0", "table": "local"},
+               {"dst": "10.244.1.0/24", "dev": "eth0"}]
+    routes = ex.routes_from_ip_json(entries, ex.IPV6)
+    assert [r.text() for r in routes] == ["fd00:10:244:1::/64 dev eth0", "default via fd00:10:244:1::1 dev eth0",
+                                          "local fd00:10:244:1::3 dev eth0"]
+    assert ex.lookup_route(routes, "fd00:10:96::50").gateway == "fd00:10:244:1::1"
+    assert [r.dst for r in ex.routes_from_ip_json(entries)] == ["0.0.0.0/0", "10.244.1.0/24"]
+
+
+def test_ipv6_pod_to_cluster_ip_walks_the_ip6tables_rules_to_every_endpoint():
+    expl = _from_pod6("curl", "fd00:10:96::50", 80)
+    assert expl.request.family is ex.IPV6 and expl.verdict == "delivered"
+    assert _pods(expl) == WEB
+    assert [c.address for c in expl.endpoints] == [f"[{ip}]:8080" for p, _, ip in PODS6 if p in WEB]
+    assert [round(c.probability, 6) for c in expl.endpoints] == [0.25] * 4
+    assert not expl.masquerade and all(c.seen_source == "fd00:10:244:1::9" for c in expl.endpoints)
+    first = expl.candidates[0].hops
+    assert first[0].action == "no ip6tables rules in this namespace"
+    assert first[1].kind == "route" and "via fd00:10:244:1::1 dev eth0 (node/node1)" in first[1].action
+    dnat = next(h for h in first if h.matched and h.action.startswith("DNAT"))
+    assert "-j DNAT --to-destination [fd00:10:244:1::3]:8080" in dnat.rule
+    assert dnat.action == "DNAT [fd00:10:96::50]:80 -> [fd00:10:244:1::3]:8080"
+    remote = next(c for c in expl.endpoints if c.pod.name == "web-c")
+    assert any(h.kind == "route" and f"via {NODES6['node2'][0]} dev eth0 (node/node2)" in h.action
+               for h in remote.hops)
+    assert remote.reply[-1].action == ("the client's socket gets the answer from [fd00:10:96::50]:80, the address "
+                                       "it connected to")
+
+
+def test_ipv6_pod_to_pod_across_nodes_is_not_translated():
+    expl = _from_pod6("curl", "fd00:10:244:2::3", 8080)
+    (cand,) = expl.endpoints
+    assert (cand.address, cand.pod.name, cand.verdict) == ("[fd00:10:244:2::3]:8080", "web-c", "delivered")
+    assert cand.nats == [] and cand.seen_source == "fd00:10:244:1::9"
+    crossed = []
+    for h in cand.hops:
+        if not crossed or crossed[-1] != h.namespace:
+            crossed.append(h.namespace)
+    assert crossed == ["t-default.curl", "t-node1", "t-underlay", "t-node2", "t-default.web-c"]
+
+
+def test_ipv6_node_port_from_a_client_is_masqueraded_to_the_nodes_ipv6_address():
+    expl = _explain6("t-client", CLIENTS6["client"], NODES6["node1"][0], 30080)
+    assert expl.verdict == "delivered" and _pods(expl) == ["web-c", "web-d"]
+    for cand in expl.endpoints:
+        assert cand.masquerade and cand.seen_source == NODES6["node1"][0]
+        assert "masquerade traffic for default/web-np external destinations" in cand.masquerade_reason
+    reply = [h.action for h in expl.endpoints[0].reply]
+    assert any(f"un-MASQUERADE: destination {NODES6['node1'][0]} -> {CLIENTS6['client']}" in a and
+               f"un-DNAT: source [fd00:10:244:2::3]:8080 -> [{NODES6['node1'][0]}]:30080" in a for a in reply)
+
+
+def test_ipv6_source_and_masquerade_addresses_are_never_link_local():
+    expl = _explain6("t-node1", None, "fd00:10:96::50", 80)
+    assert expl.src == NODES6["node1"][0]            # eth0's global address, not fe80::1 listed before it
+    sources = {c.pod.name: c.seen_source for c in expl.endpoints}
+    assert sources == {"web-a": "fd00:10:244:1::1", "web-b": "fd00:10:244:1::1", "web-c": NODES6["node1"][0],
+                       "web-d": NODES6["node1"][0]}
+
+
+def test_ipv6_no_endpoints_is_rejected_with_icmpv6_and_local_policy_drops():
+    rejected = _from_pod6("curl", "fd00:10:96::54", 80)
+    cand = rejected.candidates[0]
+    assert rejected.verdict == "rejected" and '"default/nobody has no endpoints"' in cand.end_rule
+    assert any(h.matched and h.action == "REJECT with icmp6-port-unreachable" for h in cand.hops)
+    dropped = _explain6("t-client", CLIENTS6["client"], NODES6["node1"][0], 30081)
+    assert dropped.verdict == "dropped" and '"default/solo-local has no local endpoints"' in \
+        dropped.candidates[0].end_rule
+    served = _explain6("t-client", CLIENTS6["client"], NODES6["node2"][0], 30081)
+    assert not served.masquerade and served.endpoints[0].seen_source == CLIENTS6["client"]
+
+
+def test_ipv6_a_node_without_ipv6_forwarding_drops_and_says_which_sysctl():
+    node = _node_ns6("node1")
+    node.forwarding = False
+    expl = _from_pod6("curl", "fd00:10:96::50", 80, facts=_facts6({"t-node1": node}))
+    remote = next(c for c in expl.candidates if c.address == "[fd00:10:244:2::3]:8080")
+    assert remote.verdict == "dropped"
+    assert remote.reason == "node/node1 does not forward (net.ipv6.conf.all.forwarding=0)"
+
+
+def test_ipv6_json_names_the_family_and_keeps_its_fields():
+    data = ex.to_json(_from_pod6("curl", "fd00:10:96::50", 80))
+    assert data["family"] == "IPv6"
+    assert (data["source"]["ip"], data["destination"]["ip"]) == ("fd00:10:244:1::9", "fd00:10:96::50")
+    assert data["endpoints"][0]["address"] == "[fd00:10:244:1::3]:8080"
+    assert data["endpoints"][0]["nat"][0]["from"] == "[fd00:10:96::50]:80"
+    assert ex.to_json(_from_pod("curl", "10.96.0.50", 80))["family"] == "IPv4"
+    text = ex.format_text(_from_pod6("curl", "fd00:10:96::50", 80))
+    assert text.splitlines()[1].startswith("  packet: tcp fd00:10:244:1::9 -> [fd00:10:96::50]:80, the first of")
+
+
+# -- FROM and DEST over IPv6: names, addresses, -6 -----------------------------------------------
+
+def _dual_stack_lab(dual_stack=True):
+    """(state, topology) of a running two-node lab as resolve_source/resolve_destination read them."""
+    import ipaddress
+    from types import SimpleNamespace
+    from netlab.cluster.topology import Client, Node, Topology
+    nodes = tuple(Node(name=n, index=k, ip=ip, pod_cidr=ipaddress.ip_network(f"{prefix}.0/24"), netns=f"lab-{n}",
+                       ip6=NODES6[n][0] if dual_stack else None,
+                       pod_cidr6=ipaddress.ip_network(f"{NODES6[n][1]}::/64") if dual_stack else None)
+                  for k, (n, (ip, prefix)) in enumerate(NODES.items(), start=1))
+    topology = Topology(lab="lab", underlay=ipaddress.ip_network("172.18.0.0/16"), underlay_gateway=UNDERLAY_GW,
+                        cluster_cidr=ipaddress.ip_network("10.244.0.0/16"),
+                        service_cidr=ipaddress.ip_network("10.96.0.0/12"), node_port_range=(30000, 32767),
+                        nodes=nodes, clients=(Client("client", CLIENTS["client"], "lab-client",
+                                                     CLIENTS6["client"] if dual_stack else None),),
+                        ip_families=("IPv4", "IPv6") if dual_stack else ("IPv4",))
+    web = _service("web", {"type": "NodePort", "clusterIP": "10.96.0.50", "ipFamilies": ["IPv4", "IPv6"],
+                           "clusterIPs": ["10.96.0.50", "fd00:10:96::50"], "ports": [{"port": 80, "nodePort": 30080}]})
+    v4 = _service("web-v4", {"clusterIP": "10.96.0.60", "clusterIPs": ["10.96.0.60"], "ipFamilies": ["IPv4"],
+                             "ports": [{"port": 80}]})
+    pods = {f"default/{p}": {"namespace": "default", "name": p, "node": node, "ip": ip,
+                             "ip6": next(i for q, _, i in PODS6 if q == p) if dual_stack else None}
+            for p, node, ip in PODS}
+    st = SimpleNamespace(allocations={"view": {"services": [web, v4], "slices": []}}, pods=pods)
+    return st, topology
+
+
+def test_dest_names_stand_for_their_ipv6_addresses_with_ipv6():
+    st, topology = _dual_stack_lab()
+    assert ex.resolve_destination(st, topology, "svc/web", "default", None)["ip"] == "10.96.0.50"    # primary
+    got = ex.resolve_destination(st, topology, "svc/web", "default", None, ipv6=True)
+    assert (got["ip"], got["port"], got["service"]["via"]) == ("fd00:10:96::50", 80, "clusterIP")
+    assert ex.resolve_destination(st, topology, "node/node2:30080", "default", None, ipv6=True)["service"]["via"] \
+        == "nodePort"
+    assert ex.resolve_destination(st, topology, "pod/web-c:8080", "default", None, ipv6=True)["ip"] == \
+        "fd00:10:244:2::3"
+    for text in ("[fd00:10:96::50]:80", "fd00:10:96::50", "[fd00:10:96::50]"):
+        got = ex.resolve_destination(st, topology, text, "default", None)
+        assert (got["ip"], got["port"], got["service"]["name"]) == ("fd00:10:96::50", 80, "web"), text
+    from netlab.lab import LabError
+    with pytest.raises(LabError, match='service "default/web-v4" has no IPv6 cluster IP'):
+        ex.resolve_destination(st, topology, "web-v4", "default", None, ipv6=True)
+
+
+def test_source_takes_the_family_of_the_packet():
+    st, topology = _dual_stack_lab()
+    assert ex.resolve_source("lab", st, topology, "curl", "default", ex.IPV6)[1] == "fd00:10:244:1::9"
+    assert ex.resolve_source("lab", st, topology, "client/client", "default", ex.IPV6)[1] == CLIENTS6["client"]
+    assert ex.resolve_source("lab", st, topology, NODES6["node2"][0], "default", ex.IPV6)[0] == "lab-node2"
+    from netlab.lab import LabError
+    with pytest.raises(LabError, match="FROM 10.244.1.9 is an IPv4 address and the destination an IPv6 one"):
+        ex.resolve_source("lab", st, topology, "10.244.1.9", "default", ex.IPV6)
+
+
+def test_ipv6_is_refused_on_a_single_stack_lab():
+    from netlab.lab import LabError
+    _, single = _dual_stack_lab(dual_stack=False)
+    for source, dest, ipv6 in (("curl", "svc/web", True), ("curl", "[fd00:10:96::50]:80", False),
+                               ("fd00:10:244:1::9", "web", False)):
+        with pytest.raises(LabError, match="is IPv4 only"):
+            ex._family_wanted("lab", single, source, dest, ipv6)
+    _, dual = _dual_stack_lab()
+    assert ex._family_wanted("lab", dual, "fd00:10:244:1::9", "web", False) is True
+    assert ex._family_wanted("lab", dual, "curl", "web", False) is False

@@ -6,8 +6,11 @@ Two tiers, both over nft text the renderer writes (`netlab proxy render --mode n
   transaction for the same Services and EndpointSlices (and no iptables rules at all), walked end to
   end: pods, nodes and clients, bridges, routes, the return path;
 * upstream's packet-flow tables (tests/proxy/golden/nft/flows, proxier_test.go's runPacketFlowTests):
-  every IPv4 flow through one node's hooks, which must reach the endpoints, DROP or REJECT and the
-  masquerade decision upstream expects.
+  every flow (IPv4, and IPv6 through an `ip6 kube-proxy` table) through one node's hooks, which must
+  reach the endpoints, DROP or REJECT and the masquerade decision upstream expects.
+
+The IPv6 half of the lab (test_explain.py's DOCS6, NODES6, ...) is walked over the `ip6 kube-proxy`
+transaction the nftables renderer writes for the IPv6 proxier.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from pathlib import Path
 import pytest
 
 from netlab import explain as ex
-from netlab.explain_nft import NFT_TABLE, NftFacts, rule_pieces
+from netlab.explain_nft import NFT_TABLE, NFT_TABLE6, NftFacts, rule_pieces
 from netlab.proxy.nft_render import nft_ruleset_for_node
 from netlab.proxy.nft_ruleset import NftTable
-from tests.test_explain import CLIENTS, DOCS, NODES, PODS, WEB, _facts, _node_ns
+from tests.test_explain import (CLIENTS, CLIENTS6, DOCS, DOCS6, NODES, NODES6, PODS, PODS6, WEB, _facts, _facts6,
+                                _node_ns, _node_ns6)
 
 sys.path.insert(0, str(Path(__file__).parent / "proxy"))
 from test_proxy_nft_trace import _params as _flow_params, _table as _flow_table  # noqa: E402
@@ -415,11 +419,15 @@ FLOWS = [p for p in _flow_params() if _ipv4(p.values[2])]
 
 def _walk_one_node(table, source, protocol, dest, port):
     """The flow through one node's hooks (as upstream's tracer: arriving from outside, PREROUTING, then
-    INPUT or FORWARD and POSTROUTING): (output as upstream writes it, marked for masquerade)."""
-    local = [ip for ip in TEST_NODE_IPS if ":" not in ip]
+    INPUT or FORWARD and POSTROUTING): (output as upstream writes it, marked for masquerade). The node's
+    addresses and routes are those of DEST's family."""
+    ipv6 = ":" in dest
+    local = [ip for ip in TEST_NODE_IPS if (":" in ip) == ipv6]
     routes = tuple(ex.Route(dst=ip, type="local", dev="eth0", table="local", prefsrc=ip) for ip in local) + (
-        ex.Route(dst="127.0.0.0/8", type="local", dev="lo", table="local"),
-        ex.Route(dst="0.0.0.0/0", gateway="192.168.0.1", dev="eth0"))
+        (ex.Route(dst="::1", type="local", dev="lo", table="local"),
+         ex.Route(dst="::/0", gateway="2001:db8::ffff", dev="eth0")) if ipv6 else
+        (ex.Route(dst="127.0.0.0/8", type="local", dev="lo", table="local"),
+         ex.Route(dst="0.0.0.0/0", gateway="192.168.0.1", dev="eth0")))
     node = ex.Netns(name="n", routes=routes, forwarding=True, nft=NftFacts.from_table(table))
     facts = ex.Facts(namespaces={"n": node}, labels={"n": "node/test-node"}, owners={})
     walker = ex._Walker(facts, ex.Request(netns="n", src=source, protocol=protocol, dst=dest, port=port))
@@ -463,3 +471,112 @@ def test_upstream_packet_flow(case, phase, flow):
 
 def test_upstream_flows_are_many():
     assert len(FLOWS) >= 150
+
+
+FLOWS6 = [p for p in _flow_params() if not _ipv4(p.values[2])]
+
+
+@pytest.mark.parametrize("case, phase, flow", FLOWS6)
+def test_upstream_ipv6_packet_flow(case, phase, flow):
+    table = _flow_table(case, phase)
+    assert table.family == "ip6"
+    got = _walk_one_node(table, resolve(flow["source"]), (flow.get("protocol") or "tcp").lower(),
+                         resolve(flow["dest"]), flow["port"])
+    assert got == (flow["output"], bool(flow.get("masq", False)))
+
+
+def test_upstream_ipv6_flows_are_there():
+    assert len(FLOWS6) >= 8
+
+
+# -- IPv6: the lab's `ip6 kube-proxy` tables ------------------------------------------------------
+
+_TEXT6 = {}
+
+
+def _node_text6(node):
+    """The nft transaction of NODE's IPv6 proxier (table ip6 kube-proxy) for DOCS6."""
+    if node not in _TEXT6:
+        ip, prefix = NODES6[node]
+        ruleset, _ = nft_ruleset_for_node(DOCS6, node, family="IPv6", node_ips=(ip,), cluster_cidr="fd00:10:244::/56",
+                                          node_pod_cidrs=(f"{prefix}::/64",), bridge_interface="cni0",
+                                          interface_addresses=("::1", ip, f"{prefix}::1"),
+                                          service_cidrs=("fd00:10:96::/112",))
+        _TEXT6[node] = ruleset.to_transaction()
+    return _TEXT6[node]
+
+
+def _nft_node6(node, table=None):
+    return replace(_node_ns6(node), rules="", nft=table if table is not None else _node_text6(node))
+
+
+def _explain6(src_ns, src_ip, dst, port, facts=None):
+    request = ex.Request(netns=src_ns, src=src_ip, protocol="tcp", dst=dst, port=port, source_label=src_ns,
+                         dest_label=ex.host_port(dst, port))
+    return ex.explain_packet(facts or _facts6({f"t-{n}": _nft_node6(n) for n in NODES6}), request)
+
+
+def _from_pod6(pod, dst, port, **kw):
+    ip = next(p[2] for p in PODS6 if p[0] == pod)
+    return _explain6(f"t-default.{pod}", ip, dst, port, **kw)
+
+
+def test_ipv6_pod_to_cluster_ip_walks_the_ip6_kube_proxy_table():
+    expl = _from_pod6("curl", "fd00:10:96::50", 80)
+    assert expl.verdict == "delivered" and _pods(expl) == WEB
+    assert [c.address for c in expl.endpoints] == [f"[{ip}]:8080" for p, _, ip in PODS6 if p in WEB]
+    assert not expl.masquerade and all(c.seen_source == "fd00:10:244:1::9" for c in expl.endpoints)
+    first = expl.candidates[0].hops
+    assert {h.table for h in first if h.kind == "rule"} == {NFT_TABLE6}
+    assert first[3].action == ("no ip6tables rules here; kube-proxy's are the nft table ip6 kube-proxy "
+                               "(nftables mode)")
+    dnat = next(h for h in first if h.matched and "DNAT" in h.action)
+    assert dnat.rule == "meta l4proto tcp dnat to [fd00:10:244:1::3]:8080"
+    assert dnat.action == "DNAT [fd00:10:96::50]:80 -> [fd00:10:244:1::3]:8080"
+    assert expl.endpoints[0].rule.startswith("ip6 kube-proxy service-")
+    assert "ip6 saddr != fd00:10:244::/56 jump mark-for-masquerade did not match (source fd00:10:244:1::9 is in " \
+           "fd00:10:244::/56)" in expl.endpoints[0].masquerade_reason
+    assert _hooks(first, "t-node1") == [("PREROUTING", "filter-prerouting-pre-dnat"), ("PREROUTING", "nat-prerouting"),
+                                        ("FORWARD", "filter-forward"), ("POSTROUTING", "nat-postrouting")]
+
+
+def test_ipv6_every_hop_quotes_a_rule_of_its_chain():
+    for expl in (_from_pod6("curl", "fd00:10:96::50", 80), _from_pod6("curl", "fd00:10:96::54", 80),
+                 _explain6("t-client", CLIENTS6["client"], NODES6["node1"][0], 30080)):
+        for cand in expl.candidates:
+            for h in cand.hops:
+                if h.table == NFT_TABLE6 and h.rule:
+                    shown = NftFacts.from_text(_node_text6(h.where.split("/")[1]), "ip6").shown[h.chain]
+                    assert h.rule in shown, (h.chain, h.rule)
+
+
+def test_ipv6_node_port_is_masqueraded_to_the_nodes_ipv6_address():
+    expl = _explain6("t-client", CLIENTS6["client"], NODES6["node1"][0], 30080)
+    assert expl.verdict == "delivered" and _pods(expl) == ["web-c", "web-d"]
+    for cand in expl.endpoints:
+        assert cand.masquerade and cand.seen_source == NODES6["node1"][0]
+        assert "by ip6 kube-proxy masquerading: masquerade" in cand.masquerade_reason
+    assert ex.to_json(expl)["family"] == "IPv6"
+
+
+def test_ipv6_no_endpoints_is_rejected_with_icmpv6_and_local_policy_drops():
+    cand = _from_pod6("curl", "fd00:10:96::54", 80).candidates[0]
+    assert cand.verdict == "rejected" and cand.end_rule == "ip6 kube-proxy reject-chain: reject"
+    assert cand.reason == ('rejected by ip6 kube-proxy reject-chain in node/node1; reached by @no-endpoint-services '
+                           'element fd00:10:96::54 . tcp . 80 "default/nobody": goto reject-chain')
+    assert any(h.matched and h.action == "REJECT with icmpv6 type port-unreachable" for h in cand.hops)
+    dropped = _explain6("t-client", CLIENTS6["client"], NODES6["node1"][0], 30081).candidates[0]
+    assert dropped.verdict == "dropped" and dropped.end_rule.startswith("ip6 kube-proxy nodeport-endpoints-check:")
+
+
+def test_ipv6_affinity_pins_a_client_its_ip6_set_holds():
+    table = NftTable.from_text(_node_text6("node1"), "ip6", "kube-proxy")
+    name = next(s for s in table.sets if s.startswith("affinity-") and "default/sticky/" in s and "2..3/8080" in s)
+    table = table.apply_text(f"add element ip6 kube-proxy {name} {{ fd00:10:244:1::9 }}\n")
+    facts = _facts6({"t-node1": _nft_node6("node1", NftFacts(table)), "t-node2": _nft_node6("node2")})
+    expl = _from_pod6("curl", "fd00:10:96::53", 80, facts=facts)
+    assert expl.affinity["pinned"] == "[fd00:10:244:2::3]:8080" and expl.affinity["pinnedBy"].startswith(
+        "ip6 kube-proxy service-")
+    other = _from_pod6("curl2", "fd00:10:96::53", 80, facts=facts)      # a client the set does not hold
+    assert other.affinity["pinned"] is None
+    assert "(update @affinity-... { ip6 saddr })" in ex.format_text(other)
