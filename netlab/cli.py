@@ -16,6 +16,7 @@ DEFAULT_MANIFESTS = "manifests"
 
 # The errors a user can act on, by module: one clear line each (tracebacks only with --debug).
 USER_ERRORS = (("netlab.lab", "LabError"), ("netlab.state", "LabBusy"), ("netlab.state", "StateDamaged"),
+               ("netlab.state", "StoreError"),
                ("netlab.manifest.errors", "ManifestError"),
                ("netlab.dataplane.iptables", "RestoreError"), ("netlab.dataplane.iptc_backend", "IptcError"),
                ("netlab.dataplane.network", "WiringError"), ("netlab.graph", "GraphError"),
@@ -218,7 +219,7 @@ def up(files, lab_name, validate, iptables_backend, proxy_mode):
     from netlab import lab as lab_mod
     from netlab import state as lab_state
     _require_root()
-    if not files and lab_name and lab_state.state_path(lab_name).exists() and lab_state.load(lab_name) is not None:
+    if not files and lab_name and lab_state.has_state(lab_name) and lab_state.load(lab_name) is not None:
         report = lab_mod.resume(lab_name)
         _print_up_report(report)
         return

@@ -4,6 +4,11 @@ The state is written *before* each side effect it describes (a pod is recorded a
 before its namespace exists), so a run killed at any point leaves a record that the next `up`
 finishes and `down` removes. /run is a tmpfs on most systems, like the namespaces themselves: a
 reboot clears both together.
+
+A lab that spans machines keeps the same state in etcd instead (netlab/state_etcd.py), behind the
+same functions: a machine's pointer /run/netlab/LAB/store.json (use_etcd) says so, and then load,
+save, locked, holder and has_state go to etcd, and watch wakes the lab's supervisor on every
+machine's writes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from netlab import crashpoints, names
 
@@ -69,13 +75,30 @@ def load(lab: str) -> LabState | None:
     """The lab's recorded state, or None when the lab has none.
 
     A file that is torn, not JSON or not a lab's state is moved aside as state.json.corrupt-TIME
-    and StateDamaged raised: the lab can still be taken down by its name.
+    and StateDamaged raised: the lab can still be taken down by its name. (An etcd-backed lab's
+    state is read from etcd instead, and moved aside there: netlab/state_etcd.py.)
     """
+    endpoint = store_endpoint(lab)
+    if endpoint is not None:
+        return _etcd().load(lab, endpoint)
     path = state_path(lab)
     try:
         text = path.read_text()
     except FileNotFoundError:
         return None
+    try:
+        return parse_state(lab, text)
+    except ValueError as err:
+        moved = path.with_name(f"state.json.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        try:
+            os.replace(path, moved)
+        except OSError:
+            moved = path
+        raise damaged_state(lab, "its state file", str(err), moved) from None
+
+
+def parse_state(lab: str, text: str) -> LabState:
+    """LAB's state from its JSON text; ValueError says why TEXT is not a state of this lab."""
     try:
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("lab") != lab:
@@ -84,16 +107,15 @@ def load(lab: str) -> LabState | None:
             if name in data and not isinstance(data[name], kind):
                 raise ValueError(f"its {name!r} is not a {kind.__name__ if isinstance(kind, type) else 'number'}")
         known = set(LabState.__dataclass_fields__) - {"version"}
-        state = LabState(**{k: v for k, v in data.items() if k in known})
-    except (ValueError, TypeError) as err:
-        moved = path.with_name(f"state.json.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
-        try:
-            os.replace(path, moved)
-        except OSError:
-            moved = path
-        raise StateDamaged(f"lab {lab!r}: its state file was damaged ({_short(str(err))}) and is kept as {moved}; "
-                           f"`netlab down --name {lab}` removes what the lab made") from None
-    return state
+        return LabState(**{k: v for k, v in data.items() if k in known})
+    except TypeError as err:
+        raise ValueError(str(err)) from None
+
+
+def damaged_state(lab: str, what: str, why: str, kept) -> StateDamaged:
+    """The error for a lab whose state (WHAT: "its state file") could not be read for WHY, now kept as KEPT."""
+    return StateDamaged(f"lab {lab!r}: {what} was damaged ({_short(why)}) and is kept as {kept}; "
+                        f"`netlab down --name {lab}` removes what the lab made")
 
 
 def _short(text: str, limit: int = 120) -> str:
@@ -152,7 +174,13 @@ def unmount_lab_dir(lab: str) -> None:
 
 def save(state: LabState) -> None:
     """Write the state atomically (a crash leaves the old or the new file, never half of one), and
-    tell the lab's supervisor."""
+    tell the lab's supervisor. (An etcd-backed lab's state is put to etcd instead, where its
+    supervisors on every machine watch it: netlab/state_etcd.py.)"""
+    endpoint = store_endpoint(state.lab)
+    if endpoint is not None:
+        _etcd().save(state, endpoint, notify=notify_watcher)
+        crashpoints.reached("state saved")
+        return
     path = state_path(state.lab)
     ensure_lab_dir(state.lab)
     tmp = path.with_suffix(".tmp")
@@ -175,15 +203,18 @@ def notify(lab: str) -> None:
 
 
 def known_labs() -> list:
-    """Labs with a state directory (a lab whose state is gone is found by its namespaces instead)."""
+    """Labs with a state directory on this machine: a state file, or a pointer to the lab's etcd
+    (a lab whose state is gone is found by its namespaces instead; an etcd's other labs, which
+    this machine has no part in, are not listed)."""
     try:
-        return sorted(p.name for p in names.RUN_DIR.iterdir() if (p / "state.json").exists())
+        return sorted(p.name for p in names.RUN_DIR.iterdir()
+                      if (p / "state.json").exists() or (p / STORE_POINTER).exists())
     except FileNotFoundError:
         return []
 
 
 class LabGone(Exception):
-    """The lab was taken down (its lock file is gone) while a supervisor waited for it."""
+    """The lab was taken down (its lock file is gone; in etcd, its state) while a supervisor waited for it."""
 
 
 @contextmanager
@@ -195,7 +226,15 @@ def locked(lab: str, wait: float = 30.0, create: bool = True):
     `down` removes the lock file while holding it; a command that opened the old file and then got
     its lock sees that the path no longer names that file and locks the new one instead, so two
     commands can never both believe they hold the lab.
+
+    An etcd-backed lab is locked in etcd instead, for every machine of the lab at once (a lease
+    kept alive while held; without CREATE, LabGone once the lab's state is gone from etcd).
     """
+    endpoint = store_endpoint(lab)
+    if endpoint is not None:
+        with _etcd().locked(lab, endpoint, wait=wait, create=create):
+            yield
+        return
     names.RUN_DIR.mkdir(parents=True, exist_ok=True)
     lock_path = lock_file(lab)
     deadline = time.monotonic() + wait
@@ -239,6 +278,9 @@ def lock_file(lab: str) -> Path:
 
 def holder(lab: str) -> str:
     """Who holds the lab's lock, as far as its file says: "pid N, since T" (or "another netlab command")."""
+    endpoint = store_endpoint(lab)
+    if endpoint is not None:
+        return _etcd().holder(lab, endpoint)
     try:
         data = json.loads(lock_file(lab).read_text())
         since = time.strftime("%H:%M:%S", time.localtime(data["since"]))
@@ -248,8 +290,94 @@ def holder(lab: str) -> str:
 
 
 def remove_lock(lab: str) -> None:
-    """Remove the lab's lock file; call it only while holding the lock (see locked)."""
+    """Remove the lab's lock file; call it only while holding the lock (see locked).
+
+    An etcd-backed lab has no lock file: its lock in etcd goes when its holder lets go (or its
+    lease runs out), and the lab is gone for its supervisors once its state is (forget)."""
+    if store_endpoint(lab) is not None:
+        return
     try:
         lock_file(lab).unlink()
     except FileNotFoundError:
         pass
+
+
+# -- where a lab's state is kept ----------------------------------------------------------------
+
+STORE_POINTER = "store.json"    # in the lab's folder: {"etcd": "http://ADDR:PORT"} for an etcd-backed lab
+
+
+class StoreError(Exception):
+    """The lab's etcd could not be reached, or refused a request; the message says which and why."""
+
+
+def use_etcd(lab: str, endpoint: str) -> None:
+    """Keep LAB's state in the etcd at ENDPOINT ("http://ADDR:PORT") from now on, on this machine:
+    the pointer /run/netlab/LAB/store.json (each machine of a lab has its own /run, so its own)."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(endpoint)
+        port = parts.port
+    except ValueError as err:
+        raise StoreError(f"lab {lab!r}: {endpoint!r} is not an etcd endpoint: {err}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None or parts.path.strip("/"):
+        raise StoreError(f"lab {lab!r}: {endpoint!r} is not an etcd endpoint (http://ADDR:PORT)")
+    pointer = ensure_lab_dir(lab) / STORE_POINTER
+    tmp = pointer.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"etcd": f"{parts.scheme}://{parts.netloc}"}))
+    os.replace(tmp, pointer)
+
+
+def store_endpoint(lab: str) -> str | None:
+    """The etcd endpoint LAB's state is kept in on this machine, or None when it is kept in its file."""
+    pointer = names.lab_dir(lab) / STORE_POINTER
+    try:
+        text = pointer.read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        endpoint = json.loads(text)["etcd"]
+        if not isinstance(endpoint, str):
+            raise TypeError("not a string")
+    except (ValueError, KeyError, TypeError) as err:
+        # no falling back to the file: this machine would go on with a lab of its own
+        raise StoreError(f"lab {lab!r}: {pointer} does not name an etcd ({_short(str(err))}); "
+                         f"remove it to keep the lab's state in its file on this machine") from None
+    return endpoint
+
+
+def has_state(lab: str) -> bool:
+    """Whether LAB has recorded state: its state file, or (an etcd-backed lab) its key in etcd."""
+    endpoint = store_endpoint(lab)
+    if endpoint is not None:
+        return _etcd().has_state(lab, endpoint)
+    return state_path(lab).exists()
+
+
+def forget(lab: str) -> None:
+    """Delete an etcd-backed lab's keys from etcd, then this machine's pointer to it (for the
+    `down` of a lab's last machine); a lab kept in its file has nothing in etcd."""
+    endpoint = store_endpoint(lab)
+    if endpoint is None:
+        return
+    _etcd().forget(lab, endpoint)
+    try:
+        (names.lab_dir(lab) / STORE_POINTER).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def watch(lab: str, wake: Callable[[], None]) -> Callable[[], None]:
+    """Call WAKE() after each change to LAB's state, from a daemon thread, until the returned stop()
+    is called. Only an etcd-backed lab is watched so: a lab kept in its file wakes its supervisor
+    with notify's datagram, and gets a stop() that does nothing."""
+    endpoint = store_endpoint(lab)
+    if endpoint is None:
+        return lambda: None
+    return _etcd().watch(lab, endpoint, wake)
+
+
+def _etcd():
+    # imported on first use: a lab kept in its file never loads the HTTP client
+    from netlab import state_etcd
+    return state_etcd

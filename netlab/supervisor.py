@@ -70,7 +70,7 @@ def start(lab: str, wait: float = 5.0) -> int | None:
     current = info(lab)
     if current["state"] == "running":
         return current["pid"]
-    if not lab_state.state_path(lab).exists():
+    if not lab_state.has_state(lab):
         return None                  # the lab is gone (a `down` won a race): nothing to supervise
     folder = _dir(lab)
     folder.mkdir(parents=True, exist_ok=True)
@@ -171,7 +171,7 @@ class Supervisor:
             self.selector.register(fd, selectors.EVENT_READ, ("pid", ident))
 
     def run(self) -> None:
-        if not lab_state.state_path(self.lab).exists():
+        if not lab_state.has_state(self.lab):
             return                           # taken down before this process got going
         folder = _dir(self.lab)
         folder.mkdir(parents=True, exist_ok=True)
@@ -194,6 +194,9 @@ class Supervisor:
         self.selector.register(sock, selectors.EVENT_READ, ("sock", None))
         self._serve_commands(folder)
         self.selector.register(self.wake_r, selectors.EVENT_READ, ("wake", None))
+        # an etcd-backed lab's writes come from every machine's commands and supervisors: its watch
+        # wakes the loop through the wake pipe (a lab kept in its file has the socket for that)
+        stop_watch = lab_state.watch(self.lab, self.wake)
         if threading.current_thread() is threading.main_thread():    # (a test runs it in a thread)
             signal.signal(signal.SIGUSR1, lambda *_: log(self.describe()))
             signal.signal(signal.SIGTERM, lambda *_: self._stop())
@@ -249,6 +252,7 @@ class Supervisor:
                 dirty = True
             if time.monotonic() >= self.last_full + RESYNC_PERIOD:
                 dirty = True
+        stop_watch()
         self.probes.shutdown(wait=False, cancel_futures=True)
         if getattr(self, "command_socket", None) is not None:
             try:
@@ -263,7 +267,7 @@ class Supervisor:
         except FileNotFoundError:
             pass
         log("supervisor stopped")
-        if gone and not lab_state.state_path(self.lab).exists():
+        if gone and not lab_state.has_state(self.lab):
             # the lab was taken down (a `down` that raced the command that started this supervisor):
             # what this process wrote is all that is left of it
             for name in (STATE_FILE, LOG_FILE, LOCK_FILE):

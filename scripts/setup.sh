@@ -40,6 +40,8 @@ need nft nftables
 need ipset ipset
 need dot graphviz
 need chromium chromium
+# a lab across machines keeps its state in etcd (the tests start their own, on 127.0.0.1)
+need etcd etcd-server
 python3 -m venv --help >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 python3 -c 'import sysconfig,os,sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")) else 1)' \
@@ -63,6 +65,10 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
   # netlab runs unbound only inside its DNS pods: the service this install enabled stays off
   if [[ " ${need_pkgs[*]} " == *" unbound "* ]] && command -v systemctl >/dev/null 2>&1; then
     systemctl disable unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+  fi
+  # and etcd runs where a lab is given one (`etcd` by hand, or the tests' own): not at every boot
+  if [[ " ${need_pkgs[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable etcd.service >/dev/null 2>&1 || true
   fi
 fi
 
