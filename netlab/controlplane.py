@@ -58,8 +58,12 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
     # 1. kubelet: probe results, finished terminations, restarts, readiness
     statuses = {}
     for key, record in st.pods.items():
-        if record.get("node") and not record.get("deletionTimestamp"):
+        # this machine's kubelet looks after its own nodes' pods; on a lab across hosts it publishes
+        # what it sees of them in the store, for the other hosts' controllers and kube-proxies
+        if record.get("node") and not record.get("deletionTimestamp") and topology.is_local(record["node"]):
             statuses[key] = runtime.pod_status(state_dir(record))
+            if topology.hosts:
+                lab_mod.publish_status(record, statuses[key])
     for pod_key, container, probe, result, when in probe_results:
         record = st.pods.get(pod_key)
         source = sources.get(tuple(record["source"])) if record else None
@@ -111,7 +115,7 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
     from netlab import runtime as process_runtime
     for key, record in st.pods.items():
         source = sources.get(tuple(record["source"]))
-        if not record.get("node"):
+        if not record.get("node") or not topology.is_local(record["node"]):
             continue
         directory = state_dir(record)
         if record.get("deletionTimestamp"):

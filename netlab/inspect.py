@@ -10,7 +10,7 @@ from netlab import state as lab_state
 from netlab.cluster import controllers
 from netlab.cluster.controllers import PodInstance
 from netlab.lab import (LabError, NotFound, _instance, _loaded_lab, _sources, manifest_lab_config, object_key,
-                        owned_namespaces, topology_of)
+                        owned_namespaces, pod_status_of, topology_of)
 
 
 def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> list:
@@ -43,7 +43,7 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
             source = sources.get(pod.source)
             if source is None:
                 continue
-            status = runtime.pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid)) if pod.node else None
+            status = pod_status_of(lab, topology, record) if pod.node else None
             node = topology.node(pod.node) if pod.node else None
             items.append(views.pod_object(lab, pod, source, node.ip if node else None, status, record,
                                           host_ip6=node.ip6 if node else None))

@@ -101,9 +101,10 @@ def replicaset_objects(st) -> list:
     return parse_stored(docs) if docs else []
 
 
-def observe_pods(lab: str, st, objects, pod_status=None) -> dict:
+def observe_pods(lab: str, st, objects, pod_status=None, topology=None) -> dict:
     """What kubelet reports of each pod, as the controllers read it: (ns, name) -> Observed."""
     pod_status = pod_status or runtime.pod_status
+    topology = topology or topology_of(lab, st.config)
     from netlab.kubelet import kubelet
     sources = {o.key: o for o in objects + replicaset_objects(st)}
     seen = {}
@@ -113,7 +114,7 @@ def observe_pods(lab: str, st, objects, pod_status=None) -> dict:
         source = sources.get(tuple(record["source"]))
         if source is None:
             continue
-        status = pod_status(names.pod_dir(lab, record["namespace"], record["name"], record["uid"]))
+        status = pod_status_of(lab, topology, record, pod_status)
         ready = kubelet.pod_ready(record, source.pod_spec, status)
         memory = record.get("kubelet") or {}
         restarts = sum((c or {}).get("restart_count", 0) for c in (memory.get("containers") or {}).values())
@@ -224,6 +225,93 @@ def _cluster_dns(services: list) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------- a lab across hosts
+
+HOST_FILE = "host"     # in the lab's folder: which of spec.hosts this machine is (written by `up`)
+
+
+def local_host(lab: str, config) -> str | None:
+    """Which of CONFIG's hosts this machine is, for a lab across hosts (None for one that is not):
+    NETLAB_HOST, else what `up` recorded, else the host whose address this machine has."""
+    hosts = getattr(config, "hosts", None) or ()
+    if not hosts:
+        return None
+    names_of = [h.name for h in hosts]
+    chosen = os.environ.get("NETLAB_HOST")
+    if not chosen:
+        try:
+            chosen = (names.lab_dir(lab) / HOST_FILE).read_text().strip()
+        except OSError:
+            chosen = None
+    if not chosen:
+        mine = _own_addresses()
+        chosen = next((h.name for h in hosts if str(h.address) in mine), None)
+    if chosen not in names_of:
+        raise LabError(f"this machine is none of lab {lab!r}'s hosts ({', '.join(f'{h.name} {h.address}' for h in hosts)}): "
+                       "run netlab on one of them, or name it with NETLAB_HOST")
+    return chosen
+
+
+def _own_addresses() -> set:
+    """The IPv4 addresses of this machine (of the network namespace netlab runs in)."""
+    from pyroute2 import IPRoute
+    with IPRoute() as ipr:
+        return {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(family=2)}
+
+
+def join_hosts(lab: str, config) -> str:
+    """Make this machine one of the hosts of lab LAB (CONFIG's spec.hosts): record which one it is
+    and point its state at the lab's etcd, before the lab is locked or loaded. Returns the host."""
+    host = local_host(lab, config)
+    folder = lab_state.ensure_lab_dir(lab)
+    (folder / HOST_FILE).write_text(host + "\n")
+    lab_state.use_etcd(lab, config.store_etcd)
+    return host
+
+
+def leave_hosts(lab: str, st) -> list:
+    """This host leaves lab LAB (`down` on one host of a lab across hosts): its pods are marked to
+    be built again when it comes back (so no other host sends them traffic meanwhile) and it is
+    struck from the hosts that are up. Returns the hosts still up; saves ST."""
+    topology = topology_of(lab, st.config)
+    up = [h for h in st.allocations.get("hosts_up") or [] if h != topology.host]
+    for record in st.pods.values():
+        if topology.is_local(record.get("node")):
+            record["phase"] = BUILDING
+            record.pop("status", None)
+    st.allocations["hosts_up"] = up
+    lab_state.save(st)
+    return up
+
+
+def status_from_record(record: dict):
+    """The pod status its host's kubelet published in RECORD (a pod on another host of the lab),
+    or a dead one when it has published none yet."""
+    from netlab.runtime.spec import ContainerStatus, PodStatus
+    data = record.get("status") or {}
+    return PodStatus(owner_pid=data.get("owner_pid"), owner_alive=bool(data.get("owner_alive")),
+                     containers=[ContainerStatus(**c) for c in data.get("containers") or ()])
+
+
+def publish_status(record: dict, status) -> bool:
+    """Put STATUS in RECORD for the lab's other hosts to read; True if it changed."""
+    import dataclasses
+    data = dataclasses.asdict(status)
+    if record.get("status") == data:
+        return False
+    record["status"] = data
+    return True
+
+
+def pod_status_of(lab: str, topology: Topology, record: dict, local_status=None):
+    """What kubelet knows of the pod of RECORD: from its state directory when its node runs on this
+    machine, else what the kubelet of its host published (a lab across hosts)."""
+    if topology.is_local(record.get("node")):
+        return (local_status or runtime.pod_status)(names.pod_dir(lab, record["namespace"], record["name"],
+                                                                  record["uid"]))
+    return status_from_record(record)
+
+
 def _record_of(pod: PodInstance, phase: str) -> dict:
     record = pod.to_dict()
     record["phase"] = phase
@@ -297,9 +385,9 @@ class Machine:
         """The underlay, every node and every client (idempotent: it repairs a half-built lab)."""
         network = _network()
         network.ensure_underlay(topology)
-        for node in topology.nodes:
+        for node in topology.local_nodes:
             network.ensure_node(topology, node)
-        for client in topology.clients:
+        for client in topology.local_clients:
             network.ensure_client(topology, client)
 
     def pod_alive(self, lab: str, pod: PodInstance) -> bool:
@@ -349,7 +437,8 @@ class Machine:
 
 def topology_of(lab: str, config_raw: dict | None) -> Topology:
     from netlab import manifest
-    return build_topology(lab, manifest.lab_config(config_raw))
+    config = manifest.lab_config(config_raw)
+    return build_topology(lab, config, local_host(lab, config))
 
 
 def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_ready: float = 3.0,
@@ -361,7 +450,8 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     # 1. the fixed network: idempotent, and it repairs a half-built lab. `apply` on a lab that is
     # up skips it unless a node's namespace is missing (netlink round trips add up on big labs).
     lab_state.save(st)
-    spaces = [topology.underlay_netns] + [n.netns for n in topology.nodes] + [c.netns for c in topology.clients]
+    spaces = [topology.underlay_netns] + [n.netns for n in topology.local_nodes] + \
+        [c.netns for c in topology.local_clients]
     if ensure_network or not machine.namespaces_exist(spaces):
         machine.ensure_network(topology)
 
@@ -373,7 +463,9 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         if record.get("deletionTimestamp"):
             terminating.append(pod)
             continue
-        if pod.node and (record.get("phase") != RUNNING or not machine.pod_alive(lab, pod)):
+        # (a pod of another host's node is that host's to rebuild)
+        if pod.node and topology.is_local(pod.node) and (record.get("phase") != RUNNING
+                                                         or not machine.pod_alive(lab, pod)):
             machine.teardown_pod(lab, topology, pod)
             record["phase"] = BUILDING
             record.pop("kubelet", None)      # a new sandbox: kubelet's memory of the old one is void
@@ -383,7 +475,7 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
     replicasets = {k: controllers.ReplicaSetRecord.from_dict(v) for k, v in st.replicasets.items()}
     pods_plan = controllers.plan(objects, existing, topology, st.last_reserved, rng=rng, now=now,
                                  reserved=terminating, replicasets=replicasets, deployments=st.deployments,
-                                 observed=observe_pods(lab, st, objects, machine.pod_status))
+                                 observed=observe_pods(lab, st, objects, machine.pod_status, topology))
     report.warnings.extend(pods_plan.warnings)
     report.events.extend(pods_plan.events)
     st.replicasets = {k: v.to_dict() for k, v in pods_plan.replicasets.items()}
@@ -411,7 +503,8 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         record["labels"], record["owner"] = dict(pod.labels), list(pod.owner) if pod.owner else None
         record["owner_uid"] = pod.owner_uid
     rebuild = [p for p in pods_plan.keep if st.pods[f"{p.namespace}/{p.name}"].get("phase") != RUNNING]
-    to_build = [p for p in pods_plan.create if p.node] + rebuild
+    # this machine builds the pods of its own nodes; another host's are recorded for it to build
+    to_build = [p for p in pods_plan.create + rebuild if p.node and topology.is_local(p.node)]
     st.last_reserved = pods_plan.last_reserved
     for pod in pods_plan.create:
         st.pods[f"{pod.namespace}/{pod.name}"] = _record_of(pod, BUILDING)
@@ -619,26 +712,40 @@ def owned_namespaces(lab: str, st: lab_state.LabState | None) -> list:
     network = _network()
     tags = {name: network.namespace_owner(name) for name in candidates}
     recorded = set(_namespaces_of(lab, st)) if st else set()
-    others = {tag for tag in tags.values() if tag and tag != lab}
+    owner = _owner_tag(lab, st)
+    others = {tag for tag in tags.values() if tag and tag != owner}
     others |= {other for other in lab_state.known_labs() if other != lab and other.startswith(prefix)}
     mine = []
     for name in candidates:
         if tags[name] is not None:
-            if tags[name] == lab:
+            if tags[name] == owner:
                 mine.append(name)
         elif name in recorded or not any(name.startswith(names.lab_prefix(o)) for o in others):
             mine.append(name)
     return sorted(mine)
 
 
+def _owner_tag(lab: str, st) -> str:
+    """The tag this machine's namespaces of LAB carry: LAB, or LAB@HOST on a lab across hosts (with
+    the state lost, NETLAB_HOST says which host this is)."""
+    try:
+        return topology_of(lab, st.config).owner if st else (
+            f"{lab}@{os.environ['NETLAB_HOST']}" if os.environ.get("NETLAB_HOST") else lab)
+    except Exception:
+        return lab
+
+
 def _namespaces_of(lab: str, st: lab_state.LabState) -> list:
+    """The namespaces ST says this machine made: on a lab across hosts, this host's alone."""
     try:
         topology = topology_of(lab, st.config)
     except Exception:
         return []
-    result = [topology.underlay_netns] + [n.netns for n in topology.nodes] + [c.netns for c in topology.clients]
+    result = [topology.underlay_netns] + [n.netns for n in topology.local_nodes] + \
+        [c.netns for c in topology.local_clients]
     for record in st.pods.values():
-        result.append(names.pod_netns(lab, record["namespace"], record["name"]))
+        if topology.is_local(record.get("node")):
+            result.append(names.pod_netns(lab, record["namespace"], record["name"]))
     return result
 
 
@@ -653,8 +760,12 @@ def down(lab: str) -> list:
             st = lab_state.load(lab)
         except lab_state.StateDamaged:
             st = None                     # down works from the lab's name alone
+        still_up = leave_hosts(lab, st) if st is not None and _spans_hosts(st) else []
+        if st is not None and _spans_hosts(st) and not still_up:
+            lab_state.forget(lab)         # the last host out takes the lab's state with it
         removed = down_unlocked(lab, st)
-        lab_state.remove_lock(lab)        # while holding it: a waiter then locks a fresh file
+        if not still_up:
+            lab_state.remove_lock(lab)    # while holding it: a waiter then locks a fresh file
     return removed
 
 
@@ -708,11 +819,13 @@ def apply(lab_name: str | None, loaded, create: bool, rng=None, wait_ready: floa
     and replace do; DRY_RUN ("client" or "server") checks and reports everything and changes nothing."""
     started = time.monotonic()
     lab = _resolve_lab_name(lab_name, loaded)
+    if create and loaded.lab is not None and getattr(loaded.lab, "hosts", ()):
+        join_hosts(lab, loaded.lab)
     with lab_state.locked(lab):
         try:
             report = _apply_locked(lab, loaded, create, rng, wait_ready, iptables_backend, dry_run, verb)
         except BaseException:
-            if not lab_state.state_path(lab).exists():
+            if not lab_state.has_state(lab):
                 lab_state.remove_lock(lab)          # a new lab that was refused leaves nothing behind
             raise
     if dry_run:
@@ -763,6 +876,8 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
                        "first to rebuild it with the new ones")
     topology = topology_of(lab, st.config)
     check_capacity(loaded.objects, topology)
+    if create and topology.hosts and topology.host not in (st.allocations.get("hosts_up") or []):
+        st.allocations["hosts_up"] = list(st.allocations.get("hosts_up") or []) + [topology.host]
     api = store.EmbeddedStore(st, time.time(), rng)
     if new_lab:
         # a new lab starts with what kube-apiserver creates (the system namespaces, the kubernetes
@@ -975,6 +1090,10 @@ def delete(lab: str, keys: set, rng=None, wait: bool = True, grace: float | None
 
 # the NamespaceLifecycle admission plugin's immortal namespaces
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
+def _spans_hosts(st) -> bool:
+    return bool(manifest_lab_config(st.config).hosts)
 
 
 def down_unlocked(lab: str, st) -> list:

@@ -79,8 +79,9 @@ def lab_prefix(lab: str) -> str:
     return f"{lab}-"
 
 
-def underlay_netns(lab: str) -> str:
-    return f"{lab}-underlay"
+def underlay_netns(lab: str, host: str | None = None) -> str:
+    """The lab's underlay switch; a lab across hosts has one on each host, LAB-underlay-HOST."""
+    return f"{lab}-underlay" if host is None else f"{lab}-underlay-{host}"
 
 
 def node_netns(lab: str, node: str) -> str:

@@ -64,11 +64,12 @@ def allocate(objects, st, topology) -> list:
     return allocated
 
 
-def pod_endpoint_inputs(lab: str, st, objects, pod_status=None) -> list:
-    """What the EndpointSlice controller needs to know of each placed pod."""
-    pod_status = pod_status or runtime.pod_status
-    from netlab import names
+def pod_endpoint_inputs(lab: str, st, objects, pod_status=None, topology=None) -> list:
+    """What the EndpointSlice controller needs to know of each placed pod (of a pod on another
+    host of the lab, what its kubelet published)."""
+    from netlab import lab as lab_mod
     from netlab.cluster.controllers import PodInstance
+    topology = topology or lab_mod.topology_of(lab, st.config)
     sources = {o.key: o for o in objects}
     result = []
     for record in st.pods.values():
@@ -79,7 +80,7 @@ def pod_endpoint_inputs(lab: str, st, objects, pod_status=None) -> list:
         if source is None:
             continue
         spec = source.pod_spec
-        status = pod_status(names.pod_dir(lab, pod.namespace, pod.name, pod.uid))
+        status = lab_mod.pod_status_of(lab, topology, record, pod_status)
         terminating = bool(record.get("deletionTimestamp"))
         if terminating:
             # its containers still run until kubelet stops them; "serving" is what they last showed
@@ -106,6 +107,16 @@ IPV4, IPV6 = "IPv4", "IPv6"
 def families(topology) -> tuple:
     """The lab's IP families: kube-proxy runs one proxier for each (IPv4 first)."""
     return tuple(getattr(topology, "ip_families", None) or (IPV4,))
+
+
+def _local_nodes(topology) -> tuple:
+    """The nodes whose kube-proxy runs here: every node, but only this host's on a lab across hosts
+    (the rules are rendered from the whole cluster's Services and endpoints all the same)."""
+    return getattr(topology, "local_nodes", topology.nodes)
+
+
+def _local_clients(topology) -> tuple:
+    return getattr(topology, "local_clients", topology.clients)
 
 
 def _proxy_overrides(lab_config, topology, node, family: str = IPV4) -> dict:
@@ -318,7 +329,7 @@ def sync(lab: str, st, topology, lab_config, objects, report, dataplane: NodeDat
         raise ProxyModeError("proxy mode nftables writes its table with `nft -f -`; the python-iptables "
                              "backend only writes iptables rules (use the restore backend)")
     allocated = allocate(objects, st, topology)
-    pods = pod_endpoint_inputs(lab, st, objects, dataplane.pod_status)
+    pods = pod_endpoint_inputs(lab, st, objects, dataplane.pod_status, topology)
     slices = endpoint_slices(allocated, pods, objects)
     previous_view = st.allocations.get("view") or {}
     st.allocations["view"] = {"services": allocated, "slices": slices}
@@ -326,7 +337,7 @@ def sync(lab: str, st, topology, lab_config, objects, report, dataplane: NodeDat
     proxiers = [FamilyProxier(family, NodeRenderer(docs, topology, lab_config, family), applied_rules(st, family))
                 for family in families(topology)]
     for proxier in proxiers:
-        for node in topology.nodes:
+        for node in _local_nodes(topology):
             record = proxier.applied.get(node.name)
             # the lab switched modes on a live namespace: kube-proxy's cleanup of the other mode
             if (record and record.get("mode", "iptables") != mode
@@ -380,7 +391,7 @@ def _sync_iptables(lab, topology, proxiers, st, lab_config, backend, report, dat
     for proxier in proxiers:
         jobs, done = [], []
         planned.append((proxier, jobs, done))
-        for node in topology.nodes:
+        for node in _local_nodes(topology):
             record = proxier.applied.get(node.name) or {}
             netns_id = dataplane.netns_id(node)
             # a new namespace, or an hour since the last whole-tables sync (kube-proxy's FullSyncPeriod,
@@ -478,7 +489,7 @@ def _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now, p
     jobs, done = [], []
     previous_renderer = None
     family, renderer, applied = proxier.family, proxier.renderer, proxier.applied
-    for node in topology.nodes:
+    for node in _local_nodes(topology):
         record = applied.get(node.name) or {}
         netns_id = dataplane.netns_id(node)
         key = _memory_key(lab, node.name, family)
@@ -595,7 +606,7 @@ def health_check_tables(topology, allocated: list, slices: list) -> dict:
 def serve_health_checks(lab: str, topology, allocated: list, slices: list, dataplane: NodeDataplane) -> None:
     """Keep each node's health server answering for its LoadBalancer + Local Services."""
     tables = health_check_tables(topology, allocated, slices)
-    for node in topology.nodes:
+    for node in _local_nodes(topology):
         dataplane.serve_health(lab, node, tables[node.name])
 
 
@@ -629,7 +640,7 @@ def external_routes(topology, allocated: list, slices: list) -> dict:
 def route_external_addresses(topology, allocated: list, slices: list, dataplane: NodeDataplane) -> None:
     """Each client's routes to the LoadBalancer and external IPs, towards the nodes that take them."""
     routes = external_routes(topology, allocated, slices)
-    for client in topology.clients:
+    for client in _local_clients(topology):
         dataplane.route_client(client, routes)
 
 
@@ -681,7 +692,7 @@ def clear_stale_udp(st, topology, allocated: list, slices: list, dataplane: Node
         if target["nodePort"]:
             filters += [_conntrack_family(old) + ["--dport", str(target["nodePort"]), "--reply-src", old]
                         for old in gone]
-        for node in topology.nodes:
+        for node in _local_nodes(topology):
             for extra in filters:
                 dataplane.delete_udp_conntrack(node, extra)
     st.allocations["udp"] = current

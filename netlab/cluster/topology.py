@@ -27,6 +27,7 @@ class Node:
     netns: str = ""
     ip6: Optional[str] = None        # dual-stack: its IPv6 underlay address (a second InternalIP)
     pod_cidr6: Optional[ipaddress.IPv6Network] = None
+    host: Optional[str] = None       # spec.hosts: the machine it runs on (None: a one-machine lab)
 
     @property
     def gateway(self) -> str:
@@ -65,6 +66,8 @@ class Topology:
     service_cidr6: Optional[ipaddress.IPv6Network] = None
     underlay6: Optional[ipaddress.IPv6Network] = None
     underlay_gateway6: Optional[str] = None
+    hosts: tuple = ()                # spec.hosts: (name, address) of each machine the lab spans
+    host: Optional[str] = None       # which of them this is (None: a one-machine lab, or not one of them)
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -74,7 +77,41 @@ class Topology:
 
     @property
     def underlay_netns(self) -> str:
-        return names.underlay_netns(self.lab)
+        """This machine's underlay namespace: a lab across hosts has one on each, named after it
+        (so that two hosts' can stand side by side on one machine, as the tests put them)."""
+        return names.underlay_netns(self.lab, self.host if self.hosts else None)
+
+    @property
+    def owner(self) -> str:
+        """The tag this machine's namespaces of the lab carry (network.ensure_namespace): the lab's
+        name, and on a lab across hosts LAB@HOST, so each host's `down` takes only its own."""
+        return self.lab if not self.hosts else f"{self.lab}@{self.host}"
+
+    @property
+    def local_nodes(self) -> tuple:
+        """The nodes this machine runs: all of them, unless the lab spans hosts."""
+        if not self.hosts:
+            return self.nodes
+        return tuple(n for n in self.nodes if n.host == self.host)
+
+    @property
+    def local_clients(self) -> tuple:
+        """The clients this machine runs: a lab across hosts keeps them on its first host."""
+        if not self.hosts or self.host == self.hosts[0][0]:
+            return self.clients
+        return ()
+
+    def is_local(self, node_name: str | None) -> bool:
+        """Whether node NODE_NAME runs here (this machine acts on its namespaces and pods)."""
+        if not self.hosts:
+            return True
+        return any(n.name == node_name and n.host == self.host for n in self.nodes)
+
+    @property
+    def gateway_host(self) -> bool:
+        """Whether this machine's underlay bridge holds the underlay's gateway address: one host
+        of a lab across hosts does (two would answer for one address on the joined segment)."""
+        return not self.hosts or self.host == self.hosts[0][0]
 
     @property
     def prefixlen(self) -> int:
@@ -105,9 +142,10 @@ def _same_offset(address: str, network, twin) -> str:
     return str(twin.network_address + (int(ipaddress.ip_address(address)) - int(network.network_address)))
 
 
-def build_topology(lab: str, config) -> Topology:
+def build_topology(lab: str, config, host: Optional[str] = None) -> Topology:
     """Lay out the lab from its Cluster settings: node k gets underlay .k+1 and pod CIDR #k (and on a
-    dual-stack lab ::k+1 of the IPv6 underlay and IPv6 pod CIDR #k)."""
+    dual-stack lab ::k+1 of the IPv6 underlay and IPv6 pod CIDR #k). HOST: which of spec.hosts this
+    machine is, for a lab across hosts."""
     underlay = ipaddress.ip_network(str(config.underlay))
     cluster_cidr = ipaddress.ip_network(str(config.pod_cidr))
     subnets = _node_subnets(cluster_cidr, config.node_cidr_mask_size)
@@ -115,6 +153,8 @@ def build_topology(lab: str, config) -> Topology:
     subnets6 = None
     if cluster_cidr6 is not None:
         subnets6 = _node_subnets(cluster_cidr6, getattr(config, "node_cidr_mask_size6", 64))
+    hosts = tuple(getattr(config, "hosts", None) or ())
+    host_of = {node: h.name for h in hosts for node in h.nodes}
     nodes = []
     for index, spec in enumerate(config.nodes, start=1):
         node_labels = {"kubernetes.io/hostname": spec.name, "kubernetes.io/os": "linux"}
@@ -124,7 +164,7 @@ def build_topology(lab: str, config) -> Topology:
             name=spec.name, index=index, ip=ip, pod_cidr=next(subnets), labels=node_labels,
             netns=names.node_netns(lab, spec.name),
             ip6=str(underlay6.network_address + index + 1) if underlay6 is not None else None,
-            pod_cidr6=next(subnets6) if subnets6 is not None else None))
+            pod_cidr6=next(subnets6) if subnets6 is not None else None, host=host_of.get(spec.name)))
     clients = tuple(Client(c.name, str(c.ip), names.client_netns(lab, c.name),
                            _same_offset(str(c.ip), underlay, underlay6) if underlay6 is not None else None)
                     for c in config.clients)
@@ -138,4 +178,7 @@ def build_topology(lab: str, config) -> Topology:
         pod_network=getattr(config, "pod_network", None) or "host-gw",
         ip_families=tuple(getattr(config, "ip_families", None) or ("IPv4",)),
         cluster_cidr6=cluster_cidr6, service_cidr6=service_cidr6, underlay6=underlay6,
-        underlay_gateway6=str(underlay6.network_address + 1) if underlay6 is not None else None)
+        underlay_gateway6=str(underlay6.network_address + 1) if underlay6 is not None else None,
+        hosts=tuple((h.name, str(h.address)) for h in hosts), host=host if hosts else None,
+        # the hosts' underlays are joined by a VXLAN tunnel: its 50 bytes come off every frame
+        underlay_mtu=UNDERLAY_MTU - VXLAN_OVERHEAD if hosts else UNDERLAY_MTU)

@@ -149,14 +149,62 @@ def ensure_underlay(topology) -> None:
         if problem:
             raise WiringError(problem)
     name = topology.underlay_netns
-    ensure_namespace(name, topology.lab)
+    ensure_namespace(name, _owner(topology))
     with rtnl(name) as ipr:
         _up(ipr, "lo")
         bridge = _ensure_bridge(ipr, names.UNDERLAY_BRIDGE, topology.underlay_netns)
-        _ensure_addr(ipr, bridge, topology.underlay_gateway, topology.prefixlen)
-        if _dual_stack(topology):
-            _ensure_addr(ipr, bridge, topology.underlay_gateway6, topology.underlay6.prefixlen)
+        if getattr(topology, "gateway_host", True):
+            _ensure_addr(ipr, bridge, topology.underlay_gateway, topology.prefixlen)
+            if _dual_stack(topology):
+                _ensure_addr(ipr, bridge, topology.underlay_gateway6, topology.underlay6.prefixlen)
         ipr.link("set", index=bridge, state="up")
+        if getattr(topology, "hosts", ()):
+            _ensure_host_tunnel(topology, ipr, bridge)
+
+
+def _owner(topology) -> str:
+    return getattr(topology, "owner", None) or topology.lab
+
+
+HOST_TUNNEL = "hosts0"      # in each host's underlay namespace: the VXLAN port to the other hosts
+HOST_TUNNEL_VNI = 4242      # the lab's own segment; flannel's vxlan inside the nodes uses VNI 1
+HOST_TUNNEL_PORT = 4789     # IANA's VXLAN port (flannel's nodes use 8472: the two never meet)
+ZERO_MAC = "00:00:00:00:00:00"
+
+
+def _ensure_host_tunnel(topology, ipr, bridge: int) -> None:
+    """This host's underlay joined to the other hosts' by a VXLAN tunnel between the machines'
+    own addresses: a port of br0 whose frames go out as UDP 4789 to each other host (an all-zero
+    FDB entry per host: flooding by head-end replication, learning the rest), so the hosts'
+    underlays are one L2 segment and a node reaches every other node's IP as on one machine.
+
+    The device is made in the namespace netlab runs in (the machine's own, where its address
+    is) and moved into the underlay namespace: a VXLAN device keeps its UDP socket in the
+    namespace it was made in, which is how its packets leave by the machine's own network."""
+    index = _index(ipr, HOST_TUNNEL)
+    here = dict(topology.hosts)[topology.host]
+    if index is None:
+        temporary = "nlt" + hashlib.sha256(topology.underlay_netns.encode()).hexdigest()[:10]
+        with IPRoute() as machine:
+            found = machine.link_lookup(ifname=temporary)
+            if found:
+                machine.link("del", index=found[0])      # left by a run that died before the move
+            machine.link("add", ifname=temporary, kind="vxlan", vxlan_id=HOST_TUNNEL_VNI, vxlan_local=here,
+                         vxlan_port=HOST_TUNNEL_PORT, vxlan_learning=1, mtu=topology.underlay_mtu)
+            moving = machine.link_lookup(ifname=temporary)[0]
+            with open(netns.path(topology.underlay_netns)) as handle:
+                machine.link("set", index=moving, net_ns_fd=handle.fileno())
+        crashpoints.reached("host tunnel added")
+        ipr.link("set", index=_index(ipr, temporary), ifname=HOST_TUNNEL)
+        index = _index(ipr, HOST_TUNNEL)
+    for name, address in topology.hosts:
+        if name != topology.host:
+            try:
+                ipr.fdb("append", ifindex=index, lladdr=ZERO_MAC, dst=address, state=NUD_PERMANENT, flags=NTF_SELF)
+            except NetlinkError as err:
+                if err.code != EEXIST:
+                    raise
+    ipr.link("set", index=index, master=bridge, mtu=topology.underlay_mtu, state="up")
 
 
 def _plug_into_underlay(topology, attached_netns: str) -> None:
@@ -164,7 +212,8 @@ def _plug_into_underlay(topology, attached_netns: str) -> None:
     port = names.underlay_port(attached_netns[len(names.lab_prefix(topology.lab)):])
     with rtnl(topology.underlay_netns) as ipr:
         index = _ensure_veth(ipr, port, topology.underlay_netns, attached_netns, names.NODE_UPLINK)
-        ipr.link("set", index=index, master=_index(ipr, names.UNDERLAY_BRIDGE), state="up")
+        ipr.link("set", index=index, master=_index(ipr, names.UNDERLAY_BRIDGE), mtu=topology.underlay_mtu,
+                 state="up")
 
 
 def _ensure_veth(ipr, name: str, here: str, peer_netns: str, peer_name: str) -> int:
@@ -198,11 +247,12 @@ def _dual_stack(topology) -> bool:
 def _ensure_on_underlay(topology, namespace: str, ip: str, ip6: str | None = None) -> None:
     """NAMESPACE exists, with lo up and eth0 on the underlay bridge holding IP (and IP6 on a
     dual-stack lab)."""
-    ensure_namespace(namespace, topology.lab)
+    ensure_namespace(namespace, _owner(topology))
     _plug_into_underlay(topology, namespace)
     with rtnl(namespace) as ipr:
         _up(ipr, "lo")
-        uplink = _up(ipr, names.NODE_UPLINK)
+        uplink = _index(ipr, names.NODE_UPLINK)
+        ipr.link("set", index=uplink, mtu=topology.underlay_mtu, state="up")
         _ensure_addr(ipr, uplink, ip, topology.prefixlen)
         if ip6 and _dual_stack(topology):
             _ensure_addr(ipr, uplink, ip6, topology.underlay6.prefixlen)
@@ -229,6 +279,8 @@ def ensure_node(topology, node) -> None:
         if topology.pod_network == "vxlan":
             plan = vxlan.overlay(topology, node)
             _ensure_peers(ipr, plan, _ensure_vxlan_device(ipr, plan, _index(ipr, names.NODE_UPLINK)))
+            # flannel's newVXLANDevice: no router advertisements taken on the VXLAN device
+            netns.write_sysctl(node.netns, f"net.ipv6.conf.{plan.device.replace('.', '/')}.accept_ra", 0)
         else:
             for other in topology.nodes:
                 if other.name != node.name:
@@ -363,7 +415,7 @@ def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str, 
     mac = pod_mac(ip)
     with rtnl(pod_netns) as pod:
         # the tag ensure_namespace writes, and lo up, in one message
-        pod.link("set", index=LOOPBACK_INDEX, ifalias=OWNER_TAG + topology.lab, state="up")
+        pod.link("set", index=LOOPBACK_INDEX, ifalias=OWNER_TAG + _owner(topology), state="up")
         crashpoints.reached("namespace tagged")
         with _node_socket(node.netns) as ipr:
             index = _ensure_veth(ipr, host_veth, node.netns, pod_netns, names.POD_IFNAME)

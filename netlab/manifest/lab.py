@@ -21,6 +21,10 @@ Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kin
       podNetwork: host-gw                 # or vxlan (flannel's backends; docs/pod-network-backends.md)
       kubeProxy: {masqueradeAll: false, masqueradeBit: 14, detectLocalMode: ClusterCIDR, minSyncPeriod: 1s}
       clusterDNS: {enabled: true, ip: 10.96.0.10, replicas: 2}   # kube-system's coredns and kube-dns
+      hosts:                              # a lab across machines (docs/two-machines.md); none: this one
+      - {name: vm1, address: 192.168.56.10, nodes: [node1]}
+      - {name: vm2, address: 192.168.56.11, nodes: [node2]}
+      store: {etcd: "http://192.168.56.10:2379"}   # with hosts: the shared state (default: the first host, port 2379)
 
 Dual-stack (ipFamilies: [IPv4, IPv6]): podCIDR, serviceCIDR and underlay take kubeadm's and kind's
 comma form, IPv4 first, e.g. `podCIDR: 10.244.0.0/16,fd00:10:244::/56`; an IPv6 range left out is
@@ -37,7 +41,8 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from netlab.manifest import checks, schema
-from netlab.manifest.model import ClientConfig, ClusterDNSConfig, KubeProxyConfig, LabConfig, NodeConfig, Source
+from netlab.manifest.model import (ClientConfig, ClusterDNSConfig, HostConfig, KubeProxyConfig, LabConfig, NodeConfig,
+                                   Source)
 from netlab.manifest.schema import Findings
 
 API_VERSION = LabConfig.API_VERSION
@@ -63,7 +68,11 @@ TYPES = {
         "podNetwork": "str",
         "kubeProxy": "NetlabKubeProxy",
         "clusterDNS": "NetlabClusterDNS",
+        "hosts": "[NetlabHost]",
+        "store": "NetlabStore",
     }},
+    "NetlabHost": {"f": {"name": "str", "address": "str", "nodes": "[str]"}, "r": ["name", "address"]},
+    "NetlabStore": {"f": {"etcd": "str"}},
     "NetlabNode": {"f": {"name": "str", "labels": "{str}"}, "r": ["name"]},
     "NetlabClient": {"f": {"name": "str", "ip": "str"}, "r": ["name"]},
     "NetlabClusterDNS": {"f": {"enabled": "bool", "ip": "str", "replicas": "int"}},
@@ -335,6 +344,11 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
         pod_network = _DEFAULT.pod_network
     kube_proxy = _kube_proxy(spec, f)
     cluster_dns = _cluster_dns(spec, service_cidr, f)
+    hosts = _hosts(spec, nodes, underlay, f)
+    store_etcd = _store(spec, hosts, f)
+    if hosts and pod_network == "vxlan":
+        f.error(_SPEC + ("podNetwork",), "a lab across hosts joins the hosts' underlays with a VXLAN tunnel of "
+                                         "its own; podNetwork vxlan inside it is not supported: use host-gw")
 
     return LabConfig(
         name=name,
@@ -356,9 +370,82 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
         node_cidr_mask_size6=mask6,
         service_cidr6=service_cidr6,
         underlay6=underlay6,
+        hosts=tuple(hosts),
+        store_etcd=store_etcd,
         raw=obj,
         source=source,
     )
+
+
+ETCD_CLIENT_PORT = 2379
+
+
+def _hosts(spec: dict, nodes: List[NodeConfig], underlay, f: Findings) -> List[HostConfig]:
+    """spec.hosts: names unique DNS labels, addresses unique IPv4 ones off the lab's underlay, each
+    node on one host. A host that lists no nodes shares the unlisted ones with the others like it,
+    in order and evenly (node1, node2 on the first; node3, node4 on the second)."""
+    raw = spec.get("hosts")
+    path = _SPEC + ("hosts",)
+    if raw is None:
+        return []
+    if not raw:
+        f.error(path, "list the machines the lab spans, or leave hosts out for a lab on this machine")
+        return []
+    hosts, seen_names, seen_addresses, placed = [], set(), set(), {}
+    known = {n.name for n in nodes}
+    for i, item in enumerate(raw):
+        item = item if isinstance(item, dict) else {}
+        name, address = item.get("name"), item.get("address")
+        if not isinstance(name, str) or not isinstance(address, str):
+            continue
+        if checks.dns_label(name, path + (i, "name"), f, "host name") and name in seen_names:
+            f.error(path + (i, "name"), f'duplicate host name "{name}"')
+        seen_names.add(name)
+        ip = _address(address, path + (i, "address"), f)
+        if ip is not None:
+            if ip in seen_addresses:
+                f.error(path + (i, "address"), f'duplicate host address "{ip}"')
+            elif ip in underlay:
+                f.error(path + (i, "address"), f"host address {ip} is inside the lab's underlay {underlay}: give "
+                                               "the machine's own address, the one the other hosts reach it at")
+            seen_addresses.add(ip)
+        listed = []
+        for j, node in enumerate(item.get("nodes") or []):
+            at = path + (i, "nodes", j)
+            if node not in known:
+                f.error(at, f'no node "{node}" in spec.nodes ({", ".join(sorted(known))})')
+            elif node in placed:
+                f.error(at, f'node "{node}" is already on host "{placed[node]}"')
+            else:
+                placed[node] = name
+                listed.append(node)
+        hosts.append([name, ip or IPv4("0.0.0.0"), listed, bool(item.get("nodes"))])
+    rest = [n.name for n in nodes if n.name not in placed]
+    sharing = [h for h in hosts if not h[3]]
+    if rest and not sharing:
+        what = f"nodes {', '.join(rest)} are" if len(rest) > 1 else f"node {rest[0]} is"
+        f.error(path, f"{what} on no host: list them under a host's nodes")
+    elif sharing:
+        share = -(-len(rest) // len(sharing))
+        for k, host in enumerate(sharing):
+            host[2] = rest[k * share:(k + 1) * share]
+    return [HostConfig(name, ip, tuple(listed)) for name, ip, listed, _ in hosts]
+
+
+def _store(spec: dict, hosts: List[HostConfig], f: Findings) -> Optional[str]:
+    """spec.store.etcd: an http:// endpoint (default: the first host's address, etcd's port)."""
+    store = spec.get("store") if isinstance(spec.get("store"), dict) else {}
+    endpoint = store.get("etcd")
+    path = _SPEC + ("store", "etcd")
+    if endpoint is None:
+        return f"http://{hosts[0].address}:{ETCD_CLIENT_PORT}" if hosts else None
+    if not hosts:
+        f.error(path, "a lab on one machine keeps its state in a file: store.etcd goes with spec.hosts")
+        return None
+    if not re.fullmatch(r"http://[^/\s:]+:\d+", endpoint):
+        f.error(path, f'invalid etcd endpoint "{endpoint}": write it as http://ADDRESS:PORT')
+        return None
+    return endpoint
 
 
 def _no_overlaps(spec: dict, ranges: Dict[str, Any], f: Findings) -> None:

@@ -393,6 +393,15 @@ class ClientConfig:
 
 
 @dataclass(frozen=True)
+class HostConfig:
+    """A machine a lab spans (spec.hosts): its name, its own address, and the lab nodes it runs."""
+
+    name: str
+    address: ipaddress.IPv4Address
+    nodes: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class KubeProxyConfig:
     """KubeProxyConfiguration-style settings for the iptables rules."""
 
@@ -447,6 +456,8 @@ class LabConfig:
     node_cidr_mask_size6: int = 64
     service_cidr6: Optional[ipaddress.IPv6Network] = None
     underlay6: Optional[ipaddress.IPv6Network] = None
+    hosts: Tuple[HostConfig, ...] = ()   # spec.hosts: () is a lab on this machine alone
+    store_etcd: Optional[str] = None     # spec.store.etcd: where a lab across hosts keeps its state
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     source: Optional[Source] = field(default=None, compare=False)
 

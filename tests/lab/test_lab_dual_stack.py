@@ -7,65 +7,23 @@ import json
 import re
 import secrets
 import subprocess
-import textwrap
 
 import pytest
 
 from tests.conftest import lab_up, netlab_cli, until
+from tests.workloads import client_pod, documents, service, whoami_on
 
 pytestmark = pytest.mark.root
 
 CLIENT6 = "fc00:f853:ccd:e793::64"          # the external client: 172.18.0.100's IPv6 twin
 NODE_IP6 = {"node1": "fc00:f853:ccd:e793::2", "node2": "fc00:f853:ccd:e793::3"}
 
-WORKLOADS = textwrap.dedent("""\
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata: {name: web}
-    spec:
-      replicas: 2
-      selector: {matchLabels: {app: web}}
-      template:
-        metadata: {labels: {app: web}}
-        spec:
-          nodeSelector: {kubernetes.io/hostname: node2}
-          containers:
-          - {name: whoami, image: traefik/whoami, ports: [{containerPort: 80}]}
-    ---
-    apiVersion: v1
-    kind: Pod
-    metadata: {name: curl}
-    spec:
-      nodeName: node1
-      containers: [{name: c, image: curlimages/curl, command: [sleep, infinity]}]
-    ---
-    apiVersion: v1
-    kind: Service
-    metadata: {name: web}
-    spec:
-      type: NodePort
-      ipFamilyPolicy: PreferDualStack
-      selector: {app: web}
-      ports: [{port: 80, nodePort: 30080}]
-    ---
-    apiVersion: v1
-    kind: Service
-    metadata: {name: web-local}
-    spec:
-      type: NodePort
-      externalTrafficPolicy: Local
-      ipFamilyPolicy: RequireDualStack
-      ipFamilies: [IPv6, IPv4]
-      selector: {app: web}
-      ports: [{port: 80, nodePort: 30081}]
-    ---
-    apiVersion: v1
-    kind: Service
-    metadata: {name: web-v4}
-    spec:
-      selector: {app: web}
-      ports: [{port: 80}]
-    """)
+WORKLOADS = documents(
+    whoami_on("node2"), client_pod("curl", "node1"),
+    service("web", "type: NodePort\nipFamilyPolicy: PreferDualStack", "{port: 80, nodePort: 30080}"),
+    service("web-local", "type: NodePort\nexternalTrafficPolicy: Local\nipFamilyPolicy: RequireDualStack\n"
+                         "ipFamilies: [IPv6, IPv4]", "{port: 80, nodePort: 30081}"),
+    service("web-v4"))
 
 
 @pytest.fixture(scope="module", params=["iptables", "nftables"])

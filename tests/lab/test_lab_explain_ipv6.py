@@ -8,7 +8,6 @@ the address it was reached from (`RemoteAddr: [addr]:port`).
 
 import json
 import subprocess
-import textwrap
 import time
 
 import pytest
@@ -17,56 +16,18 @@ from netlab import explain as ex
 from netlab.dataplane import iptables, nftables
 from netlab.lab import LabError
 from tests.conftest import lab_up, netlab_cli
+from tests.workloads import client_pod, documents, service, whoami_on
 
 pytestmark = pytest.mark.root
 
 CLIENT6 = "fc00:f853:ccd:e793::64"          # client/client: 172.18.0.100's IPv6 twin
 NODE_IP6 = {"node1": "fc00:f853:ccd:e793::2", "node2": "fc00:f853:ccd:e793::3"}
 
-WORKLOADS = textwrap.dedent("""\
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata: {name: web}
-    spec:
-      replicas: 2
-      selector: {matchLabels: {app: web}}
-      template:
-        metadata: {labels: {app: web}}
-        spec:
-          nodeSelector: {kubernetes.io/hostname: node2}
-          containers: [{name: whoami, image: traefik/whoami, ports: [{containerPort: 80}]}]
-    ---
-    apiVersion: v1
-    kind: Pod
-    metadata: {name: client}
-    spec:
-      nodeName: node1
-      containers: [{name: c, image: curlimages/curl, command: [sleep, infinity]}]
-    ---
-    apiVersion: v1
-    kind: Service
-    metadata: {name: web}
-    spec:
-      type: NodePort
-      ipFamilyPolicy: PreferDualStack
-      selector: {app: web}
-      ports: [{port: 80, nodePort: 30080}]
-    ---
-    apiVersion: v1
-    kind: Service
-    metadata: {name: nobody}
-    spec:
-      ipFamilyPolicy: PreferDualStack
-      selector: {app: nothing-has-this-label}
-      ports: [{port: 80}]
-    ---
-    apiVersion: v1
-    kind: Service
-    metadata: {name: web-v4}
-    spec:
-      selector: {app: web}
-      ports: [{port: 80}]
-    """)
+WORKLOADS = documents(
+    whoami_on("node2"), client_pod("client", "node1"),
+    service("web", "type: NodePort\nipFamilyPolicy: PreferDualStack", "{port: 80, nodePort: 30080}"),
+    service("nobody", "ipFamilyPolicy: PreferDualStack", app="nothing-has-this-label"),
+    service("web-v4"))
 
 _MODE = {}                      # lab name -> its proxy mode
 
