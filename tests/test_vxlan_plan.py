@@ -87,3 +87,9 @@ def test_the_kernel_probe_runs_in_its_own_namespace_and_reports_one_line():
     assert calls[0][:2] == ["unshare", "--net"]
     assert "\n" not in problem and "CONFIG_VXLAN" in problem and "Unknown device type" in problem
     assert vxlan.kernel_problem(run=lambda c, **_: subprocess.CompletedProcess(c, 0, "", "")) is None
+
+
+def test_a_sysctl_key_spells_a_dot_in_an_interface_name_with_a_slash_as_sysctl_does():
+    from netlab.dataplane.netns import _proc_path
+    assert _proc_path("net.ipv6.conf.flannel/1.accept_ra") == "/proc/sys/net/ipv6/conf/flannel.1/accept_ra"
+    assert _proc_path("net.ipv4.ip_forward") == "/proc/sys/net/ipv4/ip_forward"

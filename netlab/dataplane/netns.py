@@ -147,16 +147,22 @@ def entered(name: str):
         os.close(home)
 
 
+def _proc_path(key: str) -> str:
+    """/proc/sys's path of a dotted sysctl KEY, sysctl(8)'s way: a "/" in it stands for a dot in a
+    name (net.ipv6.conf.flannel/1.accept_ra is /proc/sys/net/ipv6/conf/flannel.1/accept_ra)."""
+    return "/proc/sys/" + "/".join(part.replace("/", ".") for part in key.split("."))
+
+
 def write_sysctl(name: str, key: str, value) -> None:
     """Set a per-namespace sysctl (dotted KEY) inside namespace NAME."""
-    proc_path = "/proc/sys/" + key.replace(".", "/")
+    proc_path = _proc_path(key)
     with entered(name):
         with open(proc_path, "w") as handle:
             handle.write(f"{value}\n")
 
 
 def read_sysctl(name: str, key: str) -> str:
-    proc_path = "/proc/sys/" + key.replace(".", "/")
+    proc_path = _proc_path(key)
     with entered(name):
         with open(proc_path) as handle:
             return handle.read().strip()

@@ -124,6 +124,8 @@ def test_flannel_1_is_a_vxlan_device_as_flanneld_makes_it(vxlan_lab):
         assert re.search(rf"vxlan id 1 local {local} dev eth0 .*dstport 8472 .*nolearning", text), text
         addresses = _in(f"{vxlan_lab}-{node}", "ip", "-4", "addr", "show", "flannel.1").stdout
         assert f"inet 10.244.{node[-1]}.0/32" in addresses
+        accept_ra = _in(f"{vxlan_lab}-{node}", "cat", "/proc/sys/net/ipv6/conf/flannel.1/accept_ra").stdout
+        assert accept_ra.strip() == "0"                  # flannel's newVXLANDevice turns it off
 
 
 def test_routes_neighbours_and_fdb_point_at_the_other_node(vxlan_lab):
