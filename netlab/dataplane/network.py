@@ -16,7 +16,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from netlab import crashpoints, names
-from netlab.dataplane import netns, vxlan
+from netlab.dataplane import netns, rtnl_batch, vxlan
 
 EEXIST = 17
 ENOENT = 2
@@ -398,8 +398,10 @@ def _bridge_index(ipr, node_netns: str) -> int:
 def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str, ip6: str | None = None) -> None:
     """A pod's eth0: a veth whose peer is a hairpinning port of the node's cni0 (CNI bridge + host-local).
 
-    One rtnetlink socket per namespace and as few round trips as will do: this runs once per pod,
-    and a thousand-pod lab spends most of its wiring time here.
+    This runs once per pod, and a thousand-pod lab spends most of its wiring time here: a new pod
+    takes four batches of requests (rtnl_batch: encoded here, one send each), the lo tag, the veth
+    pair, its port and neighbours on cni0, and eth0's addresses, neighbours and routes. A re-run
+    that finds some of it there goes the careful way, with pyroute2.
 
     The two ARP entries the pod's traffic needs are pinned (permanent): the pod's on the node's
     cni0, and the gateway's in the pod. Every node of a lab shares one kernel, whose ARP table holds
@@ -413,62 +415,77 @@ def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str, 
     netns.create(pod_netns)
     mtu = topology.pod_mtu
     mac = pod_mac(ip)
-    with rtnl(pod_netns) as pod:
+    addresses = (ip, ip6) if ip6 else (ip,)
+    with rtnl_batch.socket_in(pod_netns) as pod:
         # the tag ensure_namespace writes, and lo up, in one message
-        pod.link("set", index=LOOPBACK_INDEX, ifalias=OWNER_TAG + _owner(topology), state="up")
+        tag = rtnl_batch.Batch()
+        tag.set_link(LOOPBACK_INDEX, alias=OWNER_TAG + _owner(topology))
+        _sent(tag, pod, pod_netns)
         crashpoints.reached("namespace tagged")
         with _node_socket(node.netns) as ipr:
-            if _add_pod_veth(ipr, node, host_veth, pod_netns, mtu, mac):
-                eth0 = POD_ETH0_INDEX
-                ipr.link("set", ifname=host_veth, kind="bridge_slave", mode=BRIDGE_PORT_HAIRPIN)
-            else:
-                # something of it is there already (a re-run after a crash): the careful way
-                eth0 = None
+            bridge = _bridge_index(ipr, node.netns)
+            eth0 = _add_pod_veth(node, bridge, host_veth, pod_netns, mtu, mac, addresses)
+            if eth0 is None:
+                # something of it is there already (a re-run after a crash), or cni0 is not the one
+                # remembered: the careful way, with pyroute2
+                _bridges.clear()
                 index = _ensure_veth(ipr, host_veth, node.netns, pod_netns, names.POD_IFNAME)
+                bridge = _bridge_index(ipr, node.netns)
                 # both veth ends get FLANNEL_MTU, as the CNI bridge plugin's `mtu` does (makeVethPair)
-                try:
-                    ipr.link("set", index=index, master=_bridge_index(ipr, node.netns), mtu=mtu, state="up")
-                except NetlinkError:        # cni0 was made anew in the same namespace: look again
-                    _bridges.clear()
-                    ipr.link("set", index=index, master=_bridge_index(ipr, node.netns), mtu=mtu, state="up")
+                ipr.link("set", index=index, master=bridge, mtu=mtu, state="up")
                 ipr.link("set", index=index, kind="bridge_slave", mode=BRIDGE_PORT_HAIRPIN)
-            for address in (ip, ip6) if ip6 else (ip,):
-                ipr.neigh("replace", ifindex=_bridge_index(ipr, node.netns), dst=address, lladdr=mac,
-                          state=NUD_PERMANENT)
-        gateway = node.gateway
-        eth0 = eth0 or _index(pod, names.POD_IFNAME)
-        _ensure_addr(pod, eth0, ip, node.pod_cidr.prefixlen)
-        pod.link("set", index=eth0, address=mac, mtu=mtu, state="up")
-        pod.neigh("replace", ifindex=eth0, dst=gateway, lladdr=bridge_mac(node), state=NUD_PERMANENT)
+                for address in addresses:
+                    ipr.neigh("replace", ifindex=bridge, dst=address, lladdr=mac, state=NUD_PERMANENT)
+                with rtnl(pod_netns) as lookup:
+                    eth0 = _index(lookup, names.POD_IFNAME)
+        gateway, gateway_mac = node.gateway, bridge_mac(node)
+        inside = rtnl_batch.Batch()
+        inside.add_address(eth0, ip, node.pod_cidr.prefixlen)
+        inside.set_link(eth0, mac=mac, mtu=mtu)
+        inside.replace_neighbour(eth0, gateway, gateway_mac, NUD_PERMANENT)
         # flannel's host-local result: the cluster CIDR and the default route via the gateway.
-        _ensure_route(pod, str(topology.cluster_cidr), gateway)
-        _ensure_route(pod, "0.0.0.0/0", gateway)
+        inside.add_route(str(topology.cluster_cidr), gateway)
+        inside.add_route("0.0.0.0/0", gateway)
         if ip6:
-            _ensure_addr(pod, eth0, ip6, node.pod_cidr6.prefixlen)
-            pod.neigh("replace", ifindex=eth0, dst=node.gateway6, lladdr=bridge_mac(node), state=NUD_PERMANENT)
-            _ensure_route(pod, str(topology.cluster_cidr6), node.gateway6)
-            _ensure_route(pod, "::/0", node.gateway6)
+            inside.add_address(eth0, ip6, node.pod_cidr6.prefixlen, flags=IFA_F_NODAD)
+            inside.replace_neighbour(eth0, node.gateway6, gateway_mac, NUD_PERMANENT)
+            inside.add_route(str(topology.cluster_cidr6), node.gateway6)
+            inside.add_route("::/0", node.gateway6)
+        _sent(inside, pod, pod_netns)
+        crashpoints.reached("pod wired")
+
+
+def _sent(batch, sock, namespace: str) -> list:
+    """BATCH sent on SOCK, NAMESPACE's; a refusal is a WiringError naming the namespace."""
+    try:
+        return batch.send(sock)
+    except rtnl_batch.BatchError as err:
+        raise WiringError(f"in network namespace {namespace!r}: {err}") from err
 
 
 POD_ETH0_INDEX = 2      # a new pod namespace holds lo (1) alone: its eth0 is asked to be the next
 
 
-def _add_pod_veth(ipr, node, host_veth: str, pod_netns: str, mtu: int, mac: str) -> bool:
-    """A new pod's veth pair in one message: the host end up in cni0 with MTU, the pod end eth0
-    with its MAC and MTU, at a known index in the pod's namespace (four round trips fewer a pod
-    than making it, looking both ends up and setting each). False, with nothing made, when
-    anything of it was there already (or cni0 is not the one remembered): the caller then goes
-    the careful way."""
-    with open(netns.path(pod_netns)) as handle:
+def _add_pod_veth(node, bridge: int, host_veth: str, pod_netns: str, mtu: int, mac: str, addresses) -> int | None:
+    """A new pod's veth pair in one request, then its port's hairpin and the pod's pinned neighbour
+    entries on cni0 in a second: the host end up in cni0 (BRIDGE) with MTU, the pod end eth0 with
+    its MAC and MTU at a known index in the pod's namespace. The pod end's index; None, with
+    nothing made, when the pair cannot be made so (anything of it there already, or BRIDGE not
+    cni0 any more): the caller then goes the careful way."""
+    with open(netns.path(pod_netns)) as handle, rtnl_batch.socket_in(node.netns) as sock:
+        pair = rtnl_batch.Batch()
+        pair.add_veth(host_veth, bridge, mtu, names.POD_IFNAME, handle.fileno(), POD_ETH0_INDEX, mac)
         try:
-            ipr.link("add", ifname=host_veth, kind="veth", master=_bridge_index(ipr, node.netns), mtu=mtu,
-                     state="up", peer={"ifname": names.POD_IFNAME, "net_ns_fd": handle.fileno(),
-                                       "index": POD_ETH0_INDEX, "mtu": mtu, "address": mac})
-        except NetlinkError:
-            _bridges.clear()
-            return False
-    crashpoints.reached("veth added")
-    return True
+            pair.send(sock)
+        except rtnl_batch.BatchError:
+            return None
+        crashpoints.reached("veth added")
+        port = rtnl_batch.Batch()
+        port.set_hairpin(host_veth)
+        for address in addresses:
+            port.replace_neighbour(bridge, address, mac, NUD_PERMANENT)
+        _sent(port, sock, node.netns)
+    return POD_ETH0_INDEX
 
 
 def pod_mac(ip: str) -> str:
