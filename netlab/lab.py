@@ -729,8 +729,10 @@ def _owner_tag(lab: str, st) -> str:
     """The tag this machine's namespaces of LAB carry: LAB, or LAB@HOST on a lab across hosts (with
     the state lost, NETLAB_HOST says which host this is)."""
     try:
-        return topology_of(lab, st.config).owner if st else (
-            f"{lab}@{os.environ['NETLAB_HOST']}" if os.environ.get("NETLAB_HOST") else lab)
+        if st:
+            return topology_of(lab, st.config).owner
+        host = os.environ.get("NETLAB_HOST") or (names.lab_dir(lab) / HOST_FILE).read_text().strip()
+        return f"{lab}@{host}" if host else lab
     except Exception:
         return lab
 
@@ -753,6 +755,19 @@ def down(lab: str) -> list:
     """Stop every process of LAB and remove every namespace and file it made. Returns what went."""
     from netlab import supervisor
     supervisor.stop(lab)                # first: nothing may rebuild what is being removed
+    try:
+        return _down_locked(lab, supervisor)
+    except lab_state.StoreError as err:
+        # a lab across hosts whose etcd cannot be reached: this machine's part still goes (its
+        # namespaces carry its tag), and the one line says what was left in the store
+        owner = _owner_tag(lab, None)
+        removed = down_unlocked(lab, None)
+        raise LabError(f"{err}; this machine's part of lab {lab!r} ({owner}) is down all the same "
+                       f"({len(removed)} network namespaces removed), and the lab's state in etcd is as it was")
+    
+
+
+def _down_locked(lab: str, supervisor) -> list:
     with lab_state.locked(lab):
         # one that a racing command started meanwhile waits on this lock, holding nothing: kill it
         supervisor.stop(lab, timeout=0.5)

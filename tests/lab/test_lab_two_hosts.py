@@ -161,3 +161,18 @@ def test_a_pod_on_one_host_reaches_a_service_whose_only_endpoint_is_on_the_other
     stored = machines.in_machine(machines.a, "curl", "-s", f"http://{ADDRESS_A}:{machines.port}/v3/kv/range",
                                  "-d", json.dumps({"key": "L25ldGxhYi8=", "range_end": "L25ldGxhYjA="})).stdout
     assert '"kvs"' not in stored                        # the last host out took the lab's state along
+
+
+def test_with_the_labs_etcd_gone_each_hosts_down_still_takes_its_own_part_and_says_so(machines):
+    lab = machines.lab
+    machines.netlab(machines.a, "up", "-f", machines.manifest)
+    machines.netlab(machines.b, "up", "-f", machines.manifest)
+    machines.etcd.kill()
+    machines.etcd.wait()
+    said = machines.netlab(machines.b, "down", check=False)
+    assert said.returncode == 1 and len(said.stderr.strip().splitlines()) == 1, said.stderr
+    assert "is down all the same" in said.stderr and f"{lab}@vm2" in said.stderr
+    left = _lab_namespaces(lab)
+    assert f"{lab}-node2" not in left and f"{lab}-underlay-vm2" not in left and f"{lab}-node1" in left
+    machines.netlab(machines.a, "down", check=False)
+    assert _lab_namespaces(lab) == []
