@@ -76,6 +76,10 @@ class _Server(HTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6      # an IPv6-first or IPv6-only lab's API server address
+
+
 def listen(netns_path: str, ip: str, port: int = API_SERVER_PORT) -> HTTPServer:
     """A server bound to IP:PORT inside the network namespace at NETNS_PATH.
 
@@ -90,7 +94,7 @@ def listen(netns_path: str, ip: str, port: int = API_SERVER_PORT) -> HTTPServer:
                 linux.setns(fd, linux.CLONE_NEWNET)
             finally:
                 os.close(fd)
-            made["server"] = _Server((ip, port), _Handler)
+            made["server"] = (_Server6 if ":" in ip else _Server)((ip, port), _Handler)
         except Exception as err:          # handed to the caller's thread
             made["error"] = err
     thread = threading.Thread(target=in_namespace, name="apiserver-bind")

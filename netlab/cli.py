@@ -1276,7 +1276,8 @@ def port_forward(target, ports, address, namespace, lab_name):
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Every rule passed, and each endpoint's whole path.")
 @click.option("-6", "--ipv6", is_flag=True,
-              help="IPv6 (a dual-stack lab): names stand for their IPv6 addresses, e.g. a Service's IPv6 cluster IP.")
+              help="IPv6 (a dual-stack lab): names stand for their IPv6 addresses, e.g. a Service's IPv6 cluster IP. "
+                   "A lab whose first family is IPv6 takes it without -6.")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @name_option
 def explain(source, dest, proto, fmt, verbose, ipv6, namespace, lab_name):
@@ -1359,8 +1360,9 @@ def graph(fmt, output_file, trace, namespace, lab_name):
               help="With --service: that Service as kube-proxy writes it in iptables, nftables and IPVS mode, "
                    "side by side (rendered for this node from the lab's objects).")
 @click.option("-n", "--namespace", default="default", show_default=True, help="The --service's namespace.")
-@click.option("--family", type=click.Choice(["IPv4", "IPv6"]), default="IPv4", show_default=True,
-              help="Which proxier's rules: a dual-stack lab's nodes have IPv6 ones too (ip6tables-save, ip6 kube-proxy).")
+@click.option("--family", type=click.Choice(["IPv4", "IPv6"]),
+              help="Which proxier's rules (default: the lab's primary family's): a dual-stack lab's nodes have "
+                   "both (IPv6: ip6tables-save, ip6 kube-proxy).")
 @name_option
 def rules(node, table, service, all_modes, namespace, family, lab_name):
     """Print a node's live iptables rules (iptables-save inside its namespace; nftables mode: its
@@ -1369,7 +1371,7 @@ def rules(node, table, service, all_modes, namespace, family, lab_name):
     \b
       netlab rules node1 --service web     # KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP, KUBE-NODEPORTS -> KUBE-EXT ...
       netlab rules node1 --service web --all-modes   # the same Service in iptables, nftables and IPVS form
-      netlab rules node1 --family IPv6     # a dual-stack lab's IPv6 rules
+      netlab rules node1 --family IPv6     # a dual-stack lab's IPv6 rules (an IPv6-first one's by default)
     """
     from netlab import inspect
     _require_root()

@@ -87,16 +87,24 @@ def lab_names(pods: list, services: list, topology) -> dict:
     """IP -> what it is: pod/NAME (ns/NAME outside default), svc/NAME for ClusterIPs and
     LoadBalancer/external IPs, node/NAME, client/NAME."""
     names: dict = {}
-    for node in topology.nodes:
-        names[node.ip] = f"node/{node.name}"
-        names[node.gateway] = f"node/{node.name}:cni0"
+    for node in topology.nodes:     # each family's addresses (an IPv6-only node has no IPv4 gateway)
+        for ip in (node.ip, getattr(node, "ip6", None)):
+            if ip:
+                names[ip] = f"node/{node.name}"
+        for ip in (node.gateway, getattr(node, "gateway6", None)):
+            if ip:
+                names[ip] = f"node/{node.name}:cni0"
     for client in topology.clients:
-        names[client.ip] = f"client/{client.name}"
+        for ip in (client.ip, getattr(client, "ip6", None)):
+            if ip:
+                names[ip] = f"client/{client.name}"
     for pod in pods:
-        ip = (pod.get("status") or {}).get("podIP")
+        status = pod.get("status") or {}
         meta = pod["metadata"]
-        if ip:
-            names[ip] = f"pod/{meta['name']}" if meta["namespace"] == "default" else f"pod/{meta['namespace']}/{meta['name']}"
+        for ip in [e.get("ip") for e in status.get("podIPs") or []] or [status.get("podIP")]:
+            if ip:
+                names[ip] = f"pod/{meta['name']}" if meta["namespace"] == "default" else \
+                    f"pod/{meta['namespace']}/{meta['name']}"
     for svc in services:
         meta, spec = svc["metadata"], svc.get("spec") or {}
         label = f"svc/{meta['name']}" if meta["namespace"] == "default" else f"svc/{meta['namespace']}/{meta['name']}"
@@ -146,7 +154,7 @@ def conntrack(lab: str, node: str | None = None, service: str | None = None, nam
             for endpoint in slice_.get("endpoints") or []:
                 for port in slice_.get("ports") or []:
                     endpoints.update(f"{a}:{port.get('port')}" for a in endpoint.get("addresses") or [])
-    node_ips = {n.ip for n in topology.nodes}
+    node_ips = {ip for n in topology.nodes for ip in (n.ip, getattr(n, "ip6", None)) if ip}
     lines = []
     for each in nodes:
         result = subprocess.run(["ip", "netns", "exec", each.netns, "conntrack", "-L"], capture_output=True, text=True)

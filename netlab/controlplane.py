@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from netlab import names
 from netlab import state as lab_state
+from netlab.cluster.topology import pod_ips
 from netlab.kubelet import kubelet
 
 EVENTS_FILE = "events.jsonl"
@@ -140,7 +141,9 @@ def _control_pass(lab: str, st, probe_results, finished, terminating, runtime) -
         spec = source.pod_spec
         node_netns = names.node_netns(lab, record["node"])
         for container, probe, pid in kubelet.probe_work(record, spec, status, now):
-            outcome.probes.append((key, container, probe, (record["ip"], node_netns, pid)))
+            # kubelet probes status.podIP: the primary family's address
+            outcome.probes.append((key, container, probe, (pod_ips(record, topology.ip_families)[0], node_netns,
+                                                           pid)))
         due = kubelet.next_probe_due(record, spec, status)
         if due is not None:
             outcome.due.append(due)

@@ -273,7 +273,8 @@ class Facts:
     bridges: Tuple[Bridge, ...] = ()
     pods: Dict[str, PodRef] = field(default_factory=dict)     # pod IP (either family) -> pod
     route_choices: Dict[Tuple[str, str], str] = field(default_factory=dict)  # (netns, dst) -> ECMP gateway
-    tunnels: Dict[str, Tunnel] = field(default_factory=dict)  # node netns -> its VXLAN device (podNetwork vxlan)
+    # (node netns, device) -> its VXLAN device (podNetwork vxlan): flannel.1, and flannel-v6.1 with IPv6
+    tunnels: Dict[Tuple[str, str], Tunnel] = field(default_factory=dict)
 
     def label(self, netns: str) -> str:
         return self.labels.get(netns, netns)
@@ -1264,8 +1265,8 @@ class _Walker(NftWalk):
         """B leaves NETNS by ROUTE: across its link to the namespace that answers for the next hop."""
         gateway, dev, _ = self.next_hop(netns, route, b.pkt.dst)
         nexthop = gateway or b.pkt.dst
-        tunnel = self.facts.tunnels.get(netns)
-        if tunnel is not None and dev == tunnel.dev:
+        tunnel = self.facts.tunnels.get((netns, dev))
+        if tunnel is not None:
             return self.encapsulate(b, netns, tunnel, nexthop)
         bridge, port = self.bridge_of(netns, dev)
         if bridge is None:
@@ -1424,6 +1425,13 @@ class _Walker(NftWalk):
                 return hops
             gateway, dev, _ = self.next_hop(current, route, dst)
             nexthop = gateway or dst
+            tunnel = self.facts.tunnels.get((current, dev))
+            peer = tunnel.peer(nexthop) if tunnel is not None else None
+            if peer is not None:            # back over VXLAN: the peer's node unwraps it
+                say(current, f"{host_port(src, sport)} -> {dst}: route {route.text()}, inside VXLAN (UDP "
+                             f"{tunnel.port}) to {peer.node_ip}, {self.facts.label(peer.netns)}")
+                current = peer.netns
+                continue
             bridge, port = self.bridge_of(current, dev)
             found = self.neighbour(bridge, nexthop) if bridge else None
             if found is None:
@@ -1803,11 +1811,11 @@ def lab_facts(lab: str, st, topology, namespaces: Mapping[str, Netns]) -> Facts:
         own(getattr(client, "ip6", None), client.netns, names.NODE_UPLINK)
         underlay_ports.append((client.netns, names.NODE_UPLINK, names.underlay_port(client.netns[prefix:])))
     for record in st.pods.values():
-        if not record.get("node") or not record.get("ip") or record["node"] not in cni_ports:
+        if not record.get("node") or not (record.get("ip") or record.get("ip6")) or record["node"] not in cni_ports:
             continue
         pod_ns = names.pod_netns(lab, record["namespace"], record["name"])
         labels[pod_ns] = _pod_label(record["namespace"], record["name"])
-        for address in (record["ip"], record.get("ip6")):
+        for address in (record.get("ip"), record.get("ip6")):
             if address:
                 owners[address] = (pod_ns, names.POD_IFNAME)
                 pods[address] = PodRef(record["namespace"], record["name"], record["node"], pod_ns, address)
@@ -1819,19 +1827,19 @@ def lab_facts(lab: str, st, topology, namespaces: Mapping[str, Netns]) -> Facts:
                  tunnels=_tunnels(topology, owners))
 
 
-def _tunnels(topology, owners: Dict[str, Tuple[str, str]]) -> Dict[str, Tunnel]:
-    """Each node's flannel.1 as flanneld's vxlan backend writes it (nothing under host-gw); its
-    VTEP addresses go into OWNERS."""
+def _tunnels(topology, owners: Dict[str, Tuple[str, str]]) -> Dict[Tuple[str, str], Tunnel]:
+    """Each node's flannel.1 (and flannel-v6.1) as flanneld's vxlan backend writes it (nothing under
+    host-gw); its VTEP addresses go into OWNERS."""
     if getattr(topology, "pod_network", "host-gw") != "vxlan":
         return {}
     from netlab.dataplane import vxlan
     netns_of = {node.name: node.netns for node in topology.nodes}
     tunnels = {}
     for node in topology.nodes:
-        o = vxlan.overlay(topology, node)
-        owners[o.address] = (node.netns, o.device)
-        tunnels[node.netns] = Tunnel(o.device, o.vni, o.port, o.local, tuple(
-            (p.vtep_ip, TunnelPeer(netns_of[p.node], p.vtep_mac, p.node_ip)) for p in o.peers))
+        for o in vxlan.overlays(topology, node):
+            owners[o.address] = (node.netns, o.device)
+            tunnels[(node.netns, o.device)] = Tunnel(o.device, o.vni, o.port, o.local, tuple(
+                (p.vtep_ip, TunnelPeer(netns_of[p.node], p.vtep_mac, p.node_ip)) for p in o.peers))
     return tunnels
 
 
@@ -1896,6 +1904,10 @@ def _address_literal(text: str) -> Optional[Tuple[str, str]]:
     return (address, port) if _is_ipv4(address) else None
 
 
+def _no_ipv4(what: str) -> str:
+    return f"{what} has no IPv4 address (the lab is IPv6 only: give IPv6 addresses, or leave them out)"
+
+
 def _no_ipv6(what: str) -> str:
     return (f"{what} has no IPv6 address (the lab is IPv4 only; spec.ipFamilies: [IPv4, IPv6] makes a "
             "dual-stack lab)")
@@ -1943,11 +1955,11 @@ def resolve_source(lab: str, st, topology, text: str, namespace: str,
     record = st.pods.get(f"{namespace}/{name}")
     if record is None:
         raise LabError(f'Error from server (NotFound): pods "{name}" not found')
-    if not record.get("node") or not record.get("ip"):
+    if not record.get("node") or not (record.get("ip") or record.get("ip6")):
         raise LabError(f'pod "{name}" is Pending: it has no network yet')
-    ip = record.get("ip6") if family is IPV6 else record["ip"]
+    ip = record.get("ip6") if family is IPV6 else record.get("ip")
     if not ip:
-        raise LabError(_no_ipv6(f'pod "{name}"'))
+        raise LabError(_no_ipv6(f'pod "{name}"') if family is IPV6 else _no_ipv4(f'pod "{name}"'))
     return (names.pod_netns(lab, namespace, name), ip,
             {"kind": "pod", "name": name, "namespace": namespace, "node": record["node"]})
 
@@ -1985,7 +1997,8 @@ def _pod_port(st, record: dict, protocol: Optional[str]) -> Tuple[int, str]:
     if len(ports) == 1:
         return ports[0]
     listed = ", ".join(f"{p}/{q}" for p, q in ports) or "none declared"
-    raise LabError(f'say which port of pod "{record["name"]}" (containerPorts: {listed}), e.g. {record["ip"]}:80')
+    example = record.get("ip") or f"[{record.get('ip6')}]"        # an IPv6-only pod's, bracketed
+    raise LabError(f'say which port of pod "{record["name"]}" (containerPorts: {listed}), e.g. {example}:80')
 
 
 def _cluster_ip(service: dict, ipv6: bool) -> str:
@@ -2057,11 +2070,11 @@ def resolve_destination(st, topology, text: str, namespace: str, protocol: Optio
         record = st.pods.get(f"{namespace}/{name}")
         if record is None:
             raise LabError(f'Error from server (NotFound): pods "{name}" not found')
-        if not record.get("ip"):
+        if not (record.get("ip") or record.get("ip6")):
             raise LabError(f'pod "{name}" is Pending: it has no IP yet')
-        ip = record.get("ip6") if ipv6 else record["ip"]
+        ip = record.get("ip6") if ipv6 else record.get("ip")
         if not ip:
-            raise LabError(_no_ipv6(f'pod "{name}"'))
+            raise LabError(_no_ipv6(f'pod "{name}"') if ipv6 else _no_ipv4(f'pod "{name}"'))
         port, proto = (int(ref), protocol or "tcp") if ref.isdigit() else _pod_port(st, record, protocol)
         return {"ip": ip, "port": port, "protocol": protocol or proto,
                 "service": service_at(services, topology, ip, port, protocol)}
@@ -2304,12 +2317,15 @@ def _endpoint_netns(st, facts: Facts, service: Optional[dict]) -> List[str]:
 
 
 def _family_wanted(lab: str, topology, source: str, dest: str, ipv6: bool) -> bool:
-    """Whether names in SOURCE and DEST stand for IPv6 addresses: -6, or an IPv6 address as FROM;
-    refused on a single-stack lab."""
+    """Whether names in SOURCE and DEST stand for IPv6 addresses: -6, an IPv6 address as FROM, or a
+    lab whose primary family is IPv6 (unless FROM or DEST is an IPv4 address); refused on an
+    IPv4-only lab."""
     from netlab.lab import LabError
-    wanted = ipv6 or _is_ipv6(source)
     literal = _address_literal(dest)
     to_ipv6 = literal is not None and _is_ipv6(literal[0])
+    given_ipv4 = _is_ipv4(source) or (literal is not None and _is_ipv4(literal[0]))
+    primary6 = (getattr(topology, "ip_families", None) or ("IPv4",))[0] == "IPv6"
+    wanted = ipv6 or _is_ipv6(source) or (primary6 and not given_ipv4)
     if (wanted or to_ipv6) and not getattr(topology, "dual_stack", False):
         raise LabError(f"lab {lab!r} is IPv4 only: nothing in it has an IPv6 address (spec.ipFamilies: "
                        "[IPv4, IPv6] makes a dual-stack lab)")

@@ -322,10 +322,13 @@ def lab_model(topology, pods: list, services: list, slices: list, routes: dict |
     """The picture's content from a lab's Topology and its kubectl-shaped Pods, Services and
     EndpointSlices; ROUTES maps a node's name to its `ip -j route` list (missing: not shown)."""
     routes = routes or {}
-    nodes_by_ip = {n.ip: n.name for n in topology.nodes}
-    nodes = tuple(NodeView(name=n.name, ip=n.ip, netns=n.netns, cni0=n.gateway, pod_cidr=str(n.pod_cidr),
+    # the primary family's addresses (an IPv6-first or IPv6-only lab's are IPv6)
+    v6 = _primary_ipv6(topology)
+    nodes_by_ip = {ip: n.name for n in topology.nodes for ip in (n.ip, getattr(n, "ip6", None)) if ip}
+    nodes = tuple(NodeView(name=n.name, ip=n.ip6 if v6 else n.ip, netns=n.netns, cni0=n.gateway6 if v6 else n.gateway,
+                           pod_cidr=str(n.pod_cidr6 if v6 else n.pod_cidr),
                            routes=_routes(routes.get(n.name), nodes_by_ip)) for n in topology.nodes)
-    clients = tuple(ClientView(c.name, c.ip, c.netns) for c in topology.clients)
+    clients = tuple(ClientView(c.name, c.ip6 if v6 else c.ip, c.netns) for c in topology.clients)
     pod_views = tuple(sorted((_pod_view(p) for p in pods), key=lambda p: (p.node or "~", p.namespace, p.name)))
     by_ip = {p.ip: p.id for p in pod_views if p.ip}
     by_name = {(p.namespace, p.name): p.id for p in pod_views}
@@ -877,14 +880,21 @@ def to_html(model: GraphModel, path: dict | None = None) -> str:
 
 # -- the lab --------------------------------------------------------------------------------------
 
+def _primary_ipv6(topology) -> bool:
+    return (getattr(topology, "ip_families", None) or ("IPv4",))[0] == "IPv6"
+
+
 def node_routes(topology, run=subprocess.run) -> dict:
-    """Each node's routing table as `ip -n NETNS -j route` prints it (a node that cannot be read is left out)."""
+    """Each node's routing table of the lab's primary family as `ip -n NETNS -j route` (`ip -6`)
+    prints it, less IPv6's link-local routes (a node that cannot be read is left out)."""
+    family = ["-6"] if _primary_ipv6(topology) else []
     found = {}
     for node in topology.nodes:
-        result = run(["ip", "-n", node.netns, "-j", "route"], capture_output=True, text=True, timeout=10)
+        result = run(["ip", *family, "-n", node.netns, "-j", "route"], capture_output=True, text=True, timeout=10)
         if result.returncode == 0:
             try:
-                found[node.name] = json.loads(result.stdout or "[]")
+                found[node.name] = [r for r in json.loads(result.stdout or "[]")
+                                    if not str(r.get("dst", "")).startswith("fe80:")]
             except ValueError:
                 continue
     return found

@@ -9,6 +9,7 @@ from netlab import names, runtime
 from netlab import state as lab_state
 from netlab.cluster import controllers
 from netlab.cluster.controllers import PodInstance
+from netlab.cluster.topology import pod_ips
 from netlab.lab import (LabError, NotFound, _instance, _loaded_lab, _sources, manifest_lab_config, object_key,
                         owned_namespaces, pod_status_of, topology_of)
 
@@ -46,7 +47,7 @@ def get_objects(lab: str, kind: str, namespace: str | None, wanted: list) -> lis
             status = pod_status_of(lab, topology, record) if pod.node else None
             node = topology.node(pod.node) if pod.node else None
             items.append(views.pod_object(lab, pod, source, node.ip if node else None, status, record,
-                                          host_ip6=node.ip6 if node else None))
+                                          host_ip6=node.ip6 if node else None, families=topology.ip_families))
         items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
     if wanted:
         found = {o["metadata"]["name"]: o for o in items}
@@ -115,17 +116,24 @@ def summary(lab: str) -> str:
     topology = topology_of(lab, st.config)
     from netlab import supervisor
     boss = supervisor.info(lab)
-    lines = [f"lab {lab}: {len(topology.nodes)} nodes, {len(st.pods)} pods, underlay {topology.underlay} "
+    families = topology.ip_families
+    underlay = ",".join(str(n) for n in (topology.underlay, topology.underlay6) if n is not None)
+    lines = [f"lab {lab}: {len(topology.nodes)} nodes, {len(st.pods)} pods, underlay {underlay} "
              f"(netns {topology.underlay_netns})",
              f"  supervisor {boss['state']}" + (f" (pid {boss['pid']})" if boss["pid"] else
                                                 f": pods keep running; `netlab up --name {lab}` restarts it")]
     for node in topology.nodes:
-        pods = sorted(f"{r['name']} {r['ip']}" for r in st.pods.values() if r.get("node") == node.name)
-        lines.append(f"  node {node.name:<8} {node.ip:<14} pods {str(node.pod_cidr):<15} netns {node.netns}")
+        # every address of each, the primary family's first (status.podIPs, spec.podCIDRs)
+        pods = sorted(f"{r['name']} {','.join(pod_ips(r, families))}" for r in st.pods.values()
+                      if r.get("node") == node.name)
+        cidrs = ",".join(str(c) for c in (node.pod_cidr6 if f == "IPv6" else node.pod_cidr for f in families))
+        lines.append(f"  node {node.name:<8} {','.join(node.internal_ips(families)):<14} pods {cidrs:<15} "
+                     f"netns {node.netns}")
         for pod in pods:
             lines.append(f"      {pod}")
     for client in topology.clients:
-        lines.append(f"  client {client.name:<6} {client.ip:<14} netns {client.netns}")
+        shown = ",".join(ip for ip in (client.ip, client.ip6) if ip)
+        lines.append(f"  client {client.name:<6} {shown:<14} netns {client.netns}")
     pending = [f"{r['namespace']}/{r['name']}" for r in st.pods.values() if not r.get("node")]
     if pending:
         lines.append(f"  pending: {', '.join(sorted(pending))}")
@@ -145,9 +153,13 @@ def status_data(lab: str) -> dict:
         data["leftoverNamespaces"] = owned_namespaces(lab, None)
         return data
     topology = topology_of(lab, st.config)
-    data["nodes"] = [{"name": n.name, "ip": n.ip, "podCIDR": str(n.pod_cidr), "netns": n.netns}
+    families = topology.ip_families
+    # each node's and pod's primary address and range (spec.podCIDR, status.podIP)
+    data["nodes"] = [{"name": n.name, "ip": n.internal_ips(families)[0],
+                      "podCIDR": str(n.pod_cidr6 if families[0] == "IPv6" else n.pod_cidr), "netns": n.netns}
                      for n in topology.nodes]
-    data["pods"] = sorted(({"namespace": r["namespace"], "name": r["name"], "node": r.get("node"), "ip": r.get("ip"),
+    data["pods"] = sorted(({"namespace": r["namespace"], "name": r["name"], "node": r.get("node"),
+                            "ip": (pod_ips(r, families) or [None])[0],
                             "terminating": bool(r.get("deletionTimestamp"))} for r in st.pods.values()),
                           key=lambda p: (p["namespace"], p["name"]))
     return data
@@ -176,7 +188,8 @@ def next_steps(lab: str) -> list:
     if running and servers:
         src = running[0]
         dst = next((r for r in servers if r["node"] != src["node"]), servers[-1])
-        steps.append(f"netlab exec{flag} {src['name']} -- curl -s {dst['ip']}:{first_port(dst)}"
+        steps.append(f"netlab exec{flag} {src['name']} -- curl -s "
+                     f"{_host_port(pod_ips(dst, topology.ip_families)[0], first_port(dst))}"
                      f"   # pod on {src['node']} -> pod on {dst['node']}, no NAT")
     view = st.allocations.get("view") or {"services": []}
     # the user's Services with pods behind them (not the API server's default/kubernetes)
@@ -195,16 +208,25 @@ def next_steps(lab: str) -> list:
     node_ports = [(s, p["nodePort"]) for s in services_ for p in s["spec"].get("ports") or [] if p.get("nodePort")]
     if node_ports and topology.clients:
         svc, port = node_ports[0]
-        steps.append(f"netlab exec{flag} client/{topology.clients[0].name} -- curl -s {topology.nodes[-1].ip}:{port}"
+        node_ip = topology.nodes[-1].internal_ips(topology.ip_families)[0]
+        steps.append(f"netlab exec{flag} client/{topology.clients[0].name} -- curl -s {_host_port(node_ip, port)}"
                      f"   # NodePort {svc['metadata']['name']} from outside")
     node = topology.nodes[0]
+    v6 = topology.primary_family == "IPv6"
     if manifest_lab_config(st.config).proxy_mode == "nftables":
-        steps.append(f"ip netns exec {node.netns} nft list table ip kube-proxy     # kube-proxy's rules on {node.name}")
+        steps.append(f"ip netns exec {node.netns} nft list table {'ip6' if v6 else 'ip'} kube-proxy"
+                     f"     # kube-proxy's rules on {node.name}")
     else:
-        steps.append(f"ip netns exec {node.netns} iptables -t nat -S     # kube-proxy's rules on {node.name}")
-    steps.append(f"ip netns exec {node.netns} ip route")
+        steps.append(f"ip netns exec {node.netns} {'ip6tables' if v6 else 'iptables'} -t nat -S"
+                     f"     # kube-proxy's rules on {node.name}")
+    steps.append(f"ip netns exec {node.netns} ip {'-6 ' if v6 else ''}route")
     steps.append(f"netlab down{flag}")
     return steps
+
+
+def _host_port(ip: str, port) -> str:
+    """IP:PORT as curl takes it ([IP]:PORT for an IPv6 address)."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def _find_pod(st, namespace: str, name: str) -> PodInstance:
@@ -348,7 +370,7 @@ def service_in_all_modes(lab: str, node_name: str, namespace: str, service: str)
     """One Service's objects as kube-proxy writes them on NODE in iptables, nftables and IPVS mode
     (proxy/compare.py), rendered from the lab's Services, EndpointSlices and Nodes."""
     from netlab.proxy.compare import UnknownService, compare_service
-    from netlab.proxy.model import IPV4
+    from netlab.proxy.model import IPV4, IPV6
     from netlab.proxy.objects import Inventory, render_input_from_inventory
     st, topology = _loaded_lab(lab)
     node = node_name.split("/", 1)[-1]
@@ -358,18 +380,23 @@ def service_in_all_modes(lab: str, node_name: str, namespace: str, service: str)
         raise LabError(f'node "{node}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
     get_objects(lab, "Service", namespace, [service])                 # NotFound, as kubectl says it
     documents = [obj for kind in ("Service", "EndpointSlice", "Node") for obj in get_objects(lab, kind, None, [])]
-    data = render_input_from_inventory(Inventory().add(documents, f"lab {lab}"), node, IPV4,
-                                       cluster_cidr=str(topology.cluster_cidr))
+    # the lab's primary family's proxier
+    family = IPV6 if topology.primary_family == "IPv6" else IPV4
+    cluster_cidr, service_cidr = ((topology.cluster_cidr6, topology.service_cidr6) if family == IPV6
+                                  else (topology.cluster_cidr, topology.service_cidr))
+    data = render_input_from_inventory(Inventory().add(documents, f"lab {lab}"), node, family,
+                                       cluster_cidr=str(cluster_cidr))
     try:
-        return compare_service(data, namespace, service, service_cidrs=(str(topology.service_cidr),)).to_text()
+        return compare_service(data, namespace, service, service_cidrs=(str(service_cidr),)).to_text()
     except UnknownService as err:
         raise LabError(f"{err} (kube-proxy writes nothing for it on {node})") from None
 
 
-def rules(lab: str, node_name: str, table: str | None, family: str = "IPv4") -> str:
+def rules(lab: str, node_name: str, table: str | None, family: str | None = "IPv4") -> str:
     """A node's live rules: iptables-save's (of the variant the lab writes), or in nftables mode
     `nft list table ip kube-proxy`'s (TABLE is an iptables table, so it does not apply there).
-    FAMILY IPv6: the IPv6 proxier's, ip6tables-save's or `ip6 kube-proxy`'s, on a dual-stack lab."""
+    FAMILY IPv6: the IPv6 proxier's, ip6tables-save's or `ip6 kube-proxy`'s, on a lab with IPv6;
+    None: the lab's primary family's."""
     from netlab.dataplane import iptables
     st, topology = _loaded_lab(lab)
     backend = st.iptables_backend or manifest_lab_config(st.config).iptables_backend
@@ -377,10 +404,14 @@ def rules(lab: str, node_name: str, table: str | None, family: str = "IPv4") -> 
         node = topology.node(node_name.split("/", 1)[-1])
     except KeyError:
         raise LabError(f'node "{node_name}" not found (nodes: {", ".join(n.name for n in topology.nodes)})') from None
+    families = getattr(topology, "ip_families", None) or ("IPv4",)
+    family = family or families[0]
     ip6 = family == "IPv6"
-    if ip6 and "IPv6" not in (getattr(topology, "ip_families", None) or ("IPv4",)):
+    if ip6 and "IPv6" not in families:
         raise LabError(f"lab {lab!r} is IPv4 only: it has no IPv6 rules (spec.ipFamilies: [IPv4, IPv6] makes "
                        "a dual-stack lab)")
+    if not ip6 and "IPv4" not in families:
+        raise LabError(f"lab {lab!r} is IPv6 only: kube-proxy writes no IPv4 rules there (see --family IPv6)")
     if getattr(manifest_lab_config(st.config), "proxy_mode", "iptables") == "nftables":
         # nftables mode: kube-proxy's whole table, as `nft list table ip kube-proxy` prints it
         from netlab.dataplane import nftables

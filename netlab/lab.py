@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from netlab import crashpoints, names, state as lab_state, store
 from netlab.cluster import addons, controllers, dnsrecords, downward
 from netlab.cluster.controllers import PodInstance
-from netlab.cluster.topology import Topology, build_topology
+from netlab.cluster.topology import Topology, build_topology, pod_ips
 from netlab.kubelet import dns, envvars, volumes
 from netlab.manifest import admission
 from netlab.dataplane import etc, netns
@@ -178,7 +178,7 @@ def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, war
     containers = []
     for container in spec.containers:
         env = downward.container_env(container, pod, node, warnings, lookup=lookup, config_errors=config_errors,
-                                     service_env=service_env)
+                                     service_env=service_env, families=topology.ip_families)
         mounts = []
         for m in container.raw.get("volumeMounts") or ():
             volume = pod_vols.volumes.get(m.get("name"))
@@ -193,8 +193,10 @@ def runtime_spec(lab: str, pod: PodInstance, source_obj, topology: Topology, war
             tty=container.raw.get("tty") is True))
     grace = spec.termination_grace_period_seconds
     return runtime.PodRuntimeSpec(
-        lab=lab, namespace=pod.namespace, name=pod.name, node=pod.node, pod_ip=pod.ip, host_ip=node.ip,
-        pod_ip6=getattr(pod, "ip6", None), netns=names.pod_netns(lab, pod.namespace, pod.name),
+        # pod_ip: the IPv4 address, the IPv6 one on an IPv6-only lab; host_ip: status.hostIP
+        lab=lab, namespace=pod.namespace, name=pod.name, node=pod.node, pod_ip=pod.ip or pod.ip6,
+        host_ip=node.internal_ips(topology.ip_families)[0], pod_ip6=getattr(pod, "ip6", None),
+        netns=names.pod_netns(lab, pod.namespace, pod.name),
         hostname=dns.pod_hostname_and_domain(pod.name, pod.namespace, spec.raw)[0],
         state_dir=names.pod_dir(lab, pod.namespace, pod.name, pod.uid), containers=containers,
         termination_grace_seconds=min(float(grace if grace is not None else 30), 2.0),
@@ -406,7 +408,7 @@ class Machine:
         ip6 = getattr(pod, "ip6", None)
         _network().ensure_pod_network(topology, node, pod_ns, names.pod_host_veth(pod.namespace, pod.name, pod.uid),
                                       pod.ip, ip6)
-        etc.write_pod_hosts(pod_ns, [ip for ip in (pod.ip, ip6) if ip], hostname or pod.name, domain)
+        etc.write_pod_hosts(pod_ns, pod_ips(pod, topology.ip_families), hostname or pod.name, domain)
         if resolv_conf is not None:
             etc.write_pod_resolv_conf(pod_ns, resolv_conf)
 
@@ -604,8 +606,9 @@ def sync_dns_records(lab: str, st: lab_state.LabState, source_of: dict, machine:
     view = st.allocations.get("view") or {}
     services = view.get("services") or []
     dns_ip = _cluster_dns(services)
-    pods = [{"namespace": r["namespace"], "name": r["name"], "ip": r.get("ip")}
-            for r in st.pods.values() if r.get("node") and r.get("ip")]
+    families = topology_of(lab, st.config).ip_families
+    pods = [{"namespace": r["namespace"], "name": r["name"], "ip": pod_ips(r, families)[0]}
+            for r in st.pods.values() if r.get("node") and pod_ips(r, families)]
     text = "".join(line + "\n" for line in
                    dnsrecords.records(services, view.get("slices") or [], pods, dns_ip, dns.CLUSTER_DOMAIN))
     for record in targets:
@@ -866,11 +869,8 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
             raise LabError("proxy mode nftables writes its table with `nft -f -`; the python-iptables backend only "
                            "writes iptables rules (use the restore backend)")
         if getattr(wanted, "dual_stack", False) and (iptables_backend or wanted.iptables_backend) == "python-iptables":
-            raise LabError("a dual-stack lab writes its IPv6 rules with ip6tables-restore; the python-iptables "
+            raise LabError("a lab with IPv6 writes its IPv6 rules with ip6tables-restore; the python-iptables "
                            "backend writes IPv4 rules only (use the restore backend)")
-        if getattr(wanted, "dual_stack", False) and wanted.pod_network == "vxlan":
-            raise LabError("podNetwork vxlan is IPv4 only in netlab (flannel's IPv6 device, flannel-v6.1, is "
-                           "not built): use podNetwork host-gw for a dual-stack lab")
         if create and wanted.pod_network == "vxlan":
             from netlab.dataplane import vxlan
             problem = vxlan.kernel_problem()      # said before the lab's state or lock is written
@@ -897,7 +897,9 @@ def _apply_locked(lab: str, loaded, create: bool, rng, wait_ready: float, iptabl
     if new_lab:
         # a new lab starts with what kube-apiserver creates (the system namespaces, the kubernetes
         # Service) and its cluster DNS, as kubeadm's addon phase creates it
-        for raw in addons.control_plane_objects(topology.service_cidr, topology.nodes[0].ip):
+        primary = topology.primary_family
+        for raw in addons.control_plane_objects(topology.service_cidrs()[primary],
+                                                topology.nodes[0].internal_ips((primary,))[0]):
             api.create(raw)
         config = manifest_lab_config(st.config)
         if config.cluster_dns.enabled:
@@ -1005,7 +1007,11 @@ def check_capacity(objects, topology) -> None:
 
     Kubernetes would keep the ones that do not fit Pending; a lab would spend minutes and gigabytes
     on millions of Pending pods it can never run, so it says so instead."""
-    room = sum(node.pod_cidr.num_addresses - 3 for node in topology.nodes)   # network, gateway, broadcast
+    # each family's node range less its network, gateway and (IPv4) broadcast addresses; a pod
+    # takes one address of each
+    room = min(sum(cidr.num_addresses - (3 if cidr.version == 4 else 2) for cidr in cidrs)
+               for cidrs in ([n.pod_cidr for n in topology.nodes], [n.pod_cidr6 for n in topology.nodes])
+               if None not in cidrs)
     for obj in objects:
         if getattr(obj, "kind", None) in ("Deployment", "ReplicaSet") and obj.replicas > room:
             line = obj.source.line_of(("spec", "replicas")) if obj.source else None

@@ -176,7 +176,11 @@ def probe(lab: str, source: str, dest: str, count: int, namespace: str = "defaul
             answer = runtime.parse_builtin_reply(reply.text)
             server = answer.get("server") or ""
             server_host, server_port = _host_port(server)
-            pod_ip = answer.get("pod_ip6" if ipv6 else "pod_ip") or server_host
+            # an IPv6-only pod's one address is its pod_ip
+            pod_ip = (answer.get("pod_ip6") or answer.get("pod_ip", "") if ipv6 else answer.get("pod_ip")) \
+                or server_host
+            if ipv6 != (":" in pod_ip):
+                pod_ip = server_host
             shown = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
             key = f"{shown}:{server_port}" if pod_ip else _by_hostname(answer, st, ipv6, expected)
         else:
@@ -184,6 +188,7 @@ def probe(lab: str, source: str, dest: str, count: int, namespace: str = "defaul
         hits[key] = hits.get(key, 0) + 1
     affinity = bool(service and service["spec"].get("sessionAffinity") == "ClientIP")
     fit, failed = judge(hits, expected, affinity)
-    return ProbeResult(source=source, destination=f"{ip}:{port}/{protocol}", protocol=protocol,
+    shown_ip = f"[{ip}]" if ":" in ip else ip
+    return ProbeResult(source=source, destination=f"{shown_ip}:{port}/{protocol}", protocol=protocol,
                        ingress_node=ingress, hits=hits, expected=expected, pod_names=pod_names,
                        verdict=traced.verdict, affinity=affinity, fit=fit, failed=failed)

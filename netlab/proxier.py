@@ -59,7 +59,8 @@ def allocate(objects, st, topology) -> list:
     allocated, record = service_ctl.allocate(service_objects(objects), st.allocations.get("services", {}),
                                              topology.service_cidr, topology.node_port_range,
                                              lb_pool=topology.load_balancer_pool,
-                                             service_cidr6=getattr(topology, "service_cidr6", None))
+                                             service_cidr6=getattr(topology, "service_cidr6", None),
+                                             families=families(topology))
     st.allocations["services"] = record
     return allocated
 
@@ -73,7 +74,7 @@ def pod_endpoint_inputs(lab: str, st, objects, pod_status=None, topology=None) -
     sources = {o.key: o for o in objects}
     result = []
     for record in st.pods.values():
-        if not record.get("node") or not record.get("ip"):
+        if not record.get("node") or not (record.get("ip") or record.get("ip6")):
             continue
         pod = PodInstance.from_dict({k: v for k, v in record.items() if k != "phase"})
         source = sources.get(pod.source)
@@ -105,7 +106,7 @@ IPV4, IPV6 = "IPv4", "IPv6"
 
 
 def families(topology) -> tuple:
-    """The lab's IP families: kube-proxy runs one proxier for each (IPv4 first)."""
+    """The lab's IP families, its primary first: kube-proxy runs one proxier for each."""
     return tuple(getattr(topology, "ip_families", None) or (IPV4,))
 
 

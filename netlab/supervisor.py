@@ -367,11 +367,13 @@ class Supervisor:
         from netlab import apiserver
         from netlab.dataplane import netns
         from netlab.lab import topology_of
-        node = topology_of(self.lab, st.config).nodes[0]
+        topology = topology_of(self.lab, st.config)
+        node = topology.nodes[0]
+        ip = node.internal_ips((topology.primary_family,))[0]      # the kubernetes Service's endpoint
         try:
-            self.api_server = apiserver.serve(netns.path(node.netns), node.ip)
+            self.api_server = apiserver.serve(netns.path(node.netns), ip)
         except OSError as err:
-            log(f"cannot listen on {node.ip}:{apiserver.API_SERVER_PORT} in {node.netns}: {err}")
+            log(f"cannot listen on {ip}:{apiserver.API_SERVER_PORT} in {node.netns}: {err}")
 
     def _after(self, outcome) -> None:
         """Start what runs outside the lock (probes, terminations), and arm the watches and timers."""

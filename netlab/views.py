@@ -9,6 +9,7 @@ import platform
 import time
 
 from netlab import names
+from netlab.cluster.topology import pod_ips
 
 NETNS_ANNOTATION = "netlab.io/netns"
 
@@ -42,21 +43,27 @@ def flannel_annotations(topology, node) -> dict:
     """What flanneld's kube subnet manager writes on its Node (pkg/subnet/kube/kube.go AcquireLease):
     the backend, its data (vxlan: the VNI and this node's VTEP MAC, which the other nodes' neighbour
     and FDB entries point at; host-gw: none), the public IP and that the kube subnet manager owns it.
-    A dual-stack host-gw node also gets the IPv6 pair (backend-v6-data, public-ipv6)."""
+    A node with an IPv6 address also gets the IPv6 pair (backend-v6-data, public-ipv6), and an
+    IPv6-only one no public-ip."""
     import json
-    if topology.pod_network == "vxlan":
-        from netlab.dataplane import vxlan
-        data = json.dumps({"VNI": vxlan.VNI, "VtepMAC": vxlan.vtep_mac(topology, node)}, separators=(",", ":"))
-    else:
-        data = "null"
+    from netlab.dataplane import vxlan
+
+    def backend_data(device: str) -> str:
+        """The lease's backend data for DEVICE: vxlan's VNI and VTEP MAC, host-gw's none."""
+        if topology.pod_network != "vxlan":
+            return "null"
+        return json.dumps({"VNI": vxlan.VNI, "VtepMAC": vxlan.vtep_mac(topology, node, device)}, separators=(",", ":"))
+    # newSubnetAttrs: no IPv4 device (an IPv6-only lab), no IPv4 backend data
+    data = backend_data(vxlan.DEVICE) if getattr(topology, "ipv4", True) else "null"
     annotations = {FLANNEL_ANNOTATIONS + "backend-data": data,
                    FLANNEL_ANNOTATIONS + "backend-type": topology.pod_network,
-                   FLANNEL_ANNOTATIONS + "kube-subnet-manager": "true",
-                   FLANNEL_ANNOTATIONS + "public-ip": node.ip}
-    # AcquireLease writes the IPv6 pair for host-gw whenever the node has an IPv6 address, for vxlan
-    # only with IPv6 VTEP data (a flannel-v6.1 device), which netlab's vxlan backend does not build
-    if getattr(node, "ip6", None) and topology.pod_network == "host-gw":
-        annotations[FLANNEL_ANNOTATIONS + "backend-v6-data"] = "null"
+                   FLANNEL_ANNOTATIONS + "kube-subnet-manager": "true"}
+    if getattr(topology, "ipv4", True):        # flanneld with EnableIPv4 (all but an IPv6-only lab)
+        annotations[FLANNEL_ANNOTATIONS + "public-ip"] = node.ip
+    # AcquireLease writes the IPv6 pair whenever the node has an IPv6 address: vxlan's data names
+    # flannel-v6.1's VTEP MAC
+    if getattr(node, "ip6", None):
+        annotations[FLANNEL_ANNOTATIONS + "backend-v6-data"] = backend_data(vxlan.DEVICE6)
         annotations[FLANNEL_ANNOTATIONS + "public-ipv6"] = node.ip6
     return dict(sorted(annotations.items()))
 
@@ -65,6 +72,10 @@ def node_object(lab: str, node, created: float, topology=None) -> dict:
     """The Node as `kubectl get node -o yaml` shows it; with TOPOLOGY, flannel's annotations too."""
     annotations = {**(flannel_annotations(topology, node) if topology is not None else {}),
                    NETNS_ANNOTATION: node.netns}
+    families = topology.ip_families if topology is not None else ("IPv4", "IPv6")
+    # the node IPAM controller's podCIDRs, one per family, the primary first
+    cidrs = [str(cidr) for cidr in (node.pod_cidr6 if family == "IPv6" else node.pod_cidr for family in families)
+             if cidr is not None]
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -74,12 +85,10 @@ def node_object(lab: str, node, created: float, topology=None) -> dict:
             "annotations": annotations,
             "creationTimestamp": _timestamp(created),
         },
-        "spec": {"podCIDR": str(node.pod_cidr),
-                 "podCIDRs": [str(cidr) for cidr in (node.pod_cidr, getattr(node, "pod_cidr6", None))
-                              if cidr is not None]},
+        "spec": {"podCIDR": cidrs[0], "podCIDRs": cidrs},
         "status": {
             # kubelet reports each of a dual-stack node's IPs as an InternalIP, the primary first
-            "addresses": [{"type": "InternalIP", "address": ip} for ip in (node.ip, getattr(node, "ip6", None)) if ip]
+            "addresses": [{"type": "InternalIP", "address": ip} for ip in node.internal_ips(families)]
             + [{"type": "Hostname", "address": node.name}],
             # every node is this machine: its CPUs and memory, and kubelet's default of 110 pods
             "capacity": machine_capacity(),
@@ -213,9 +222,10 @@ SYSTEM_PRIORITIES = {"system-cluster-critical": 2000000000, "system-node-critica
 
 
 def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: dict | None = None,
-               host_ip6: str | None = None) -> dict:
+               host_ip6: str | None = None, families: tuple = ("IPv4", "IPv6")) -> dict:
     """A Pod as `kubectl get pod -o yaml` shows it: the manifest's spec plus placement and status
-    (on a dual-stack lab both pod IPs, and with HOST_IP6 both host IPs)."""
+    (on a dual-stack lab both pod IPs, and with HOST_IP6 both host IPs, in the order of FAMILIES,
+    the lab's IP families; an IPv6-only lab's pod and host IPs are IPv6 only)."""
     record = record or {}
     template = source_obj.pod_template_raw
     spec = copy.deepcopy(template.get("spec") or {})
@@ -262,6 +272,8 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
     else:
         ready = all(s["ready"] for s in statuses) and bool(statuses)
         started = _timestamp(pod.created)
+        pod_addresses = pod_ips(pod, families)
+        host_ips = [ip for ip in (host_ip6 if family == "IPv6" else host_ip for family in families) if ip]
         ready_since = (record.get("kubelet") or {}).get("readySince")
         pod_status.update({
             "conditions": [
@@ -273,9 +285,9 @@ def pod_object(lab: str, pod, source_obj, host_ip: str | None, status, record: d
                  "lastTransitionTime": _timestamp(ready_since) if ready and ready_since else started},
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": started},
             ],
-            # the primary (IPv4) address first, then a dual-stack pod's and node's IPv6 one
-            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}] + ([{"ip": host_ip6}] if host_ip6 else []),
-            "podIP": pod.ip, "podIPs": [{"ip": pod.ip}] + ([{"ip": pod.ip6}] if getattr(pod, "ip6", None) else []),
+            # the primary family's address first, then a dual-stack pod's and node's other one
+            "hostIP": host_ips[0] if host_ips else None, "hostIPs": [{"ip": ip} for ip in host_ips],
+            "podIP": pod_addresses[0] if pod_addresses else None, "podIPs": [{"ip": ip} for ip in pod_addresses],
             "startTime": started,
             "containerStatuses": statuses,
         })

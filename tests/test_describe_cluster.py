@@ -8,11 +8,11 @@ aligned as its tabwriter (minwidth 0, tabwidth 8, padding 2) aligns it.
 import base64
 import datetime
 import ipaddress
-import types
 
 import pytest
 
 from netlab import describe, views
+from netlab.cluster.topology import Node
 from tests.test_describe import NOW, event, text
 
 
@@ -318,8 +318,8 @@ def test_a_netlab_node_shows_the_machines_capacity_and_placeholders_for_what_net
     monkeypatch.setattr(views.platform, "release", lambda: "6.8.0-49-generic")
     monkeypatch.setattr(views.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(views, "machine_capacity", lambda: {"cpu": "2", "memory": "4015724Ki", "pods": "110"})
-    topology_node = types.SimpleNamespace(
-        name="worker", labels={"kubernetes.io/hostname": "worker", "kubernetes.io/os": "linux"},
+    topology_node = Node(
+        name="worker", index=2, labels={"kubernetes.io/hostname": "worker", "kubernetes.io/os": "linux"},
         netns="nl-demo-worker", pod_cidr=ipaddress.ip_network("10.244.1.0/24"), ip="172.18.0.3")
     created = datetime.datetime(2026, 12, 1, 22, 30, tzinfo=datetime.timezone.utc).timestamp()
     node = views.node_object("demo", topology_node, created)

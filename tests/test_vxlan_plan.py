@@ -51,12 +51,28 @@ def test_each_node_gets_flannel_1_with_vni_1_port_8472_local_node_ip_and_a_32():
 def test_peers_are_every_other_node_with_flannels_neighbour_fdb_and_route_values():
     topo = topology("  nodes: 3\n  podNetwork: vxlan\n")
     plan = vxlan.plan(topo)
-    peers = {p.node: p for p in plan["node1"].peers}
+    (node1,) = plan["node1"]
+    peers = {p.node: p for p in node1.peers}
     assert sorted(peers) == ["node2", "node3"]
     node3 = peers["node3"]
     assert (node3.subnet, node3.vtep_ip, node3.node_ip) == ("10.244.3.0/24", "10.244.3.0", "172.18.0.4")
     # what node1 believes node3's VTEP MAC is, node3's flannel.1 really has
-    assert node3.vtep_mac == plan["node3"].mac
+    assert node3.vtep_mac == plan["node3"][0].mac
+
+
+def test_a_lab_with_ipv6_gets_flannel_v6_beside_flannel_1_and_an_ipv6_only_one_it_alone():
+    dual = vxlan.plan(topology("  nodes: 2\n  podNetwork: vxlan\n  ipFamilies: [IPv4, IPv6]\n"))
+    v4, v6 = dual["node1"]
+    assert (v4.device, v6.device) == ("flannel.1", "flannel-v6.1")
+    assert (v6.vni, v6.port, v6.local, v6.address, v6.prefixlen) == (1, 8472, "fc00:f853:ccd:e793::2",
+                                                                      "fd00:10:244:1::", 128)
+    assert v6.mtu is None and v6.mac != v4.mac          # the kernel's MTU, a MAC of its own
+    (peer,) = v6.peers
+    assert (peer.subnet, peer.vtep_ip, peer.node_ip) == ("fd00:10:244:2::/64", "fd00:10:244:2::",
+                                                         "fc00:f853:ccd:e793::3")
+    assert peer.vtep_mac == dual["node2"][1].mac
+    only6 = vxlan.plan(topology("  nodes: 2\n  podNetwork: vxlan\n  ipFamilies: [IPv6]\n"))
+    assert [o.device for o in only6["node1"]] == ["flannel-v6.1"]
 
 
 def test_vtep_macs_are_stable_unicast_locally_administered_and_distinct():

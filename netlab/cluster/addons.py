@@ -139,7 +139,7 @@ def kubernetes_endpoint_slice(api_server_ip: str) -> dict:
         "kind": "EndpointSlice",
         "metadata": {"name": "kubernetes", "namespace": "default",
                      "labels": {"kubernetes.io/service-name": "kubernetes"}},
-        "addressType": "IPv4",
+        "addressType": "IPv6" if ":" in api_server_ip else "IPv4",
         "endpoints": [{"addresses": [api_server_ip], "conditions": {"ready": True}}],
         "ports": [{"name": "https", "port": API_SERVER_PORT, "protocol": "TCP"}],
     }
@@ -147,7 +147,8 @@ def kubernetes_endpoint_slice(api_server_ip: str) -> dict:
 
 def control_plane_objects(service_cidr, api_server_ip: str) -> list[dict]:
     """What kube-apiserver creates in a new cluster: the system namespaces, then default/kubernetes
-    on the service CIDR's first address (its endpoint the control-plane node's API server)."""
+    on the service CIDR's first address (its endpoint the control-plane node's API server; both of
+    the cluster's primary family)."""
     import ipaddress
     first = str(ipaddress.ip_network(str(service_cidr)).network_address + 1)
     return system_namespaces() + [kubernetes_service(first), kubernetes_endpoint_slice(api_server_ip)]

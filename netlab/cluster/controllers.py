@@ -52,7 +52,8 @@ class PodInstance:
     reason: str | None = None
     created: float = 0.0
     scheduling: dict = field(default_factory=dict)   # the spec's nodeName and nodeSelector
-    ip6: str | None = None           # dual-stack: its IPv6 address, from the node's IPv6 pod CIDR
+    ip6: str | None = None           # its IPv6 address, from the node's IPv6 pod CIDR (ip is None on an
+                                     # IPv6-only lab)
 
     @property
     def key(self) -> tuple:
@@ -438,7 +439,7 @@ def _place(wants: list, keep: list, taken: list, topology, last_reserved: dict, 
             create.append(pod)
             continue
         pod.node, pod.reason = node_name, None
-        pod.ip, pod.ip6 = addresses[node.pod_cidr], addresses.get(node.pod_cidr6)
+        pod.ip, pod.ip6 = addresses.get(node.pod_cidr), addresses.get(node.pod_cidr6)
         for cidr, ip in addresses.items():
             used_ips.add(ip)
             last_reserved[ipam.last_reserved_key(node_name, cidr)] = ip

@@ -97,7 +97,7 @@ def records(services: list, slices: list, pods: list, dns_ip: str | None,
     add(zone, "SOA", f"ns.dns.{zone} hostmaster.{zone} 1 7200 1800 86400 {TTL}")
     add(zone, "NS", f"ns.dns.{zone}")
     if dns_ip:
-        add(f"ns.dns.{zone}", "A", dns_ip)
+        add(f"ns.dns.{zone}", _address_type(dns_ip), dns_ip)
     add(f"dns-version.{zone}", "TXT", f'"{SCHEMA_VERSION}"')
 
     slices_of: dict[tuple[str, str], list] = defaultdict(list)

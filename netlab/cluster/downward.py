@@ -7,21 +7,26 @@ import re
 _LABEL_REF = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
 
 
-def field_value(field_path: str, pod, node, service_account: str = "default", annotations=None) -> str | None:
+def field_value(field_path: str, pod, node, service_account: str = "default", annotations=None,
+                families: tuple = ("IPv4", "IPv6")) -> str | None:
     """The value of a downward-API fieldPath for POD on NODE, or None when netlab does not know it.
 
-    status.podIPs and status.hostIPs list a dual-stack pod's and node's addresses, the primary first,
-    joined with a comma (kubelet's podFieldSelectorRuntimeValue)."""
+    status.podIPs and status.hostIPs list a dual-stack pod's and node's addresses, the primary
+    family (FAMILIES[0], the lab's) first, joined with a comma (kubelet's
+    podFieldSelectorRuntimeValue); status.podIP and status.hostIP are the first of them."""
+    from netlab.cluster.topology import pod_ips
+    pod_addresses = pod_ips(pod, families)
+    host_addresses = node.internal_ips(families) if node else []
     simple = {
         "metadata.name": pod.name,
         "metadata.namespace": pod.namespace,
         "metadata.uid": pod.uid,
         "spec.nodeName": pod.node or "",
         "spec.serviceAccountName": service_account,
-        "status.podIP": pod.ip or "",
-        "status.podIPs": _joined(pod.ip, getattr(pod, "ip6", None)),
-        "status.hostIP": node.ip if node else "",
-        "status.hostIPs": _joined(node.ip, getattr(node, "ip6", None)) if node else "",
+        "status.podIP": (pod_addresses or [""])[0],
+        "status.podIPs": ",".join(pod_addresses),
+        "status.hostIP": (host_addresses or [""])[0],
+        "status.hostIPs": ",".join(host_addresses),
     }
     if field_path in simple:
         return simple[field_path]
@@ -32,10 +37,6 @@ def field_value(field_path: str, pod, node, service_account: str = "default", an
     if field_path == "metadata.labels":
         return "\n".join(f'{k}="{v}"' for k, v in sorted(pod.labels.items()))
     return None
-
-
-def _joined(*ips) -> str:
-    return ",".join(ip for ip in ips if ip)
 
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
@@ -49,7 +50,7 @@ def _object_values(lookup, kind: str, namespace: str, name: str) -> dict | None:
 
 def container_env(container, pod, node, warnings: list, service_account: str = "default",
                   annotations=None, lookup=None, config_errors: list | None = None,
-                  service_env: dict | None = None) -> dict:
+                  service_env: dict | None = None, families: tuple = ("IPv4", "IPv6")) -> dict:
     """Resolve a container's env in order: `envFrom` first, then `env`; `$(VAR)` in values refers to
     variables defined before it or to SERVICE_ENV (kubelet/envvars.py), which comes last and never
     replaces the container's own. LOOKUP finds ConfigMaps and Secrets; a missing one (not
@@ -89,7 +90,7 @@ def container_env(container, pod, node, warnings: list, service_account: str = "
             env[var.name] = values[key]
             continue
         if var.field_path is not None:
-            value = field_value(var.field_path, pod, node, service_account, annotations)
+            value = field_value(var.field_path, pod, node, service_account, annotations, families)
             if value is None:
                 warnings.append(f"pod {pod.namespace}/{pod.name}: env {var.name}: fieldRef "
                                 f"{var.field_path!r} is not supported by netlab; left unset")

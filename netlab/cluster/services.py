@@ -209,18 +209,21 @@ def _cluster_ip_path(index: int) -> str:
 
 
 def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_pool=None,
-             service_cidr6=None) -> tuple:
+             service_cidr6=None, families=None) -> tuple:
     """Defaults and allocations for SERVICES (raw dicts), keeping what PREVIOUS allocated.
 
     SERVICE_CIDR6 (a dual-stack cluster's IPv6 Service range) gives IPv6 and dual-stack Services
-    their IPv6 clusterIPs entry; without it the cluster is IPv4 only.
+    their IPv6 clusterIPs entry; without it the cluster is IPv4 only. FAMILIES, the cluster's IP
+    families with its primary first, defaults to IPv4 then IPv6 where each has a range; on an
+    IPv6-only cluster SERVICE_CIDR is None.
     Returns (services with spec.clusterIP(s)/nodePorts filled in, the allocation record to keep).
     Raises ServiceError naming the Service and field when an address or port is taken or out of
     range, or an IP family the cluster does not have is asked for.
     """
-    cidrs = {IPV4: ipaddress.ip_network(str(service_cidr))}
-    if service_cidr6 is not None:
-        cidrs[IPV6] = ipaddress.ip_network(str(service_cidr6))
+    ranges = {IPV4: service_cidr, IPV6: service_cidr6}
+    cidrs = {family: ipaddress.ip_network(str(ranges[family])) for family in families or (IPV4, IPV6)
+             if ranges[family] is not None}
+    primary = next(iter(cidrs))
     low, high = node_port_range
     ready, errors, refused = [], [], set()
     for raw in services:
@@ -238,7 +241,7 @@ def allocate(services: list, previous: dict, service_cidr, node_port_range, lb_p
         except ValueError:
             errors.append(f'Service "{key}": {path}: Invalid value: "{ip}": must be a valid IP address')
             return False
-        cidr = cidrs.get(family_of(ip), cidrs[IPV4])
+        cidr = cidrs.get(family_of(ip), cidrs[primary])
         first, last = _usable_range(cidr)
         if not first <= int(address) <= last:
             errors.append(f'Service "{key}": {path}: Invalid value: "{ip}": provided IP is not in the valid '

@@ -2,7 +2,9 @@
 
 On a dual-stack lab every address has an IPv6 twin at the same offset: node k is ::k+1 of the IPv6
 underlay as it is .k+1 of the IPv4 one, a client keeps its offset (172.18.0.100 and ::64), and node
-k's pod range is subnet #k of each pod CIDR (10.244.1.0/24 and fd00:10:244:1::/64 for node1).
+k's pod range is subnet #k of each pod CIDR (10.244.1.0/24 and fd00:10:244:1::/64 for node1). An
+IPv6-only lab has no IPv4 pod or Service range: its nodes and clients keep their IPv4 underlay
+address (the docker network of kind's ipv6 mode has one too), nothing else of it has one.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ VXLAN_OVERHEAD = 50     # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8 (flannel's
 class Node:
     name: str
     index: int                       # 1-based, as in node1, node2
-    ip: str                          # underlay address (InternalIP)
-    pod_cidr: ipaddress.IPv4Network
+    ip: str                          # IPv4 underlay address (InternalIP, but on an IPv6-only lab)
+    pod_cidr: Optional[ipaddress.IPv4Network]   # None on an IPv6-only lab
     labels: dict = field(default_factory=dict, hash=False, compare=False)
     netns: str = ""
     ip6: Optional[str] = None        # dual-stack: its IPv6 underlay address (a second InternalIP)
@@ -30,9 +32,14 @@ class Node:
     host: Optional[str] = None       # spec.hosts: the machine it runs on (None: a one-machine lab)
 
     @property
-    def gateway(self) -> str:
-        """The pod CIDR's first address, on cni0 (the CNI bridge plugin's calcGatewayIP)."""
-        return str(self.pod_cidr.network_address + 1)
+    def gateway(self) -> Optional[str]:
+        """The pod CIDR's first address, on cni0 (the CNI bridge plugin's calcGatewayIP); None on an
+        IPv6-only lab."""
+        return None if self.pod_cidr is None else str(self.pod_cidr.network_address + 1)
+
+    def internal_ips(self, families: tuple) -> list:
+        """The node's InternalIP addresses, in FAMILIES' order (kubelet's --node-ip order)."""
+        return [ip for ip in (self.ip6 if family == "IPv6" else self.ip for family in families) if ip]
 
     @property
     def gateway6(self) -> Optional[str]:
@@ -53,8 +60,8 @@ class Topology:
     lab: str
     underlay: ipaddress.IPv4Network
     underlay_gateway: str            # on the underlay bridge: the nodes' (dead-end) default route
-    cluster_cidr: ipaddress.IPv4Network
-    service_cidr: ipaddress.IPv4Network
+    cluster_cidr: Optional[ipaddress.IPv4Network]     # None (and service_cidr too) on an IPv6-only lab
+    service_cidr: Optional[ipaddress.IPv4Network]
     node_port_range: tuple
     nodes: tuple
     clients: tuple
@@ -119,8 +126,23 @@ class Topology:
 
     @property
     def dual_stack(self) -> bool:
-        """True when the lab runs IPv6 beside IPv4."""
+        """True when the lab runs IPv6 (beside IPv4, or alone): the underlay, the nodes and the
+        clients then have IPv6 addresses beside their IPv4 ones."""
         return "IPv6" in self.ip_families
+
+    @property
+    def ipv4(self) -> bool:
+        """True when pods and Services have IPv4 addresses (all labs but an IPv6-only one)."""
+        return "IPv4" in self.ip_families
+
+    @property
+    def primary_family(self) -> str:
+        """spec.ipFamilies[0]: the family of a pod's podIP and of a SingleStack Service's clusterIP."""
+        return self.ip_families[0]
+
+    def service_cidrs(self) -> dict:
+        """family -> Service range, the primary family first."""
+        return {f: self.service_cidr6 if f == "IPv6" else self.service_cidr for f in self.ip_families}
 
     @property
     def pod_mtu(self) -> int:
@@ -147,8 +169,8 @@ def build_topology(lab: str, config, host: Optional[str] = None) -> Topology:
     dual-stack lab ::k+1 of the IPv6 underlay and IPv6 pod CIDR #k). HOST: which of spec.hosts this
     machine is, for a lab across hosts."""
     underlay = ipaddress.ip_network(str(config.underlay))
-    cluster_cidr = ipaddress.ip_network(str(config.pod_cidr))
-    subnets = _node_subnets(cluster_cidr, config.node_cidr_mask_size)
+    cluster_cidr = ipaddress.ip_network(str(config.pod_cidr)) if config.pod_cidr is not None else None
+    subnets = _node_subnets(cluster_cidr, config.node_cidr_mask_size) if cluster_cidr is not None else None
     underlay6, cluster_cidr6 = getattr(config, "underlay6", None), getattr(config, "pod_cidr6", None)
     subnets6 = None
     if cluster_cidr6 is not None:
@@ -161,7 +183,7 @@ def build_topology(lab: str, config, host: Optional[str] = None) -> Topology:
         node_labels.update(spec.labels or {})
         ip = str(getattr(spec, "ip", None) or underlay.network_address + index + 1)
         nodes.append(Node(
-            name=spec.name, index=index, ip=ip, pod_cidr=next(subnets), labels=node_labels,
+            name=spec.name, index=index, ip=ip, pod_cidr=next(subnets) if subnets else None, labels=node_labels,
             netns=names.node_netns(lab, spec.name),
             ip6=str(underlay6.network_address + index + 1) if underlay6 is not None else None,
             pod_cidr6=next(subnets6) if subnets6 is not None else None, host=host_of.get(spec.name)))
@@ -172,7 +194,8 @@ def build_topology(lab: str, config, host: Optional[str] = None) -> Topology:
     service_cidr6 = getattr(config, "service_cidr6", None)
     return Topology(
         lab=lab, underlay=underlay, underlay_gateway=str(underlay.network_address + 1),
-        cluster_cidr=cluster_cidr, service_cidr=ipaddress.ip_network(str(config.service_cidr)),
+        cluster_cidr=cluster_cidr,
+        service_cidr=ipaddress.ip_network(str(config.service_cidr)) if config.service_cidr is not None else None,
         node_port_range=(low, high), nodes=tuple(nodes), clients=clients,
         load_balancer_pool=tuple(str(a) for a in (getattr(config, "load_balancer_pool", None) or ())),
         pod_network=getattr(config, "pod_network", None) or "host-gw",
@@ -182,3 +205,10 @@ def build_topology(lab: str, config, host: Optional[str] = None) -> Topology:
         hosts=tuple((h.name, str(h.address)) for h in hosts), host=host if hosts else None,
         # the hosts' underlays are joined by a VXLAN tunnel: its 50 bytes come off every frame
         underlay_mtu=UNDERLAY_MTU - VXLAN_OVERHEAD if hosts else UNDERLAY_MTU)
+
+
+def pod_ips(pod, families: tuple) -> list:
+    """POD's addresses (a PodInstance, or a pod record's dict) in FAMILIES' order: status.podIPs.
+    The first is its podIP."""
+    get = pod.get if isinstance(pod, dict) else (lambda key: getattr(pod, key, None))
+    return [ip for ip in (get("ip6") if family == "IPv6" else get("ip") for family in families) if ip]

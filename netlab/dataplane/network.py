@@ -265,7 +265,8 @@ def ensure_node(topology, node) -> None:
     _ensure_on_underlay(topology, node.netns, node.ip, node.ip6 if dual else None)
     with rtnl(node.netns) as ipr:
         bridge = _ensure_bridge(ipr, names.POD_BRIDGE, node.netns)
-        _ensure_addr(ipr, bridge, node.gateway, node.pod_cidr.prefixlen)
+        if node.pod_cidr is not None:         # an IPv6-only lab's cni0 has no IPv4 gateway
+            _ensure_addr(ipr, bridge, node.gateway, node.pod_cidr.prefixlen)
         if dual:
             _ensure_addr(ipr, bridge, node.gateway6, node.pod_cidr6.prefixlen)
         # the CNI bridge plugin's `mtu` (flannel-cni passes FLANNEL_MTU): set, so the bridge keeps
@@ -277,14 +278,15 @@ def ensure_node(topology, node) -> None:
         if dual:
             _ensure_route(ipr, "::/0", topology.underlay_gateway6)
         if topology.pod_network == "vxlan":
-            plan = vxlan.overlay(topology, node)
-            _ensure_peers(ipr, plan, _ensure_vxlan_device(ipr, plan, _index(ipr, names.NODE_UPLINK)))
-            # flannel's newVXLANDevice: no router advertisements taken on the VXLAN device
-            netns.write_sysctl(node.netns, f"net.ipv6.conf.{plan.device.replace('.', '/')}.accept_ra", 0)
+            for plan in vxlan.overlays(topology, node):       # flannel.1, flannel-v6.1
+                _ensure_peers(ipr, plan, _ensure_vxlan_device(ipr, plan, _index(ipr, names.NODE_UPLINK)))
+                # flannel's newVXLANDevice: no router advertisements taken on the VXLAN device
+                netns.write_sysctl(node.netns, f"net.ipv6.conf.{plan.device.replace('.', '/')}.accept_ra", 0)
         else:
             for other in topology.nodes:
                 if other.name != node.name:
-                    _ensure_route(ipr, str(other.pod_cidr), other.ip)
+                    if other.pod_cidr is not None:
+                        _ensure_route(ipr, str(other.pod_cidr), other.ip)
                     if dual:
                         _ensure_route(ipr, str(other.pod_cidr6), other.ip6)
     netns.write_sysctl(node.netns, "net.ipv4.ip_forward", 1)
@@ -304,18 +306,21 @@ def _ensure_vxlan_device(ipr, plan, uplink_index: int) -> int:
     if index is not None and not _vxlan_matches(ipr.get_links(index)[0], plan):
         ipr.link("del", index=index)
         index = None
+    ipv6 = ":" in plan.local
+    # the outer source of each family; an MTU of None is the kernel's (eth0's less 70 over IPv6)
+    local = {"vxlan_local6": plan.local} if ipv6 else {"vxlan_local": plan.local}
+    mtu = {} if plan.mtu is None else {"mtu": plan.mtu}
     if index is None:
         try:
             ipr.link("add", ifname=plan.device, kind="vxlan", vxlan_id=plan.vni, vxlan_port=plan.port,
-                     vxlan_learning=0, vxlan_local=plan.local, vxlan_link=uplink_index,
-                     address=plan.mac, mtu=plan.mtu)
+                     vxlan_learning=0, vxlan_link=uplink_index, address=plan.mac, **local, **mtu)
         except NetlinkError as err:
             if err.code != EEXIST:
                 raise WiringError(f"could not add {plan.device!r}: {err}")
         else:
             crashpoints.reached("vxlan device added")
         index = _index(ipr, plan.device)
-    ipr.link("set", index=index, address=plan.mac, mtu=plan.mtu, state="up")
+    ipr.link("set", index=index, address=plan.mac, state="up", **mtu)
     _ensure_addr(ipr, index, plan.address, plan.prefixlen)
     return index
 
@@ -325,8 +330,10 @@ def _vxlan_matches(link, plan) -> bool:
     if info is None or info.get_attr("IFLA_INFO_KIND") != "vxlan":
         return False
     data = info.get_attr("IFLA_INFO_DATA")
+    local = data.get_attr("IFLA_VXLAN_LOCAL6" if ":" in plan.local else "IFLA_VXLAN_LOCAL")
     return (data.get_attr("IFLA_VXLAN_ID") == plan.vni and data.get_attr("IFLA_VXLAN_PORT") == plan.port
-            and data.get_attr("IFLA_VXLAN_LOCAL") == plan.local and not data.get_attr("IFLA_VXLAN_LEARNING"))
+            and local is not None and ipaddress.ip_address(local) == ipaddress.ip_address(plan.local)
+            and not data.get_attr("IFLA_VXLAN_LEARNING"))
 
 
 def _ensure_peers(ipr, plan, index: int) -> None:
@@ -414,8 +421,8 @@ def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str, 
     are pinned too: the kernel's IPv6 neighbour table has the same shared limit)."""
     netns.create(pod_netns)
     mtu = topology.pod_mtu
-    mac = pod_mac(ip)
-    addresses = (ip, ip6) if ip6 else (ip,)
+    mac = pod_mac(ip or ip6)
+    addresses = tuple(a for a in (ip, ip6) if a)
     with rtnl_batch.socket_in(pod_netns) as pod:
         # the tag ensure_namespace writes, and lo up, in one message
         tag = rtnl_batch.Batch()
@@ -440,12 +447,13 @@ def ensure_pod_network(topology, node, pod_netns: str, host_veth: str, ip: str, 
                     eth0 = _index(lookup, names.POD_IFNAME)
         gateway, gateway_mac = node.gateway, bridge_mac(node)
         inside = rtnl_batch.Batch()
-        inside.add_address(eth0, ip, node.pod_cidr.prefixlen)
         inside.set_link(eth0, mac=mac, mtu=mtu)
-        inside.replace_neighbour(eth0, gateway, gateway_mac, NUD_PERMANENT)
-        # flannel's host-local result: the cluster CIDR and the default route via the gateway.
-        inside.add_route(str(topology.cluster_cidr), gateway)
-        inside.add_route("0.0.0.0/0", gateway)
+        if ip:                             # an IPv6-only lab's pod has IP None
+            inside.add_address(eth0, ip, node.pod_cidr.prefixlen)
+            inside.replace_neighbour(eth0, gateway, gateway_mac, NUD_PERMANENT)
+            # flannel's host-local result: the cluster CIDR and the default route via the gateway.
+            inside.add_route(str(topology.cluster_cidr), gateway)
+            inside.add_route("0.0.0.0/0", gateway)
         if ip6:
             inside.add_address(eth0, ip6, node.pod_cidr6.prefixlen, flags=IFA_F_NODAD)
             inside.replace_neighbour(eth0, node.gateway6, gateway_mac, NUD_PERMANENT)
@@ -490,8 +498,10 @@ def _add_pod_veth(node, bridge: int, host_veth: str, pod_netns: str, mtu: int, m
 
 def pod_mac(ip: str) -> str:
     """A pod's eth0 MAC: 0a:58 and the four bytes of its IPv4 address, as the CNI bridge plugin
-    made them (hwaddr.GenerateHardwareAddr4) so that an ARP entry outlives the pod that held it."""
-    return "0a:58:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+    made them (hwaddr.GenerateHardwareAddr4) so that an ARP entry outlives the pod that held it.
+    An IPv6-only pod's comes the same way from its address's last four bytes (the plugin leaves
+    such a pod the kernel's random MAC; a pinned neighbour entry needs one it can know)."""
+    return "0a:58:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(ip).packed[-4:])
 
 
 def bridge_mac(node) -> str:

@@ -7,7 +7,7 @@ Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kin
     metadata: {name: lab}                 # the lab name (optional)
     spec:
       nodes: 2                            # or [{name: node1, labels: {...}}, ...]
-      ipFamilies: [IPv4]                  # or [IPv4, IPv6]: a dual-stack lab (kind's ipFamily: dual)
+      ipFamilies: [IPv4]                  # [IPv6]; [IPv4, IPv6] or [IPv6, IPv4]: dual-stack
       podCIDR: 10.244.0.0/16              # node k gets the k-th /nodeCIDRMaskSize subnet
       nodeCIDRMaskSize: 24
       nodeCIDRMaskSizeIPv6: 64            # dual-stack: node k gets the k-th /64 of the IPv6 podCIDR
@@ -26,12 +26,16 @@ Every field is optional; defaults are DESIGN.md §3 (kubeadm + flannel-like, kin
       - {name: vm2, address: 192.168.56.11, nodes: [node2]}
       store: {etcd: "http://192.168.56.10:2379"}   # with hosts: the shared state (default: the first host, port 2379)
 
-Dual-stack (ipFamilies: [IPv4, IPv6]): podCIDR, serviceCIDR and underlay take kubeadm's and kind's
-comma form, IPv4 first, e.g. `podCIDR: 10.244.0.0/16,fd00:10:244::/56`; an IPv6 range left out is
-kind's default (pods fd00:10:244::/56, Services fd00:10:96::/112, underlay fc00:f853:ccd:e793::/64,
-kind's docker network). Node k and each client take the same offset in the IPv6 underlay as in the
-IPv4 one (node1 ::2, the client at .100 ::64). IPv4 stays the primary family: [IPv6] and
-[IPv6, IPv4] are refused, as is an IPv6 range on a lab whose ipFamilies is [IPv4].
+IP families (ipFamilies, the primary first, as kind's ipFamily ipv4, ipv6 and dual): podCIDR and
+serviceCIDR take one CIDR per family, in kubeadm's and kind's comma form on a dual-stack lab, e.g.
+`podCIDR: 10.244.0.0/16,fd00:10:244::/56`; a family's range left out is its default (IPv6: kind's
+pods fd00:10:244::/56 and Services fd00:10:96::/112). The primary family's Service range holds the
+kubernetes Service (its first address) and cluster DNS (.10, or ::a). The underlay is the nodes'
+docker-like network: IPv4 on every lab, with an IPv6 range beside it (fc00:f853:ccd:e793::/64, kind's
+docker network) once IPv6 is a family; node k and each client take the same offset in both (node1 .2
+and ::2, the client at .100 and ::64). On an IPv6-only lab ([IPv6]) pods, Services, cni0 and the
+node's InternalIP are IPv6 only; the nodes and clients keep their IPv4 underlay address, as kind's
+nodes keep the docker network's.
 """
 
 from __future__ import annotations
@@ -102,8 +106,9 @@ IPv4 = ipaddress.IPv4Address
 
 
 def _ip_families(spec: dict, f: Findings) -> Tuple[str, ...]:
-    """spec.ipFamilies: [IPv4] or [IPv4, IPv6]. IPv6-only and IPv6-first are refused; a list that
-    asks for IPv6 in either way still reads as dual-stack, so the CIDR fields are not blamed too."""
+    """spec.ipFamilies, its primary family first: [IPv4], [IPv6], [IPv4, IPv6] or [IPv6, IPv4]
+    (kind's ipFamily ipv4, ipv6 and dual). A list with a bad entry keeps its good ones, so the
+    CIDR fields are read for the families asked for and not blamed too."""
     raw = spec.get("ipFamilies")
     path = _SPEC + ("ipFamilies",)
     if not isinstance(raw, list):
@@ -117,12 +122,9 @@ def _ip_families(spec: dict, f: Findings) -> Tuple[str, ...]:
             continue
         families.append(family)
     if not raw:
-        f.error(path, "a lab needs an IP family: use [IPv4] or, for a dual-stack lab, [IPv4, IPv6]")
-    elif families and families[0] == "IPv6":
-        shown = "[" + ", ".join(families) + "]"
-        f.error(path, f"{shown} makes IPv6 the primary family; netlab's underlay and clients are "
-                      "IPv4-first: use [IPv4, IPv6]")
-    return DUAL_STACK if "IPv6" in families else SINGLE_STACK
+        f.error(path, "a lab needs an IP family: use [IPv4], [IPv6], or both for a dual-stack lab "
+                      "([IPv4, IPv6]; the first is the primary family)")
+    return tuple(families) or SINGLE_STACK
 
 
 def _one_cidr(text: str, path, example, f: Findings):
@@ -142,19 +144,22 @@ def _one_cidr(text: str, path, example, f: Findings):
 
 
 def _networks(spec: dict, key: str, default: ipaddress.IPv4Network, default6: ipaddress.IPv6Network,
-              families: Tuple[str, ...], f: Findings):
-    """A CIDR field: IPv4, or on a dual-stack lab kubeadm's "IPV4,IPV6" (the IPv6 part defaults to
-    DEFAULT6). Returns (the IPv4 network, the IPv6 one or None on a single-stack lab)."""
-    dual = "IPv6" in families
-    fallback = (default, default6 if dual else None)
+              families: Tuple[str, ...], f: Findings, underlay: bool = False):
+    """A CIDR field: one CIDR per family of FAMILIES, comma-separated as kubeadm and kind write them
+    (any order; a family left out takes its default). The underlay (UNDERLAY) is the nodes' docker-like
+    network: it has an IPv4 range on every lab and an IPv6 one beside it on a lab with IPv6, as
+    kind's docker network does in its ipv6 and dual modes. Returns (the IPv4 network, the IPv6 one);
+    a family the field does not carry on this lab is None, except the underlay's IPv4 range."""
+    wanted = set(families) | ({"IPv4"} if underlay else set())
+    fallback = (default if "IPv4" in wanted else None, default6 if "IPv6" in wanted else None)
     value = spec.get(key)
     if not isinstance(value, str):
         return fallback
     path = _SPEC + (key,)
-    example = f"{default},{default6}" if dual else str(default)
+    example = ",".join(str(n) for n in fallback if n is not None)
     parts = [part.strip() for part in value.split(",")]
     if len(parts) > 2:
-        f.error(path, f'invalid value "{value}": at most two CIDRs, IPv4 first then IPv6, e.g. {example}')
+        f.error(path, f'invalid value "{value}": at most two CIDRs, one of each family, e.g. {example}')
         return fallback
     nets = [_one_cidr(part, path, example, f) for part in parts]
     if None in nets:
@@ -162,28 +167,30 @@ def _networks(spec: dict, key: str, default: ipaddress.IPv4Network, default6: ip
     v4 = [n for n in nets if n.version == 4]
     v6 = [n for n in nets if n.version == 6]
     if len(v4) > 1 or len(v6) > 1:
-        f.error(path, f'invalid value "{value}": one CIDR of each family, IPv4 first, e.g. {example}')
+        f.error(path, f'invalid value "{value}": one CIDR of each family, e.g. {example}')
         return fallback
-    if v6 and not dual:
-        f.error(path, f'"{v6[0]}" is IPv6 and spec.ipFamilies is [IPv4]: add IPv6 to ipFamilies '
+    shown = "[" + ", ".join(families) + "]"
+    if v6 and "IPv6" not in wanted:
+        f.error(path, f'"{v6[0]}" is IPv6 and spec.ipFamilies is {shown}: add IPv6 to ipFamilies '
                       f"([IPv4, IPv6]) for a dual-stack lab, or give an IPv4 CIDR such as {default}")
         return fallback
-    if not v4 or nets[0].version != 4:
-        f.error(path, f'invalid value "{value}": netlab labs are IPv4-first; write the IPv4 CIDR first, '
-                      f"e.g. {example}")
+    if v4 and "IPv4" not in wanted:
+        f.error(path, f'"{v4[0]}" is IPv4 and spec.ipFamilies is {shown}: add IPv4 to ipFamilies '
+                      f"for a dual-stack lab, or give an IPv6 CIDR such as {default6}")
         return fallback
     if v6 and (v6[0].is_link_local or v6[0].is_multicast or v6[0].is_loopback):
         f.error(path, f'"{v6[0]}" is not a unicast range a lab can route (link-local, multicast or '
                       f"loopback): use a unique local range such as {default6}")
         return fallback
-    return v4[0], (v6[0] if v6 else fallback[1])
+    return (v4[0] if v4 else fallback[0]), (v6[0] if v6 else fallback[1])
 
 
-def _address(value: str, path, f: Findings) -> Optional[IPv4]:
+def _address(value: str, path, f: Findings, version: int = 4):
+    """VALUE as an address of VERSION (4: an IPv4Address); None, reported, when it is not one."""
     try:
-        return IPv4(value)
+        return IPv4(value) if version == 4 else ipaddress.IPv6Address(value)
     except ValueError:
-        f.error(path, f'invalid IPv4 address "{value}"')
+        f.error(path, f'invalid IPv{version} address "{value}"')
         return None
 
 
@@ -271,7 +278,8 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
 
     families = _ip_families(spec, f)
-    underlay, underlay6 = _networks(spec, "underlay", _DEFAULT.underlay, DEFAULT_UNDERLAY6, families, f)
+    underlay, underlay6 = _networks(spec, "underlay", _DEFAULT.underlay, DEFAULT_UNDERLAY6, families, f,
+                                    underlay=True)
     pod_cidr, pod_cidr6 = _networks(spec, "podCIDR", _DEFAULT.pod_cidr, DEFAULT_POD_CIDR6, families, f)
     service_cidr, service_cidr6 = _networks(spec, "serviceCIDR", _DEFAULT.service_cidr, DEFAULT_SERVICE_CIDR6,
                                             families, f)
@@ -280,7 +288,7 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
     if service_cidr6 is not None and service_cidr6.prefixlen < SERVICE_CIDR6_MIN_PREFIX:
         f.error(_SPEC + ("serviceCIDR",), f"serviceCIDR {service_cidr6} is too large: the API server takes "
                                           f"an IPv6 Service range of /{SERVICE_CIDR6_MIN_PREFIX} or smaller")
-    if service_cidr.prefixlen > 28:
+    if service_cidr is not None and service_cidr.prefixlen > 28:
         f.error(_SPEC + ("serviceCIDR",), f"serviceCIDR {service_cidr} is too small: cluster DNS "
                                           "takes its .10; use /28 or larger")
 
@@ -289,12 +297,16 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
     if not isinstance(mask, int) or isinstance(mask, bool):
         mask = _DEFAULT.node_cidr_mask_size
     mask_path = _SPEC + ("nodeCIDRMaskSize",)
-    if not pod_cidr.prefixlen < mask <= 30:
+    if pod_cidr is None:           # an IPv6-only lab: nodeCIDRMaskSize has no IPv4 range to split
+        if "nodeCIDRMaskSize" in spec:
+            f.error(mask_path, "nodeCIDRMaskSize splits the IPv4 podCIDR and this lab is IPv6 only: use "
+                               "nodeCIDRMaskSizeIPv6, or add IPv4 to spec.ipFamilies")
+    elif not pod_cidr.prefixlen < mask <= 30:
         f.error(mask_path if "nodeCIDRMaskSize" in spec else _SPEC + ("podCIDR",),
                 f"nodeCIDRMaskSize {mask} must be longer than podCIDR's /{pod_cidr.prefixlen} "
                 "and at most 30")
         mask = max(min(mask, 30), pod_cidr.prefixlen + 1)
-    room = (1 << (mask - pod_cidr.prefixlen)) - 1
+    room = (1 << (mask - pod_cidr.prefixlen)) - 1 if pod_cidr is not None else len(nodes)
     if len(nodes) > room:
         f.error(mask_path if "nodeCIDRMaskSize" in spec else
                 _SPEC + ("nodes",) if "nodes" in spec else _SPEC + ("podCIDR",),
@@ -343,7 +355,7 @@ def parse(obj: Dict[str, Any], f: Findings, source: Optional[Source]) -> LabConf
     if not checks.enum(pod_network, POD_NETWORKS, _SPEC + ("podNetwork",), f) or not isinstance(pod_network, str):
         pod_network = _DEFAULT.pod_network
     kube_proxy = _kube_proxy(spec, f)
-    cluster_dns = _cluster_dns(spec, service_cidr, f)
+    cluster_dns = _cluster_dns(spec, service_cidr if families[0] == "IPv4" else service_cidr6, f)
     hosts = _hosts(spec, nodes, underlay, f)
     store_etcd = _store(spec, hosts, f)
     if hosts and pod_network == "vxlan":
@@ -546,14 +558,15 @@ def _clients(spec: dict, underlay, node_ips: Dict[IPv4, str], pool, f: Findings)
     return clients
 
 
-def _cluster_dns(spec: dict, service_cidr: ipaddress.IPv4Network, f: Findings) -> ClusterDNSConfig:
-    """spec.clusterDNS: on or off, the kube-dns Service's address (inside serviceCIDR), replicas."""
+def _cluster_dns(spec: dict, service_cidr, f: Findings) -> ClusterDNSConfig:
+    """spec.clusterDNS: on or off, the kube-dns Service's address (inside SERVICE_CIDR, the primary
+    family's serviceCIDR, as kubeadm takes the first one's .10), replicas."""
     raw = spec.get("clusterDNS") if isinstance(spec.get("clusterDNS"), dict) else {}
     path = _SPEC + ("clusterDNS",)
     default = ClusterDNSConfig()
     ip = None
     if isinstance(raw.get("ip"), str):
-        ip = _address(raw["ip"], path + ("ip",), f)
+        ip = _address(raw["ip"], path + ("ip",), f, service_cidr.version)
         if ip is not None and (ip not in service_cidr or ip in (service_cidr.network_address,
                                                                 service_cidr.broadcast_address)):
             f.error(path + ("ip",), f"cluster DNS address {ip} is not a host address of serviceCIDR "

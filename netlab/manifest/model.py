@@ -435,9 +435,9 @@ class LabConfig:
 
     name: Optional[str] = None
     nodes: Tuple[NodeConfig, ...] = field(default_factory=default_nodes)
-    pod_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.244.0.0/16")
+    pod_cidr: Optional[ipaddress.IPv4Network] = ipaddress.IPv4Network("10.244.0.0/16")
     node_cidr_mask_size: int = 24
-    service_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.96.0.0/12")
+    service_cidr: Optional[ipaddress.IPv4Network] = ipaddress.IPv4Network("10.96.0.0/12")
     underlay: ipaddress.IPv4Network = _UNDERLAY
     node_port_range: Tuple[int, int] = (30000, 32767)
     clients: Tuple[ClientConfig, ...] = (ClientConfig("client", ipaddress.IPv4Address("172.18.0.100")),)
@@ -450,7 +450,8 @@ class LabConfig:
     pod_network: str = "host-gw"    # spec.podNetwork: flannel's host-gw or vxlan backend
     kube_proxy: KubeProxyConfig = field(default_factory=KubeProxyConfig)
     cluster_dns: ClusterDNSConfig = field(default_factory=ClusterDNSConfig)
-    # spec.ipFamilies: ("IPv4",) or ("IPv4", "IPv6"); the IPv6 ranges are set only on a dual-stack lab
+    # spec.ipFamilies, the primary first; the IPv6 ranges are set only on a lab with IPv6, and an
+    # IPv6-only lab's pod_cidr and service_cidr are None (its underlay keeps an IPv4 range)
     ip_families: Tuple[str, ...] = ("IPv4",)
     pod_cidr6: Optional[ipaddress.IPv6Network] = None
     node_cidr_mask_size6: int = 64
@@ -463,7 +464,8 @@ class LabConfig:
 
     @property
     def dual_stack(self) -> bool:
-        """True when the lab runs IPv6 beside IPv4 (spec.ipFamilies: [IPv4, IPv6])."""
+        """True when the lab runs IPv6 (beside IPv4, or alone): its nodes, clients and pods have IPv6
+        addresses, and each node runs the IPv6 proxier."""
         return "IPv6" in self.ip_families
 
     def node_pod_cidr(self, k: int) -> ipaddress.IPv4Network:
@@ -472,9 +474,11 @@ class LabConfig:
         return ipaddress.IPv4Network((int(self.pod_cidr.network_address) + k * size, self.node_cidr_mask_size))
 
     @property
-    def cluster_dns_ip(self) -> ipaddress.IPv4Address:
-        """The kube-dns Service IP: spec.clusterDNS.ip, else .10 of the service CIDR."""
-        return self.cluster_dns.ip or self.service_cidr.network_address + 10
+    def cluster_dns_ip(self):
+        """The kube-dns Service IP: spec.clusterDNS.ip, else .10 of the primary family's service
+        CIDR (an IPv4Address or IPv6Address)."""
+        cidr = self.service_cidr if self.ip_families[0] == "IPv4" else self.service_cidr6
+        return self.cluster_dns.ip or cidr.network_address + 10
 
 
 # ------------------------------------------------------------------------------------- the load

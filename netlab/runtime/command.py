@@ -244,7 +244,7 @@ def plan_pod(spec: PodRuntimeSpec, exists: Callable[[str, str], bool] | None = N
                 raise ValueError(f"pod {spec.namespace}/{spec.name}: container {c.name}: bad port {port}/{proto}")
         plans.append(plan_container(c, container_env(spec, c), exists))
     info = {"pod": spec.name, "namespace": spec.namespace, "pod_ip": spec.pod_ip}
-    if getattr(spec, "pod_ip6", None):       # a dual-stack pod's reply names its IPv6 address too
+    if getattr(spec, "pod_ip6", None) not in (None, spec.pod_ip):   # a dual-stack pod's names both
         info["pod_ip6"] = spec.pod_ip6
     info.update(node=spec.node, host_ip=spec.host_ip)
     return PodPlan(

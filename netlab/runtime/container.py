@@ -465,7 +465,8 @@ def _responders(c: ContainerPlan, info: dict[str, str]):
     (None, None, None) for netlab's identity page and UDP echo."""
     if c.behaviour is not None:
         # a dual-stack pod's interfaces hold both loopbacks and both pod addresses (whoami lists them)
-        addresses = ("127.0.0.1", "::1", info["pod_ip"], info["pod_ip6"]) if info.get("pod_ip6") else ()
+        addresses = ("127.0.0.1", "::1", info["pod_ip"], info["pod_ip6"]) if info.get("pod_ip6") else \
+            ("127.0.0.1", "::1", info["pod_ip"]) if ":" in info["pod_ip"] else ()   # IPv6-only: one
         who = replies.Identity(pod=info["pod"], namespace=info["namespace"], pod_ip=info["pod_ip"],
                                node=info["node"], container=c.name, addresses=addresses)
 

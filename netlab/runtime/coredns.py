@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import socketserver
 import subprocess
 import threading
@@ -35,15 +36,17 @@ HEALTH_PORT, READY_PORT, METRICS_PORT = 8080, 8181, 9153
 WATCH_PERIOD = 0.05                     # how often the records file is looked at (seconds)
 
 
-def unbound_config(domain: str = "cluster.local") -> str:
-    """unbound.conf for a cluster DNS pod: every address of the pod on port 53, the cluster zone
-    and everything else answered from local data (the records arrive through unbound-control),
-    small caches, its log on stderr, control on a Unix socket."""
+def unbound_config(domain: str = "cluster.local", ipv6: bool = False) -> str:
+    """unbound.conf for a cluster DNS pod: every address of the pod on port 53 (its IPv6 ones too
+    with IPV6, as CoreDNS listens on both), the cluster zone and everything else answered from
+    local data (the records arrive through unbound-control), small caches, its log on stderr,
+    control on a Unix socket."""
+    family = ("    interface: ::\n    do-ip6: yes\n    access-control: ::/0 allow\n" if ipv6 else
+              "    do-ip6: no\n")
     return f"""server:
     interface: 0.0.0.0
     port: 53
-    do-ip6: no
-    access-control: 0.0.0.0/0 allow
+{family}    access-control: 0.0.0.0/0 allow
     username: ""
     chroot: ""
     directory: "/run/coredns"
@@ -173,14 +176,29 @@ def _http_servers(records: Records, unbound: list) -> list:
 
         def server_bind(self):
             # HTTPServer's own asks the resolver for 0.0.0.0's name (getfqdn): this pod has none
+            if self.address_family == socket.AF_INET6:
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             socketserver.TCPServer.server_bind(self)
             self.server_name, self.server_port = "coredns", self.server_address[1]
 
+    class Server6(Server):
+        address_family = socket.AF_INET6      # both families, as CoreDNS's ":8080"
+
+    ipv6 = _has_ipv6_address()
     servers = []
     for port, path in ((HEALTH_PORT, "/health"), (READY_PORT, "/ready"), (METRICS_PORT, "/metrics")):
-        server = Server(("0.0.0.0", port), handler_for(path))
+        server = Server6(("::", port), handler_for(path)) if ipv6 else Server(("0.0.0.0", port), handler_for(path))
         servers.append(server)
     return servers
+
+
+def _has_ipv6_address() -> bool:
+    """Whether this network namespace has a global IPv6 address (a pod of a lab with IPv6)."""
+    try:
+        with open("/proc/net/if_inet6") as handle:
+            return any(line.split()[3] == "00" for line in handle if len(line.split()) > 3)
+    except OSError:
+        return False
 
 
 def serve(log, ready) -> int:
@@ -192,7 +210,8 @@ def serve(log, ready) -> int:
         signal.signal(sig, lambda *_: stopping.set())
     os.makedirs(os.path.dirname(CONFIG), exist_ok=True)
     with open(CONFIG, "w") as handle:
-        handle.write(unbound_config())
+        # the pod's IPv6 addresses, on a lab with IPv6 (a kernel without IPv6 has no such file)
+        handle.write(unbound_config(ipv6=_has_ipv6_address()))
     records = Records(os.path.join(RECORDS_MOUNT, DNS_RECORDS_FILE), log)
     unbound: list = []
     servers = _http_servers(records, unbound)

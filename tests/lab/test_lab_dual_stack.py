@@ -154,6 +154,9 @@ def _live_equals_rendered(lab, node_name):
     scratch = f"nltest-ds6-{secrets.token_hex(3)}"
     subprocess.run(["ip", "netns", "add", scratch], check=True)
     try:
+        if nfacct:      # the rules match kube-proxy's nfacct counters: the scratch namespace needs them too
+            from netlab.dataplane import nfnetlink
+            nfnetlink.ensure_counters(scratch)
         subprocess.run(["ip", "netns", "exec", scratch, "ip6tables-restore"], check=True, text=True,
                        input=ruleset.to_restore_text(include_builtin_jumps=True))
         rendered = subprocess.run(["ip", "netns", "exec", scratch, "ip6tables-save"], capture_output=True,

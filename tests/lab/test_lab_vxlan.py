@@ -1,5 +1,6 @@
 """spec.podNetwork: vxlan for real: flannel.1 as flanneld makes it, pod traffic encapsulated on the
-underlay (and not under host-gw), no NAT between pods, Services unchanged, MTU 1450 end to end."""
+underlay (and not under host-gw), no NAT between pods, Services unchanged, MTU 1450 end to end. The
+vxlan lab is dual-stack, so flannel-v6.1 carries the pods' IPv6 traffic beside it, in IPv6 UDP."""
 
 import json
 import os
@@ -16,6 +17,7 @@ from tests.conftest import lab_up, netlab_cli
 pytestmark = pytest.mark.root
 
 NODE1_IP, NODE2_IP = "172.18.0.2", "172.18.0.3"
+NODE1_IP6, NODE2_IP6 = "fc00:f853:ccd:e793::2", "fc00:f853:ccd:e793::3"
 
 WORKLOADS = textwrap.dedent("""\
     apiVersion: apps/v1
@@ -48,16 +50,17 @@ WORKLOADS = textwrap.dedent("""\
     """)
 
 
-def _lab_file(folder, pod_network):
+def _lab_file(folder, pod_network, families="IPv4"):
     path = folder / "lab.yaml"
     path.write_text("apiVersion: netlab.io/v1alpha1\nkind: Cluster\n"
-                    f"spec: {{nodes: 2, podNetwork: {pod_network}}}\n---\n" + WORKLOADS)
+                    f"spec: {{nodes: 2, podNetwork: {pod_network}, ipFamilies: [{families}]}}\n---\n" + WORKLOADS)
     return path
 
 
 @pytest.fixture(scope="module")
 def vxlan_lab(tmp_path_factory):
-    with lab_up("nvx", "-f", str(_lab_file(tmp_path_factory.mktemp("vxlan"), "vxlan"))) as name:
+    folder = tmp_path_factory.mktemp("vxlan")
+    with lab_up("nvx", "-f", str(_lab_file(folder, "vxlan", "IPv4, IPv6"))) as name:
         yield name
 
 
@@ -117,15 +120,20 @@ def _capture(namespace, expression, send, count=None, timeout=5.0):
             proc.wait()
 
 
-def test_flannel_1_is_a_vxlan_device_as_flanneld_makes_it(vxlan_lab):
-    for node, local in (("node1", NODE1_IP), ("node2", NODE2_IP)):
-        text = _in(f"{vxlan_lab}-{node}", "ip", "-d", "link", "show", "flannel.1").stdout
-        assert "mtu 1450" in text and ",UP" in text, text
+def _is_flanneld_s_device(lab, device, mtu, locals_, address):
+    """DEVICE on each node as flanneld's newVXLANDevice makes it: MTU, VNI 1 on eth0 from the node's
+    address in LOCALS_, port 8472, nolearning, up, holding ADDRESS (formatted with the node's
+    number), router advertisements off."""
+    for node, local in zip(("node1", "node2"), locals_):
+        text = _in(f"{lab}-{node}", "ip", "-d", "link", "show", device).stdout
+        assert f"mtu {mtu}" in text and ",UP" in text, text
         assert re.search(rf"vxlan id 1 local {local} dev eth0 .*dstport 8472 .*nolearning", text), text
-        addresses = _in(f"{vxlan_lab}-{node}", "ip", "-4", "addr", "show", "flannel.1").stdout
-        assert f"inet 10.244.{node[-1]}.0/32" in addresses
-        accept_ra = _in(f"{vxlan_lab}-{node}", "cat", "/proc/sys/net/ipv6/conf/flannel.1/accept_ra").stdout
-        assert accept_ra.strip() == "0"                  # flannel's newVXLANDevice turns it off
+        assert address.format(k=node[-1]) in _in(f"{lab}-{node}", "ip", "addr", "show", device).stdout
+        assert _in(f"{lab}-{node}", "cat", f"/proc/sys/net/ipv6/conf/{device}/accept_ra").stdout.strip() == "0"
+
+
+def test_flannel_1_is_a_vxlan_device_as_flanneld_makes_it(vxlan_lab):
+    _is_flanneld_s_device(vxlan_lab, "flannel.1", 1450, (NODE1_IP, NODE2_IP), "inet 10.244.{k}.0/32")
 
 
 def test_routes_neighbours_and_fdb_point_at_the_other_node(vxlan_lab):
@@ -140,6 +148,44 @@ def test_routes_neighbours_and_fdb_point_at_the_other_node(vxlan_lab):
     assert f"{match.group(1)} dst {NODE2_IP} self permanent" in fdb, fdb
     # the MAC node1 was told is the one node2's flannel.1 really has
     assert f"link/ether {match.group(1)}" in _in(f"{vxlan_lab}-node2", "ip", "link", "show", "flannel.1").stdout
+
+
+def test_flannel_v6_1_is_flanneld_s_ipv6_vxlan_device_with_its_entries_for_the_other_node(vxlan_lab):
+    # flanneld leaves its MTU to the kernel: eth0's less 70 for VXLAN over IPv6
+    _is_flanneld_s_device(vxlan_lab, "flannel-v6.1", 1430, (NODE1_IP6, NODE2_IP6),
+                          "inet6 fd00:10:244:{k}::/128 scope global")
+    node1 = f"{vxlan_lab}-node1"
+    assert "fd00:10:244:2::/64 via fd00:10:244:2:: dev flannel-v6.1 metric 1024 onlink" in _in(
+        node1, "ip", "-6", "route").stdout
+    neigh = _in(node1, "ip", "-6", "neigh", "show", "dev", "flannel-v6.1").stdout
+    match = re.search(r"fd00:10:244:2:: lladdr ([0-9a-f:]{17}) PERMANENT", neigh)
+    assert match, neigh
+    assert f"{match.group(1)} dst {NODE2_IP6} self permanent" in _in(node1, "bridge", "fdb", "show", "dev",
+                                                                      "flannel-v6.1").stdout
+    annotations = _get(vxlan_lab, "nodes")["node2"]["metadata"]["annotations"]
+    assert json.loads(annotations["flannel.alpha.coreos.com/backend-v6-data"]) == {"VNI": 1,
+                                                                                    "VtepMAC": match.group(1)}
+    assert annotations["flannel.alpha.coreos.com/public-ipv6"] == NODE2_IP6
+
+
+def test_ipv6_pod_to_pod_across_nodes_goes_inside_ipv6_udp_and_big_bodies_cross(vxlan_lab):
+    client, server = _client_and_server(vxlan_lab)
+    client6, server6 = client["status"]["podIPs"][1]["ip"], server["status"]["podIPs"][1]["ip"]
+    replies = []
+    lines = _capture(f"{vxlan_lab}-node2", "udp port 8472", count=4,
+                     send=lambda: replies.append(_curl(_netns(client), f"http://[{server6}]/")))
+    assert replies[0].returncode == 0, replies[0].stderr
+    assert f"RemoteAddr: [{client6}]:" in replies[0].stdout                     # no NAT between pods
+    outer = [line for line in lines if f"IP6 {NODE1_IP6}." in line and f"> {NODE2_IP6}.8472" in line]
+    assert outer and all("instance 1" in line for line in outer), lines
+    assert any(f"{client6}." in line and f"> {server6}.80:" in line for line in lines), lines
+    for size in (1400, 100_000):       # past flannel-v6.1's MTU: path MTU discovery, as on a real node
+        reply = _curl(_netns(client), f"http://[{server6}]/data?size={size}")
+        assert reply.returncode == 0 and len(reply.stdout) == size, reply.stderr
+    from netlab import explain as ex
+    text = ex.format_text(ex.explain(vxlan_lab, "pod/client", f"[{server6}]:80"))
+    assert f"UDP {NODE1_IP6} -> {NODE2_IP6}:8472 (VXLAN, VNI 1)" in text and "verdict: delivered" in text, text
+    assert f"inside VXLAN (UDP 8472) to {NODE1_IP6}" in text          # the reply goes back the same way
 
 
 def test_cni0_and_both_ends_of_every_pod_veth_have_mtu_1450(vxlan_lab):

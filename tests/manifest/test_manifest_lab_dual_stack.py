@@ -42,15 +42,6 @@ def test_an_ipv4_only_value_on_a_dual_stack_lab_keeps_the_default_ipv6_range():
     assert str(lab.pod_cidr) == "10.200.0.0/16" and lab.pod_cidr6 == IPv6Network("fd00:10:244::/56")
 
 
-def test_ipv6_only_and_ipv6_first_labs_are_refused_at_ip_families():
-    assert problems("spec: {ipFamilies: [IPv6]}\n") == [
-        "lab.yaml:3: spec.ipFamilies: [IPv6] makes IPv6 the primary family; netlab's underlay and clients are "
-        "IPv4-first: use [IPv4, IPv6]"]
-    assert problems("spec: {ipFamilies: [IPv6, IPv4]}\n") == [
-        "lab.yaml:3: spec.ipFamilies: [IPv6, IPv4] makes IPv6 the primary family; netlab's underlay and "
-        "clients are IPv4-first: use [IPv4, IPv6]"]
-
-
 def test_ip_families_must_be_known_distinct_and_not_empty():
     assert problems("spec: {ipFamilies: [IPv4, IPv4]}\n") == [
         'lab.yaml:3: spec.ipFamilies[1]: duplicate value "IPv4"']
@@ -58,7 +49,8 @@ def test_ip_families_must_be_known_distinct_and_not_empty():
         'lab.yaml:3: spec.ipFamilies[1]: unsupported value "IPv5"; did you mean "IPv6"? (supported: "IPv4", '
         '"IPv6")']
     assert problems("spec: {ipFamilies: []}\n") == [
-        "lab.yaml:3: spec.ipFamilies: a lab needs an IP family: use [IPv4] or, for a dual-stack lab, [IPv4, IPv6]"]
+        "lab.yaml:3: spec.ipFamilies: a lab needs an IP family: use [IPv4], [IPv6], or both for a dual-stack "
+        "lab ([IPv4, IPv6]; the first is the primary family)"]
 
 
 def test_an_ipv6_range_on_a_single_stack_lab_is_refused_with_the_way_to_dual_stack():
@@ -74,19 +66,20 @@ def test_an_ipv6_range_on_a_single_stack_lab_is_refused_with_the_way_to_dual_sta
         "ipFamilies ([IPv4, IPv6]) for a dual-stack lab, or give an IPv4 CIDR such as 10.96.0.0/12"]
 
 
-def test_the_comma_form_must_be_one_cidr_of_each_family_ipv4_first():
-    assert problems(DUAL + "  podCIDR: fd00:10:244::/56,10.244.0.0/16\n") == [
-        'lab.yaml:5: spec.podCIDR: invalid value "fd00:10:244::/56,10.244.0.0/16": netlab labs are IPv4-first; '
-        "write the IPv4 CIDR first, e.g. 10.244.0.0/16,fd00:10:244::/56"]
-    assert problems(DUAL + "  podCIDR: fd00:10:244::/56\n") == [
-        'lab.yaml:5: spec.podCIDR: invalid value "fd00:10:244::/56": netlab labs are IPv4-first; write the IPv4 '
-        "CIDR first, e.g. 10.244.0.0/16,fd00:10:244::/56"]
+def test_the_comma_form_must_be_one_cidr_of_each_family():
     assert problems(DUAL + "  underlay: 172.18.0.0/16,10.0.0.0/8\n") == [
-        'lab.yaml:5: spec.underlay: invalid value "172.18.0.0/16,10.0.0.0/8": one CIDR of each family, IPv4 '
-        "first, e.g. 172.18.0.0/16,fc00:f853:ccd:e793::/64"]
+        'lab.yaml:5: spec.underlay: invalid value "172.18.0.0/16,10.0.0.0/8": one CIDR of each family, '
+        "e.g. 172.18.0.0/16,fc00:f853:ccd:e793::/64"]
     assert problems(DUAL + "  underlay: 172.18.0.0/16,fc00::/64,fd00::/64\n") == [
-        'lab.yaml:5: spec.underlay: invalid value "172.18.0.0/16,fc00::/64,fd00::/64": at most two CIDRs, IPv4 '
-        "first then IPv6, e.g. 172.18.0.0/16,fc00:f853:ccd:e793::/64"]
+        'lab.yaml:5: spec.underlay: invalid value "172.18.0.0/16,fc00::/64,fd00::/64": at most two CIDRs, one of '
+        "each family, e.g. 172.18.0.0/16,fc00:f853:ccd:e793::/64"]
+
+
+def test_the_comma_form_takes_the_families_in_either_order_and_a_family_left_out_keeps_its_default():
+    lab = lab_of(DUAL + "  podCIDR: fd00:200::/56,10.200.0.0/16\n")
+    assert (str(lab.pod_cidr), str(lab.pod_cidr6)) == ("10.200.0.0/16", "fd00:200::/56")
+    lab = lab_of(DUAL + "  podCIDR: fd00:200::/56\n")
+    assert (str(lab.pod_cidr), str(lab.pod_cidr6)) == ("10.244.0.0/16", "fd00:200::/56")
 
 
 def test_a_bad_ipv6_range_is_refused_at_its_field():
