@@ -44,7 +44,7 @@ Every pod's processes are children of the pod runtime (runtime/daemon.py, `netla
 one process per folder of pod state directories (a lab's pods folder), as containerd is on a node,
 started by the first start_pods and gone with its last pod. It forks in a mount namespace of its
 own without the network namespaces' pins, so a container's mount namespace copies a small table.
-Each pod has a pause process (catatonit -P named /pause, PID 1 of the sandbox's PID namespace):
+Each pod has a pause process (catatonit -P named pause, PID 1 of the sandbox's PID namespace):
 the pod's owner, whose end is the pod's end. Each container runs as the child of its init (PID 1 of
 its own PID namespace, `netlab-init NS/POD/C`, forwarding signals and reaping; a built-in server is
 its own init) with its own mount namespace (an overlay of the host's root with a writable layer,

@@ -3,7 +3,7 @@
 A pod is its pause process and its containers, all children of the pod runtime (runtime/daemon.py,
 one process per lab, as containerd is on a node):
 
-    runtime "netlab-runtime DIR" ──▶ /pause  catatonit -P: PID 1 of the sandbox's PID namespace, in the
+    runtime "netlab-runtime DIR" ──▶ pause   catatonit -P: PID 1 of the sandbox's PID namespace, in the
                                    │          pod netns; the pod's owner (its end is the pod's end)
                                    ├──▶ init "netlab-init NS/POD/C": PID 1 of the container's PID
                                    │     namespace, own mount + UTS namespaces; forwards signals,

@@ -140,11 +140,11 @@ def test_tutorial_images_answer_as_their_images_do(tmp_path):
         logs = netlab_cli("logs", "broken", "--name", lab).stdout
         assert 'exec: "no-such-program": executable file not found in $PATH' in logs
 
-        # one pause process per pod, catatonit named /pause, in the pod's network namespace
+        # one pause process per pod, catatonit named pause, in the pod's network namespace
         for key, record in st.pods.items():
             netns = f"/run/netns/{names.pod_netns(lab, *key.split('/', 1))}"
             titles = [pathlib.Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids_in_netns(netns)]
-            assert sum(t.startswith(b"/pause\0") for t in titles) == 1, (key, titles)
+            assert sum(t.startswith(b"pause\0") for t in titles) == 1, (key, titles)
     finally:
         netlab_cli("down", "--name", lab, check=False)
     assert lab_namespaces(lab) == []

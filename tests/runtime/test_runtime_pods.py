@@ -228,10 +228,10 @@ def test_each_pod_has_one_pause_process_and_titled_processes(lab):
                     for pid in pids_in_netns(f"/run/netns/{ns}"))
     # catatonit in pause mode, the exec'd container under its init, the built-in server as what the
     # image would run: no interpreter of netlab's own per pod
-    assert titles == ["/pause -P", "netlab-init default/titled/side", "nginx: master process nginx -g daemon off;",
+    assert titles == ["netlab-init default/titled/side", "nginx: master process nginx -g daemon off;", "pause -P",
                       "sleep 300"]
     pause = next(pid for pid in pids_in_netns(f"/run/netns/{ns}")
-                 if pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"/pause"))
+                 if pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"pause\0"))
     assert b"NETLAB_POD=default/titled" in pathlib.Path(f"/proc/{pause}/environ").read_bytes()
     # PID 1 of the sandbox's own PID namespace, as a runtime's pause is
     nspid = next(line for line in pathlib.Path(f"/proc/{pause}/status").read_text().splitlines()
@@ -439,7 +439,7 @@ def test_a_pod_outlives_its_starter_and_ends_with_its_pause(lab):
     pause = _starter(ns, spec.state_dir)
     status = pod_status(spec.state_dir)
     assert status.owner_pid == pause and status.owner_alive
-    assert pathlib.Path(f"/proc/{pause}/cmdline").read_bytes() == b"/pause\0-P\0"
+    assert pathlib.Path(f"/proc/{pause}/cmdline").read_bytes() == b"pause\0-P\0"
     assert [c.state for c in status.containers] == ["running", "running"]
     assert parse_builtin_reply(_curl(ns, "http://127.0.0.1/"))["pod"] == "web-1"
     # SIGKILL the pause: the sandbox is gone, and the runtime takes the containers down with it
