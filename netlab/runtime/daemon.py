@@ -47,7 +47,7 @@ from netlab.runtime.command import ContainerPlan, PodPlan
 SOCKET = "runtime.sock"
 LOCK = "runtime.lock"
 LOG = "runtime.log"
-PAUSE = forker.PAUSE
+PAUSE = "/usr/bin/catatonit"       # Debian's catatonit: podman's pause process
 _MESSAGE_MAX = 1 << 20          # an answer
 # a request: a pod's plan carries every container's environment, and kubelet gives each one all
 # the Services' variables (7 a port): 1,000 Services are ~0.5 MB a container
@@ -436,7 +436,7 @@ class _Runtime:
         posix_spawn's child shares our memory until its exec. It takes our thread's network
         namespace and our next children's PID namespace, so both are set around it; setpriv
         (util-linux) arms PR_SET_PDEATHSIG, which posix_spawn cannot, and execs catatonit by the
-        name `pause` (the folder PAUSE_DIR holds a link of that name)."""
+        name `pause` (the folder PAUSE_DIR holds a link of that name). Without them, it is forked."""
         env = {"NETLAB_POD": f"{plan.namespace}/{plan.name}", "PATH": f"{self.pause_dir}:/usr/bin:/bin"}
         if self.pause_dir is not None:
             try:
@@ -444,13 +444,6 @@ class _Runtime:
             except OSError as e:
                 records.log_line(2, f"cannot spawn the pause ({e}): forking it")
         env["PATH"] = "/usr/bin:/bin"
-        if self._ensure_forker():
-            try:
-                return self.forker.fork_pause(env, netns_fd)[0]
-            except OSError as e:
-                records.log_line(2, f"the container forker failed ({e}): forking the pause here")
-                self.forker.close()
-                self.forker = None
         new_pidns = forker.unshare_pid(self.use_pidns)
         pid = os.fork()
         if pid == 0:

@@ -11,14 +11,9 @@ shared: ~1.9 MB private each (the pages the container itself writes).
     forker = Forker.start(use_pidns)           # in the runtime, before it serves
     pid, in_new_pidns = forker.fork_init(plan, c, cdir_fd, log_fd, w, netns_fd)
 
-It forks each pod's pause too (`fork_pause`): a fork of the runtime itself, whose heap is large and
-busy, cost the runtime a copy of every page it wrote until the child had exec'd catatonit, and the
-child the teardown of that address space at the exec (a fifth of a 1,000-pod `up`'s CPU).
-
-A request is one SOCK_SEQPACKET message: `f` carrying five descriptors (the pod's containers
-folder, the log, the start-up pipe, the netns, and a memfd holding the pickled plan and container),
-or `p` carrying two (the netns, and a memfd holding the pause's pickled environment); the answer is
-`PID 0|1` (1: in its own PID namespace) or `- ERROR`. The forker dies with the runtime (PDEATHSIG).
+A request is one SOCK_SEQPACKET message carrying five descriptors (the pod's containers folder,
+the log, the start-up pipe, the netns, and a memfd holding the pickled plan and container); the
+answer is `PID 0|1` (1: in its own PID namespace) or `- ERROR`. The forker dies with the runtime (PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -98,7 +93,6 @@ def fork_init(plan: PodPlan, c: ContainerPlan, fds: tuple[int, int, int, int], u
 
 _FDS = 5                      # cdir, log, start-up pipe, netns, the request's memfd
 _ANCILLARY = socket.CMSG_SPACE(_FDS * 4)
-PAUSE = "/usr/bin/catatonit"  # Debian's catatonit: podman's pause process
 
 
 def _serve(sock: socket.socket, use_pidns: bool, runtime_pid: int) -> None:
@@ -109,7 +103,7 @@ def _serve(sock: socket.socket, use_pidns: bool, runtime_pid: int) -> None:
     recvmsg, send, close, fork, setns = sock.recvmsg, sock.send, os.close, linux.fork_beside, linux.setns
     while True:
         try:
-            kind, ancillary, _, _ = recvmsg(1, _ANCILLARY)
+            _, ancillary, _, _ = recvmsg(1, _ANCILLARY)
         except OSError:
             return
         if not ancillary:
@@ -120,8 +114,6 @@ def _serve(sock: socket.socket, use_pidns: bool, runtime_pid: int) -> None:
             try:
                 pid = fork()
                 if pid == 0:
-                    if kind == b"p":
-                        _pause(fds)
                     _child(fds, None if new_pidns else runtime_pid)
             finally:
                 if new_pidns:
@@ -135,26 +127,6 @@ def _serve(sock: socket.socket, use_pidns: bool, runtime_pid: int) -> None:
             send(answer)
         except OSError:
             return
-
-
-def _pause(fds: list[int]) -> None:
-    """In a forked pause: catatonit in pause mode (`-P`) named /pause, the environment from the
-    request's memfd (a Python pause, as small as it gets here, when there is no catatonit)."""
-    try:
-        netns_fd, request_fd = fds
-        child_setup(netns_fd, keep=(request_fd,))
-        with os.fdopen(request_fd, "rb") as f:
-            env = pickle.loads(f.read())
-        try:
-            os.execve(PAUSE, ["/pause", "-P"], env)
-        except OSError as e:
-            records.log_line(2, f"cannot run {PAUSE} ({e.strerror}): pausing in Python")
-            linux.set_title("/pause")
-            signal.pthread_sigmask(signal.SIG_SETMASK, set())
-            while True:
-                signal.pause()
-    finally:
-        os._exit(1)
 
 
 def _child(fds: list[int], runtime_pid: int | None) -> None:
@@ -203,20 +175,12 @@ class Forker:
     def fork_init(self, plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
                   netns_fd: int) -> tuple[int, bool]:
         """Container C's init, forked by the forker as our child: (pid, in its own PID namespace)."""
-        return self._ask(b"f", (plan, c), [cdir_fd, log_fd, w, netns_fd])
-
-    def fork_pause(self, env: dict, netns_fd: int) -> tuple[int, bool]:
-        """A pod's pause (catatonit -P as /pause, with ENV) in the network namespace NETNS_FD, forked
-        by the forker as our child: (pid, PID 1 of its own PID namespace)."""
-        return self._ask(b"p", env, [netns_fd])
-
-    def _ask(self, kind: bytes, payload, fds: list) -> tuple[int, bool]:
         request = os.memfd_create("netlab-init-plan", os.MFD_CLOEXEC)
         try:
             with open(request, "wb", closefd=False) as f:
-                f.write(pickle.dumps(payload))
+                f.write(pickle.dumps((plan, c)))
             os.lseek(request, 0, os.SEEK_SET)
-            socket.send_fds(self.sock, [kind], [*fds, request])
+            socket.send_fds(self.sock, [b"f"], [cdir_fd, log_fd, w, netns_fd, request])
         finally:
             os.close(request)
         answer = self.sock.recv(4096)
