@@ -56,6 +56,7 @@ _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 SPAWN_TIMEOUT = 10.0
 FIRST_CLIENT_WAIT = 10.0   # seconds a new runtime waits for the client that started it
 NO_PID_NAMESPACES = "NETLAB_NO_PID_NAMESPACES"   # =1: run as where the kernel refuses CLONE_NEWPID
+FORK_PAUSE = "NETLAB_FORK_PAUSE"                 # =1: fork the pause, as where setpriv or catatonit is missing
 
 
 # ---- the client's end ----------------------------------------------------------------------------
@@ -233,7 +234,7 @@ _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTER
 
 def _pause_dir(runtime_dir: pathlib.Path) -> str | None:
     """RUNTIME_DIR/bin, holding `pause`, a link to catatonit (None: no catatonit or setpriv here)."""
-    if not (os.access(PAUSE, os.X_OK) and os.access(SETPRIV, os.X_OK)):
+    if not (os.access(PAUSE, os.X_OK) and os.access(SETPRIV, os.X_OK)) or os.environ.get(FORK_PAUSE) == "1":
         return None
     folder = runtime_dir / "bin"
     try:

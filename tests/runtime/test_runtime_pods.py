@@ -474,6 +474,23 @@ def test_killing_the_runtime_takes_its_pods_with_it_and_the_next_start_brings_a_
     assert pids_in_netns(ns) == []
 
 
+def test_without_setpriv_the_pause_is_forked_and_still_dies_with_its_runtime(lab, monkeypatch):
+    from netlab.runtime import daemon
+
+    monkeypatch.setenv(daemon.FORK_PAUSE, "1")   # this test's own runtime starts with it
+    ns = lab.netns("pod")
+    spec = lab.spec(ns, [_web()])
+    pause = _starter(ns, spec.state_dir)
+    assert pathlib.Path(f"/proc/{pause}/cmdline").read_bytes() == b"/pause\0-P\0"      # catatonit, forked
+    nspid = next(line for line in pathlib.Path(f"/proc/{pause}/status").read_text().splitlines()
+                 if line.startswith("NSpid:"))
+    assert nspid.split()[-1] == "1"
+    runtime = _parent(pause)
+    assert pathlib.Path(f"/proc/{runtime}/cmdline").read_bytes().startswith(b"netlab-runtime ")
+    os.kill(runtime, signal.SIGKILL)
+    _wait("the pod's processes to die", lambda: pids_in_netns(ns) == [])
+
+
 def test_start_pod_names_a_missing_netns(lab):
     spec = lab.spec("nltest-rt-does-not-exist", [_web()])
     with pytest.raises(FileNotFoundError, match="nltest-rt-does-not-exist"):
