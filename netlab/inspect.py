@@ -10,6 +10,7 @@ from netlab import state as lab_state
 from netlab.cluster import controllers
 from netlab.cluster.controllers import PodInstance
 from netlab.cluster.topology import pod_ips
+from netlab.kubelet.probes import join_host_port
 from netlab.lab import (LabError, NotFound, _instance, _loaded_lab, _sources, manifest_lab_config, object_key,
                         owned_namespaces, pod_status_of, topology_of)
 
@@ -189,7 +190,7 @@ def next_steps(lab: str) -> list:
         src = running[0]
         dst = next((r for r in servers if r["node"] != src["node"]), servers[-1])
         steps.append(f"netlab exec{flag} {src['name']} -- curl -s "
-                     f"{_host_port(pod_ips(dst, topology.ip_families)[0], first_port(dst))}"
+                     f"{join_host_port(pod_ips(dst, topology.ip_families)[0], first_port(dst))}"
                      f"   # pod on {src['node']} -> pod on {dst['node']}, no NAT")
     view = st.allocations.get("view") or {"services": []}
     # the user's Services with pods behind them (not the API server's default/kubernetes)
@@ -209,7 +210,7 @@ def next_steps(lab: str) -> list:
     if node_ports and topology.clients:
         svc, port = node_ports[0]
         node_ip = topology.nodes[-1].internal_ips(topology.ip_families)[0]
-        steps.append(f"netlab exec{flag} client/{topology.clients[0].name} -- curl -s {_host_port(node_ip, port)}"
+        steps.append(f"netlab exec{flag} client/{topology.clients[0].name} -- curl -s {join_host_port(node_ip, port)}"
                      f"   # NodePort {svc['metadata']['name']} from outside")
     node = topology.nodes[0]
     v6 = topology.primary_family == "IPv6"
@@ -222,11 +223,6 @@ def next_steps(lab: str) -> list:
     steps.append(f"ip netns exec {node.netns} ip {'-6 ' if v6 else ''}route")
     steps.append(f"netlab down{flag}")
     return steps
-
-
-def _host_port(ip: str, port) -> str:
-    """IP:PORT as curl takes it ([IP]:PORT for an IPv6 address)."""
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def _find_pod(st, namespace: str, name: str) -> PodInstance:
