@@ -376,9 +376,13 @@ def _assign_load_balancer_ips(ready: list, previous: dict, record: dict, pool: l
     """status.loadBalancer.ingress from the lab's pool, as MetalLB does for a kind cluster.
 
     A Service with a loadBalancerClass belongs to another controller and is left alone; one
-    asking for spec.loadBalancerIP gets it when free; an exhausted pool leaves it <pending>.
+    asking for spec.loadBalancerIP gets it when free; an exhausted pool leaves it <pending>, and so
+    does a pool of a family the Service does not have (an IPv6 Service and the lab's IPv4 pool, as
+    MetalLB gives a Service addresses of its own families only).
     """
-    lbs = [s for s in ready if s["spec"]["type"] == "LoadBalancer" and not s["spec"].get("loadBalancerClass")]
+    pool_family = family_of(pool[0]) if pool else IPV4
+    lbs = [s for s in ready if s["spec"]["type"] == "LoadBalancer" and not s["spec"].get("loadBalancerClass")
+           and pool_family in (s["spec"].get("ipFamilies") or [IPV4])]
     taken = {}
     for service in lbs:
         wanted = service["spec"].get("loadBalancerIP")

@@ -102,6 +102,16 @@ def test_an_ipv4_service_or_cluster_ip_on_an_ipv6_only_cluster_is_refused_as_not
     assert 'spec.ipFamilies[0]: Invalid value: "IPv4": not configured on this cluster' in str(info.value)
 
 
+def test_an_ipv6_load_balancer_gets_no_address_from_the_labs_ipv4_pool_and_a_dual_stack_one_does():
+    pool = ("172.18.255.200", "172.18.255.250")
+    v6, dual = services.allocate([_svc("v6", type="LoadBalancer"),
+                                  _svc("dual", type="LoadBalancer", ipFamilyPolicy="PreferDualStack")], {},
+                                 FIRST6.service_cidr, RANGE, lb_pool=pool, service_cidr6=FIRST6.service_cidr6,
+                                 families=FIRST6.ip_families)[0]
+    assert "status" not in v6                              # <pending>, as MetalLB leaves it
+    assert dual["status"]["loadBalancer"]["ingress"][0]["ip"] == "172.18.255.200"
+
+
 def test_the_kubernetes_service_and_its_endpoint_are_of_the_primary_family():
     objects = addons.control_plane_objects(ONLY6.service_cidrs()["IPv6"], ONLY6.nodes[0].ip6)
     service = next(o for o in objects if o["kind"] == "Service")
