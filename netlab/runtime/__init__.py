@@ -59,40 +59,36 @@ Env = PATH, HOSTNAME, HOME, then the manifest's env. runAsUser/runAsGroup are ap
 Working directory: workingDir (made when missing), else the image's (nginx: its document root), else /.
 """
 
-from netlab.runtime.builtin import parse_builtin_reply, render_reply
-from netlab.runtime.command import DEFAULT_PATH, expand, plan_pod, resolve_command
-from netlab.runtime.linux import pids_in_netns
-from netlab.runtime.pod import (PodStarter, container_environment, container_inits, owner_of, pod_status, read_logs,
-                                read_timed_logs, restart_container, start_pod,
-                                start_pods, stop_pod, write_dns_records, write_pod_volumes)
-from netlab.runtime.spec import ContainerSpec, ContainerStatus, PodRuntimeSpec, PodStatus
-from netlab.runtime.stdio import attach, attachable
+import importlib
 
-__all__ = [
-    "attach",
-    "attachable",
-    "ContainerSpec",
-    "ContainerStatus",
-    "container_environment",
-    "container_inits",
-    "owner_of",
-    "restart_container",
-    "DEFAULT_PATH",
-    "PodRuntimeSpec",
-    "PodStatus",
-    "expand",
-    "parse_builtin_reply",
-    "pids_in_netns",
-    "plan_pod",
-    "pod_status",
-    "read_logs",
-    "read_timed_logs",
-    "render_reply",
-    "resolve_command",
-    "start_pod",
-    "start_pods",
-    "PodStarter",
-    "stop_pod",
-    "write_dns_records",
-    "write_pod_volumes",
-]
+# The package's API, each name imported from its module on first use: the container forker
+# (runtime/forker.py) imports the modules a container runs and not the pod runtime's client side
+# (pod.py, daemon.py), whose imports register fork handlers that would run in every container.
+_EXPORTS = {
+    "parse_builtin_reply": "builtin", "render_reply": "builtin",
+    "DEFAULT_PATH": "command", "expand": "command", "plan_pod": "command", "resolve_command": "command",
+    "pids_in_netns": "linux",
+    "PodStarter": "pod", "container_environment": "pod", "container_inits": "pod", "owner_of": "pod",
+    "pod_status": "pod", "read_logs": "pod", "read_timed_logs": "pod", "restart_container": "pod",
+    "start_pod": "pod", "start_pods": "pod", "stop_pod": "pod", "write_dns_records": "pod",
+    "write_pod_volumes": "pod",
+    "ContainerSpec": "spec", "ContainerStatus": "spec", "PodRuntimeSpec": "spec", "PodStatus": "spec",
+    "attach": "stdio", "attachable": "stdio",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """NAME of the package's API, from its module (imported now if it was not)."""
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -10,8 +10,8 @@ network namespace, and ends in os._exit.
 from __future__ import annotations
 
 import contextlib
+import _signal            # signal's C functions, see default_signal_handlers
 import dataclasses
-import email.utils
 import errno
 import fcntl
 import json
@@ -19,13 +19,12 @@ import os
 import pwd
 import signal
 import socket
-import subprocess
 import termios
 import time
 import traceback
 
 # imported here, not where used: a container's user may not read the host's Python library
-from netlab.runtime import builtin, coredns, images, linux, logtimes, replies, stdio
+from netlab.runtime import builtin, images, linux, logtimes, replies, stdio
 from netlab.runtime.command import ContainerPlan, PodPlan
 from netlab.runtime.records import DNS_RECORDS_DIR, VOLUMES_DIR, exit_fields, read_at, write_at
 
@@ -36,13 +35,15 @@ _RELAY_POLL = 0.05      # seconds an init relaying a container's stdin waits bef
 
 def default_signal_handlers(ignored_too: bool = False) -> None:
     """Put Python-level handlers (and, if asked, ignored signals) back to the default action."""
-    for sig in signal.valid_signals():
+    # _signal's, not signal's: signal.py makes an enum member of every number it passes, Python
+    # code that every forked container would run, copying the pages it touches (runtime/forker.py)
+    for sig in _signal.valid_signals():
         if sig in (signal.SIGKILL, signal.SIGSTOP):
             continue
         try:
-            current = signal.getsignal(sig)
-            if callable(current) or (ignored_too and current == signal.SIG_IGN):
-                signal.signal(sig, signal.SIG_DFL)
+            current = _signal.getsignal(sig)
+            if callable(current) or (ignored_too and current == _signal.SIG_IGN):
+                _signal.signal(sig, _signal.SIG_DFL)
         except (OSError, ValueError):
             pass
 
@@ -70,8 +71,8 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
             linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         for sig in _FORWARDED:
             # PID 1 only receives signals it has a handler for, even from the runtime.
-            signal.signal(sig, lambda *_: None)
-        signal.pthread_sigmask(signal.SIG_SETMASK, _INIT_SIGNALS)
+            _signal.signal(sig, lambda *_: None)
+        _signal.pthread_sigmask(signal.SIG_SETMASK, _INIT_SIGNALS)
         os.setsid()
         host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         containers_dir = os.readlink(f"/proc/self/fd/{cdir_fd}")
@@ -79,6 +80,7 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
         mounts = [(os.path.join(pod_dir, VOLUMES_DIR, volume), path, read_only, sub_path)
                   for volume, path, read_only, sub_path in c.mounts]
         if c.mode == "dns":     # the cluster's records, as the DNS records controller writes them
+            from netlab.runtime import coredns      # (threads, unbound: only a DNS pod's, see forker.py)
             os.makedirs(os.path.join(pod_dir, DNS_RECORDS_DIR), mode=0o755, exist_ok=True)
             mounts.append((os.path.join(pod_dir, DNS_RECORDS_DIR), coredns.RECORDS_MOUNT, True, ""))
         # bound while the host's tree is ours: the pivot below leaves only descriptors to it
@@ -361,7 +363,7 @@ def _main_process(
     STDIN_FD: its terminal's slave (tty) or its stdin pipe's read end, else None (/dev/null)."""
     try:
         default_signal_handlers(ignored_too=True)  # Python ignores SIGPIPE/SIGXFSZ; ignoring survives exec
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        _signal.pthread_sigmask(signal.SIG_SETMASK, ())
         if c.tty and stdin_fd is not None:
             os.setsid()       # a session of its own for its terminal (its group: what the init kills)
         elif not in_pidns:
@@ -426,10 +428,11 @@ def _main_process(
 
     try:
         if c.mode == "dns":
+            from netlab.runtime import coredns
             os._exit(coredns.serve(log, ready=lambda: os.close(w)))
         if c.mode == "sleep":
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, _graceful_exit)
+                _signal.signal(sig, _graceful_exit)
             os.close(w)
             log("netlab: no runnable command and no ports: sleeping as a placeholder")
             while True:
@@ -440,7 +443,7 @@ def _main_process(
         signal.set_wakeup_fd(stop_w)
         asked = []
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: asked.append(1))
+            _signal.signal(sig, lambda *_: asked.append(1))
         if c.behaviour is not None:
             for line in replies.startup_log(c.behaviour):
                 write((line + "\n").encode())
@@ -471,6 +474,7 @@ def _responders(c: ContainerPlan, info: dict[str, str]):
                                node=info["node"], container=c.name, addresses=addresses)
 
         def run_shell(command: str) -> tuple[str, str, int]:
+            import subprocess       # here, not at the top: its threading's fork handler (runtime/forker.py)
             try:
                 done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=10)
             except (OSError, subprocess.SubprocessError) as e:
@@ -486,7 +490,7 @@ def _responders(c: ContainerPlan, info: dict[str, str]):
                 return None, "", [], b"", answer.exit_code
             headers = list(answer.headers)
             if not any(k.lower() == "date" for k, _ in headers):      # as Go's server adds it
-                headers.append(("Date", email.utils.formatdate(usegmt=True)))
+                headers.append(("Date", replies.http_date()))
             return answer.status, answer.reason, headers, answer.body, answer.exit_code
 
         behaviour = dataclasses.replace(c.behaviour, started=time.time())

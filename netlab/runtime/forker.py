@@ -1,12 +1,18 @@
-"""The container forker: a process the pod runtime forks before it serves anything, whose only work
+"""The container forker: a process the pod runtime starts before it serves anything, whose only work
 is to fork each container's init, as the runtime's child (CLONE_PARENT), so the runtime reaps it.
 
 Why a second process: a forked interpreter shares its pages with its parent until one of the two
 writes a page, and a page either writes after the fork is the container's own from then on. The
 runtime writes its heap all the time (requests, records, reaping), so a container forked from it
-ends up owning a copy of most of the runtime's heap: ~2.8 MB private a built-in server. The
-forker waits in recv() between forks and writes next to nothing, so what its containers share stays
-shared: ~1.9 MB private each (the pages the container itself writes).
+would end up owning a copy of much of the runtime's heap. The forker waits in recv() between forks
+and writes next to nothing, so what its containers share stays shared.
+
+Why a fresh interpreter (`python -I -S`, spawned, not forked from the runtime): it holds only the
+modules a container runs, none of the runtime's, and no module that registers a fork handler. Each
+handler is Python code every forked container runs before its first line, and a page it writes
+(a refcount, a counter) is that container's own copy from then on: threading's handler alone made
+~0.4 MB of each container private. So nothing the forker imports may import threading, random
+(email.utils and secrets do) or logging; test_runtime_forker.py checks it.
 
     forker = Forker.start(use_pidns)           # in the runtime, before it serves
     pid, in_new_pidns = forker.fork_init(plan, c, cdir_fd, log_fd, w, netns_fd)
@@ -23,8 +29,9 @@ import os
 import pickle
 import signal
 import socket
+import sys
 
-from netlab.runtime import container, linux, records
+from netlab.runtime import container, images, linux, records
 from netlab.runtime.command import ContainerPlan, PodPlan
 
 
@@ -142,6 +149,34 @@ def _child(fds: list[int], runtime_pid: int | None) -> None:
     _init(plan, c, cdir_fd, log_fd, w, netns_fd, runtime_pid)
 
 
+# The forker's interpreter: the runtime's sys.path (the package and its dependencies: no site is
+# imported), then main().
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IMPORTS = "import sys; sys.path[:] = sys.argv[1].split(':'); from netlab.runtime import forker"
+_BOOT = IMPORTS + "; forker.main(sys.argv[2:])"
+
+
+def interpreter_path() -> str:
+    """The forker's sys.path, ':'-separated: the package's root, then ours."""
+    return ":".join(p for p in (_PACKAGE_ROOT, *sys.path) if p)
+
+
+def main(argv: list[str]) -> None:
+    """The forker's process: ARGV is (its socket's descriptor, 1 or 0 for PID namespaces, the
+    runtime's pid). Serves until the runtime closes the socket or dies."""
+    fd, use_pidns, runtime_pid = int(argv[0]), argv[1] == "1", int(argv[2])
+    try:
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != runtime_pid:
+            return                         # the runtime died before PDEATHSIG was armed
+        linux.set_title("netlab-forker")
+        images.busybox_applets()           # asked by busybox containers: listed once, here
+        gc.freeze()                        # nothing loaded so far is walked (or copied) in a container
+        _serve(socket.socket(fileno=fd), use_pidns, runtime_pid)
+    finally:
+        os._exit(0)
+
+
 class Forker:
     """The runtime's end of its forker."""
 
@@ -150,26 +185,22 @@ class Forker:
 
     @classmethod
     def start(cls, use_pidns: bool) -> "Forker":
-        """Fork a forker (call it while the process is single-threaded and its heap is young)."""
+        """Start a forker, our child: a fresh interpreter that imports what a container runs.
+        Requests sent before it is ready wait in its socket."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        runtime_pid = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                signal.set_wakeup_fd(-1)
-                container.default_signal_handlers()
-                linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-                if os.getppid() != runtime_pid:
-                    os._exit(0)                  # the runtime died before PDEATHSIG was armed
-                keep = sorted({0, 1, 2, theirs.fileno()})
-                for low, high in zip(keep, keep[1:] + [max(os.sysconf("SC_OPEN_MAX"), 65536)]):
-                    os.closerange(low + 1, high)
-                linux.set_title("netlab-forker")
-                _serve(theirs, use_pidns, runtime_pid)
-            finally:
-                os._exit(0)
-        theirs.close()
-        ours.set_inheritable(False)
+        try:
+            ours.set_inheritable(False)
+            theirs.set_inheritable(True)
+            argv = [sys.executable, "-I", "-S", "-c", _BOOT, interpreter_path(), str(theirs.fileno()), "1" if use_pidns else "0",
+                    str(os.getpid())]
+            pid = os.posix_spawn(sys.executable, argv, os.environ, setsigmask=(),
+                                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
+                                            signal.SIGCHLD))
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         return cls(ours, pid, use_pidns)
 
     def fork_init(self, plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,

@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -94,10 +93,26 @@ def command_folder(image: str) -> str | None:
 @lru_cache(maxsize=None)
 def busybox_applets() -> tuple[str, ...]:
     """The applets of Debian's busybox, or none when it is not installed."""
+    # spawned by hand: the container forker asks, and subprocess imports threading, whose fork
+    # handler would run in every container (runtime/forker.py)
     try:
-        listed = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
+        r, w = os.pipe()
+    except OSError:
         return ()
+    try:
+        pid = os.posix_spawn(BUSYBOX, [BUSYBOX, "--list"], {}, file_actions=[
+            (os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
+    except OSError:
+        os.close(r)
+        return ()
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as out:
+        listed = out.read().decode(errors="replace")
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass                    # a reaper of all children (the pod runtime's) was first
     return tuple(sorted(name for name in listed.split() if "/" not in name and name not in ("[", "[[")))
 
 

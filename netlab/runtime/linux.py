@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import ctypes
+import importlib.machinery
+import importlib.util
 import os
 import select
 import signal
 import time
 
-try:
-    # imported here, not at first use: an import in a freshly forked owner or container writes
-    # ~2 MB of the interpreter's pages that its parent shared with it
-    import setproctitle
-except ImportError:
-    setproctitle = None
+
+def _setproctitle_module():
+    """setproctitle's C module, or None. Loaded by itself, not through its package, whose
+    __init__ imports logging (for a message when the C module is missing), and logging imports
+    threading, whose fork handler would run in every container (runtime/forker.py)."""
+    try:
+        package = importlib.util.find_spec("setproctitle")
+        folder = package.submodule_search_locations[0]
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, "_setproctitle" + suffix)
+            if os.path.exists(path):
+                spec = importlib.util.spec_from_file_location("setproctitle._setproctitle", path)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                return module
+    except (ImportError, OSError, AttributeError, TypeError, IndexError):
+        pass
+    return None
+
+
+# loaded here, not at first use: an import in a freshly forked owner or container writes ~2 MB of
+# the interpreter's pages that its parent shared with it
+setproctitle = _setproctitle_module()
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000

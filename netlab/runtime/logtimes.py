@@ -18,7 +18,6 @@ import bisect
 import datetime
 import os
 import select
-import threading
 import time
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -63,6 +62,7 @@ class LogRelay:
         self.pipe_r = pipe_r
         self.log = log
         self._stop_r, self._stop_w = os.pipe()
+        import threading        # in the container's init, not in the forker (runtime/forker.py)
         self._thread = threading.Thread(target=self._run, name="log-relay", daemon=True)
 
     def start(self) -> "LogRelay":

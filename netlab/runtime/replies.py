@@ -28,13 +28,12 @@ address the connection arrived at) and the pod's (Identity); dates come from `no
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import formatdate
 from typing import Callable
 
 
@@ -1195,7 +1194,7 @@ def _whoami_data(first: dict[str, str], w: _GoWriter, now: float) -> None:
     if _go_bool(first.get("attachment", "")):
         w.set("Content-Disposition", "Attachment")
         w.set("Accept-Ranges", "bytes")
-        w.set("Last-Modified", formatdate(now, usegmt=True))
+        w.set("Last-Modified", http_date(now))
         w.set("Content-Type", _TEXT)            # http.ServeContent: by the name data.txt
     w.write(content)
 
@@ -1366,8 +1365,8 @@ def _nginx_hello(b: Behaviour, request: Request, who: Identity, now: float) -> R
     address = f"{_host(request.server)}:{_port(request.server)}"
     uri = _nginx_request_uri(request.target)
     date = _nginx_time_local(now)
-    request_id = secrets.token_hex(16)              # $request_id: 16 random bytes in hex
-    expires = (("Expires", formatdate(now - 1, usegmt=True)), ("Cache-Control", "no-cache"))   # expires -1
+    request_id = os.urandom(16).hex()               # $request_id: 16 random bytes in hex
+    expires = (("Expires", http_date(now - 1)), ("Cache-Control", "no-cache"))   # expires -1
     if b.plain_text:
         text = (f"Server address: {address}\nServer name: {who.pod}\nDate: {date}\nURI: {uri}\n"
                 f"Request ID: {request_id}\n")
@@ -1440,3 +1439,16 @@ def startup_log(behaviour: Behaviour, now: float | None = None) -> list[str]:
     if b.image == "echoserver" and _version_tuple(b.version) >= (1, 10):
         return ["Generating self-signed cert", "Starting nginx"]                     # run.sh
     return []
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(when: float | None = None) -> str:
+    """WHEN (now by default) as an HTTP date (RFC 9110's IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`."""
+    # email.utils.formatdate(usegmt=True) says the same, but email.utils imports random, whose fork
+    # handler would reseed in every container the forker forks (runtime/forker.py)
+    t = time.gmtime(when)
+    return (f"{_WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")

@@ -48,7 +48,6 @@ import stat
 import struct
 import sys
 import termios
-import threading
 import tty
 
 from netlab.runtime import linux
@@ -501,6 +500,7 @@ def attach(state_dir: str | os.PathLike, container: str, stdin=None, stdout=None
         if not hello.get("stdin"):
             source = in_fd = None
         if in_fd is not None and hello.get("tty") and os.isatty(in_fd):
+            import threading        # a client's: not in the container forker (runtime/forker.py)
             if threading.current_thread() is threading.main_thread():     # where Python runs handlers
                 fds = (out_fd, in_fd)
                 previous = signal.signal(signal.SIGWINCH, lambda *_: _resize(state_dir, container, fds))

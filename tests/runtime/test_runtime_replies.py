@@ -1,13 +1,14 @@
 """What the well-known test images answer (netlab/runtime/replies.py): which image and argv are
 served, the ports they listen on, and each reply byte for byte as the image's source writes it."""
 
+import email.utils
 import json
 import re
 from dataclasses import replace
 
 import pytest
 
-from netlab.runtime.replies import (Behaviour, Identity, Request, behaviour_of, http_reply, startup_log,
+from netlab.runtime.replies import (Behaviour, Identity, Request, behaviour_of, http_date, http_reply, startup_log,
                                     tcp_greeting, udp_reply)
 
 WHO = Identity(pod="web-7d9f-x2k", namespace="default", pod_ip="10.244.0.7", node="node-a", container="app")
@@ -587,3 +588,8 @@ def test_behaviours_are_values_the_caller_can_copy():
     b = behaviour_of("gcr.io/google-samples/hello-app:1.0", None, {})
     assert isinstance(b, Behaviour) and b == behaviour_of("gcr.io/google-samples/hello-app:1.0", None, {})
     assert startup_log(b, NOW) == ["2023/11/14 22:13:20 Server listening on port 8080"]
+
+
+@pytest.mark.parametrize("when", [0, 784111777, 951782400.5, 1700000000, 4102444799])
+def test_http_dates_read_as_email_utils_writes_them(when):
+    assert http_date(when) == email.utils.formatdate(when, usegmt=True)
