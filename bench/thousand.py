@@ -112,8 +112,9 @@ def main() -> int:
         t0 = time.perf_counter()
         up = netlab("up", "--name", lab, "-f", str(manifest))
         t_first = time.perf_counter() - t0
-        # a ReplicaSet makes 500 pods per pass (kube-controller-manager's burst): the supervisor makes
-        # the rest; the lab is up when the Deployment has every replica available
+        # `up` creates every replica (passes of kube-controller-manager's 500-pod burst, one after
+        # the other) and builds them; the supervisor would build any it left; the lab is up when
+        # the Deployment has every replica available
         # (read from the lab's state in this process: a `netlab get` every few tenths of a second
         # would take a good part of a core from the supervisor it waits for)
         while sum(1 for key, r in (state.load(lab).pods or {}).items()
@@ -153,7 +154,7 @@ def main() -> int:
         print(f"ARP table limit (gc_thresh3): {limit}{' (raised for this run)' if args.raise_neighbour_limits else ''}; "
               f"up warned about it: {warned}")
         print(f"up until every pod answers: {t_up:.2f}s ({t_up / t_reference:.1f}x the default lab; goal < 15 s; "
-              f"the first 500 in {t_first:.2f}s); {running} pods Running; up reported {len(not_answering)} not answering")
+              f"`netlab up` itself {t_first:.2f}s); {running} pods Running; up reported {len(not_answering)} not answering")
         print(f"memory per pod (fall of MemAvailable): {per_pod / 2**20:.2f} MiB; rise of {' + '.join(HELD)}: "
               f"{held_per_pod / 2**20:.2f} MiB (goal <= 3 MB)")
         print(f"get pods: {t_get:.2f}s")

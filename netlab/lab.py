@@ -475,9 +475,9 @@ def reconcile(lab: str, st: lab_state.LabState, report: Report, rng=None, wait_r
         existing.append(pod)
     now = time.time()
     replicasets = {k: controllers.ReplicaSetRecord.from_dict(v) for k, v in st.replicasets.items()}
-    pods_plan = controllers.plan(objects, existing, topology, st.last_reserved, rng=rng, now=now,
-                                 reserved=terminating, replicasets=replicasets, deployments=st.deployments,
-                                 observed=observe_pods(lab, st, objects, machine.pod_status, topology))
+    pods_plan = controllers.plan_created(objects, existing, topology, st.last_reserved, rng=rng, now=now,
+                                         reserved=terminating, replicasets=replicasets, deployments=st.deployments,
+                                         observed=observe_pods(lab, st, objects, machine.pod_status, topology))
     report.warnings.extend(pods_plan.warnings)
     report.events.extend(pods_plan.events)
     st.replicasets = {k: v.to_dict() for k, v in pods_plan.replicasets.items()}

@@ -397,6 +397,35 @@ def plan(objects, existing: list, topology, last_reserved: dict, rng: random.Ran
                 events=events, deleted_objects=deleted_objects)
 
 
+def plan_created(objects, existing: list, topology, last_reserved: dict, rng: random.Random | None = None,
+                 now: float = 0.0, reserved: list = (), replicasets: dict | None = None,
+                 deployments: dict | None = None, observed: dict | None = None, max_passes: int = 20) -> Plan:
+    """plan(), then more passes while the last one created a ReplicaSet's BurstReplicas (500)
+    pods: one Plan creating every pod the ReplicaSets want.
+
+    kube-controller-manager creates at most 500 pods a ReplicaSet sync and syncs again as soon as
+    its informer has seen them created, long before any runs: a Deployment of 1,000 replicas has
+    its 1,000 Pod objects within moments, and the kubelets start them together. Each pass still
+    decides as upstream's does; only the wait between them is gone."""
+    result = plan(objects, existing, topology, last_reserved, rng=rng, now=now, reserved=reserved,
+                  replicasets=replicasets, deployments=deployments, observed=observed)
+    created = result.create
+    for _ in range(max_passes - 1):
+        if len(created) < workloads.BURST_REPLICAS:
+            break
+        going = {p.key for p in result.delete}
+        more = plan(objects, [p for p in existing if p.key not in going] + result.create, topology,
+                    result.last_reserved, rng=rng, now=now, reserved=list(reserved) + result.delete,
+                    replicasets=result.replicasets, deployments=result.deployments, observed=observed)
+        created = more.create
+        result = Plan(keep=result.keep, create=result.create + more.create, delete=result.delete + more.delete,
+                      last_reserved=more.last_reserved, warnings=result.warnings + more.warnings,
+                      replicasets=more.replicasets, deployments=more.deployments,
+                      events=result.events + more.events,
+                      deleted_objects=result.deleted_objects + more.deleted_objects)
+    return result
+
+
 def _facts(pod: PodInstance, observed: dict, deleting: bool = False) -> "workloads.PodFacts":
     seen = observed.get(pod.key, Observed())
     return workloads.PodFacts(namespace=pod.namespace, name=pod.name, uid=pod.uid, labels=dict(pod.labels),

@@ -86,6 +86,7 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
         # bound while the host's tree is ours: the pivot below leaves only descriptors to it
         listener = stdio.listen(cdir_fd, c.name) if c.attachable else None
         _setup_mounts(plan, in_pidns, os.path.join(containers_dir, f"{c.name}.rootfs"), mounts, c.image_commands)
+        _allow_low_ports(log_fd)
         socket.sethostname(plan.hostname)
         if in_pidns and c.mode in ("builtin", "dns", "sleep"):
             # netlab's own server (or placeholder) needs no init above it: it is the container's
@@ -146,6 +147,19 @@ def run_init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int,
             code = _relay_loop(c, cdir_fd, main, err_r, in_pidns, relay, log_relay)
     finally:
         os._exit(code)
+
+
+def _allow_low_ports(log_fd: int) -> None:
+    """net.ipv4.ip_unprivileged_port_start=0 in the pod's network namespace (ours by now), as
+    container runtimes set it so that non-root containers can bind port 80 (per netns since 4.11)."""
+    # Through the container's own /proc (a new PID namespace's): the host's /proc/sys holds one
+    # "net" entry per network namespace in a single hash chain, which every lookup there walks,
+    # about a millisecond a container in a lab of 1,000 pods.
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start", "w") as f:
+            f.write("0")
+    except OSError as e:
+        os.write(log_fd, f"netlab: cannot set net.ipv4.ip_unprivileged_port_start=0: {e}\n".encode())
 
 
 def _open_stdio(c: ContainerPlan, cdir_fd: int, log: logtimes.TimedLog, listener) -> tuple[stdio.Relay, int]:

@@ -70,13 +70,6 @@ def _init(plan: PodPlan, c: ContainerPlan, cdir_fd: int, log_fd: int, w: int, ne
     """The container's init, in the child: never returns."""
     try:
         child_setup(netns_fd, keep=(cdir_fd, log_fd, w))
-        try:
-            # Per-netns since Linux 4.11; /proc/sys/net follows the opener's netns.
-            # Container runtimes set it so non-root containers can bind port 80.
-            with open("/proc/sys/net/ipv4/ip_unprivileged_port_start", "w") as f:
-                f.write("0")
-        except OSError as e:
-            os.write(log_fd, f"netlab: cannot set net.ipv4.ip_unprivileged_port_start=0: {e}\n".encode())
         container.run_init(plan, c, cdir_fd, log_fd, w, runtime_pid)
     finally:
         os._exit(128)

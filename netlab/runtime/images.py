@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -138,6 +137,9 @@ def install(folder: str, shims: str, root: str = "/") -> None:
             if not os.path.lexists(link):
                 os.symlink(BUSYBOX, link)
         return
+    # here, not at the top: shutil loads zlib, bz2 and lzma, six libraries more for the container
+    # forker (runtime/forker.py) to copy at every fork
+    import shutil
     for part, target in (("bin", "usr/local/bin"), ("lib", f"usr/local/lib/netlab-{folder}")):
         source = os.path.join(shims, folder, part)
         if not os.path.isdir(source):

@@ -123,20 +123,25 @@ def _wait_started(specs, launches, refused: dict) -> list[int]:
     pending = {fd: i for i, (_, fd) in enumerate(launches) if fd is not None}
     data: dict[int, bytes] = {fd: b"" for fd in pending}
     deadline = time.monotonic() + START_TIMEOUT
+    # poll, not select: a lab of a thousand pods waits on descriptors above select's 1,024
+    poller = select.poll()
+    for fd in pending:
+        poller.register(fd, select.POLLIN)
     try:
         # Each pipe reaches EOF once every process holding it (owner, inits, main processes) has
         # closed it: by exec, after binding its ports, or by exiting.
         while pending:
             left = deadline - time.monotonic()
-            ready = select.select(list(pending), [], [], max(left, 0))[0] if left > 0 else []
+            ready = poller.poll(max(left, 0) * 1000) if left > 0 else []
             if not ready:
                 break
-            for fd in ready:
+            for fd, _ in ready:
                 chunk = os.read(fd, 65536)
                 if chunk:
                     data[fd] += chunk
                 else:
                     del pending[fd]
+                    poller.unregister(fd)
     finally:
         for fd in data:
             os.close(fd)

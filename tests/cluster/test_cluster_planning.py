@@ -228,3 +228,27 @@ def test_a_deleted_replicaset_takes_its_pods_with_it():
     passes.step([_replicaset()], 0)
     gone = passes.step([], 1)
     assert len(gone.delete) == 3 and gone.replicasets == {}
+
+
+def test_one_planning_call_creates_every_pod_a_replicaset_wants_in_passes_of_burst_replicas():
+    topo = _topology(count=6)                             # 200 pods a node: within each node's /24
+    one_pass = controllers.plan([_deployment(replicas=1200)], [], topo, {}, rng=random.Random(7))
+    assert len(one_pass.create) == 500                    # BurstReplicas: what one sync creates
+    result = controllers.plan_created([_deployment(replicas=1200)], [], topo, {}, rng=random.Random(7))
+    assert len(result.create) == 1200
+    assert len({p.name for p in result.create}) == len({p.ip for p in result.create}) == 1200
+    assert Counter(p.node for p in result.create) == {f"node{k}": 200 for k in range(1, 7)}
+    (rs,) = result.replicasets.values()
+    assert all(p.owner_uid == rs.uid for p in result.create)
+    assert sum(e.reason == "SuccessfulCreate" for e in result.events) == 1200
+    again = controllers.plan_created([_deployment(replicas=1200)], result.pods, topo, result.last_reserved,
+                                     rng=random.Random(8), replicasets=result.replicasets,
+                                     deployments=result.deployments)
+    assert again.create == [] and again.delete == []
+
+
+def test_a_small_deployment_is_planned_in_one_pass():
+    topo = _topology()
+    assert [p.name for p in controllers.plan_created([_deployment(replicas=3)], [], topo, {},
+                                                     rng=random.Random(9)).create] == \
+        [p.name for p in controllers.plan([_deployment(replicas=3)], [], topo, {}, rng=random.Random(9)).create]
