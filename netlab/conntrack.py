@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
+from netlab.kubelet.probes import join_host_port
 from netlab.lab import LabError
 
 
@@ -68,7 +69,7 @@ def parse(text: str) -> list:
 
 def _named(names: dict, ip: str, port: str) -> str:
     what = names.get(ip)
-    where = f"{ip}:{port}" if port else ip
+    where = join_host_port(ip, port) if port else ip
     return f"{what}({where})" if what else where
 
 
@@ -118,7 +119,7 @@ def lab_names(pods: list, services: list, topology) -> dict:
 
 def belongs_to(entry: Entry, service: dict, endpoints: set, node_ips: set) -> bool:
     """Whether ENTRY is a connection to SERVICE: to one of its addresses and ports, to a node on
-    one of its nodePorts, or answered by one of its ENDPOINTS ("IP:PORT")."""
+    one of its nodePorts, or answered by one of its ENDPOINTS ("IP:PORT", "[IPv6]:PORT")."""
     spec = service.get("spec") or {}
     dst, dport = entry.original[2], entry.original[3]
     ports = {str(p.get("port")) for p in spec.get("ports") or []}
@@ -126,7 +127,7 @@ def belongs_to(entry: Entry, service: dict, endpoints: set, node_ips: set) -> bo
     addresses = {spec.get("clusterIP")} | set(spec.get("externalIPs") or []) | \
         {i.get("ip") for i in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []}
     return ((dst in addresses and dport in ports) or (dst in node_ips and dport in node_ports)
-            or f"{entry.reply[0]}:{entry.reply[1]}" in endpoints)
+            or join_host_port(entry.reply[0], entry.reply[1]) in endpoints)
 
 
 def conntrack(lab: str, node: str | None = None, service: str | None = None, namespace: str = "default") -> list:
@@ -153,7 +154,7 @@ def conntrack(lab: str, node: str | None = None, service: str | None = None, nam
                 continue
             for endpoint in slice_.get("endpoints") or []:
                 for port in slice_.get("ports") or []:
-                    endpoints.update(f"{a}:{port.get('port')}" for a in endpoint.get("addresses") or [])
+                    endpoints.update(join_host_port(a, port.get("port")) for a in endpoint.get("addresses") or [])
     node_ips = {ip for n in topology.nodes for ip in (n.ip, getattr(n, "ip6", None)) if ip}
     lines = []
     for each in nodes:

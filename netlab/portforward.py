@@ -42,6 +42,7 @@ from typing import Callable, Iterable
 
 from netlab import inspect, names
 from netlab.dataplane import netns
+from netlab.kubelet.probes import join_host_port
 from netlab.lab import LabError
 from netlab.manifest.model import LabelSelector
 
@@ -199,11 +200,6 @@ def listen_addresses(address) -> tuple:
                            "(localhost, 127.0.0.0/8, ::1), so that only this machine reaches the lab")
         parsed[str(ip)] = ListenAddress(str(ip), "tcp4" if ip.version == 4 else "tcp6", "any")
     return tuple(sorted(parsed.values(), key=lambda a: a.ip))
-
-
-def join_host_port(host: str, port: int) -> str:
-    """Go's net.JoinHostPort: brackets around an IPv6 address."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # -- which pod and which of its ports (pure, over kubectl-shaped objects) -----------------------

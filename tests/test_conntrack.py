@@ -46,3 +46,14 @@ def test_a_services_connections_are_the_ones_to_its_addresses_node_ports_or_endp
     assert conntrack.belongs_to(first, SERVICES[0], set(), node_ips)
     assert conntrack.belongs_to(nodeport, SERVICES[0], set(), node_ips)
     assert not conntrack.belongs_to(dns, SERVICES[0], {"10.244.2.3:80"}, node_ips)
+
+
+def test_ipv6_endpoints_are_written_in_brackets_and_match_their_endpoints():
+    (entry,) = conntrack.parse(
+        "tcp      6 117 TIME_WAIT src=fd00:10:244:1::5 dst=fd00:10:96::c sport=40000 dport=80 "
+        "src=fd00:10:244:2::3 dst=fd00:10:244:1::5 sport=80 dport=40000 [ASSURED] mark=0 use=1\n")
+    names = {"fd00:10:244:1::5": "pod/curl", "fd00:10:96::c": "svc/web"}
+    assert conntrack.describe(entry, names) == ("tcp  TIME_WAIT   pod/curl([fd00:10:244:1::5]:40000) -> "
+                                                "svc/web([fd00:10:96::c]:80)  DNAT -> [fd00:10:244:2::3]:80")
+    other = {"metadata": {"name": "other"}, "spec": {"clusterIP": "fd00:10:96::d", "ports": [{"port": 81}]}}
+    assert conntrack.belongs_to(entry, other, {"[fd00:10:244:2::3]:80"}, set())
