@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import pathlib
+import resource
 import select
 import signal
 import time
@@ -63,6 +64,16 @@ def start_pods(specs: list[PodRuntimeSpec]) -> list[int]:
     return starter.finish()
 
 
+def allow_all_descriptors() -> None:
+    """Raise our soft limit on open descriptors to the hard one, as Go programs (kubelet,
+    containerd) do when they start: each pod being started holds a start-up pipe here until it
+    runs, a lab of 1,000 pods starts them together, and a shell's default soft limit is 1,024.
+    The pod runtime, spawned from here, inherits the limit for the pods it holds."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:       # (Linux caps descriptors below infinity)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 class PodStarter:
     """start_pods in two halves: `launch` hands each pod to its runtime and returns at once (the
     runtime forks it while the caller wires the next pod), `finish` waits until every pod started.
@@ -76,6 +87,7 @@ class PodStarter:
         self.specs: list[PodRuntimeSpec] = []
         self.launches: list[tuple[int | None, int | None]] = []
         self.clients: dict[pathlib.Path, daemon.Client] = {}
+        allow_all_descriptors()
 
     def launch(self, spec: PodRuntimeSpec, plan: PodPlan | None = None) -> None:
         """Have SPEC's runtime start the pod (raises ValueError for a spec plan_pod refuses)."""

@@ -23,3 +23,4 @@ def test_the_forker_holds_what_a_container_runs_and_not_the_runtime_client():
     done = subprocess.run([sys.executable, "-I", "-S", "-c", probe, forker.interpreter_path()],
                           capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["netlab.runtime.container", "netlab.runtime.builtin", "netlab.runtime.replies"]
+
