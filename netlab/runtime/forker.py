@@ -184,8 +184,8 @@ class Forker:
         try:
             ours.set_inheritable(False)
             theirs.set_inheritable(True)
-            argv = [sys.executable, "-I", "-S", "-c", _BOOT, interpreter_path(), str(theirs.fileno()), "1" if use_pidns else "0",
-                    str(os.getpid())]
+            argv = [sys.executable, "-I", "-S", "-c", _BOOT, interpreter_path(), str(theirs.fileno()),
+                    "1" if use_pidns else "0", str(os.getpid())]
             pid = os.posix_spawn(sys.executable, argv, os.environ, setsigmask=(),
                                  setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
                                             signal.SIGCHLD))
