@@ -1,9 +1,15 @@
 """kube-proxy's nftables table in a namespace: one `nft -f -` transaction per sync, as knftables does.
 
-Every call runs nft inside the node's namespace (nsenter --net), so
-`ip netns exec NODE nft list table ip kube-proxy` shows what was written. A transaction is all or
-nothing (nft -f checks and commits it as one netlink batch): when it fails, the previous table
-stays and the error names the failing line with the lines around it.
+Every call acts inside the node's namespace, so `ip netns exec NODE nft list table ip kube-proxy`
+shows what was written. A transaction is all or nothing (nft -f checks and commits it as one
+netlink batch): when it fails, the previous table stays and the error names the failing line
+with the lines around it.
+
+A partial sync's transaction (service, endpoint and external chains, map elements) is sent as
+the netlink batch nft would send for it (dataplane/nft_netlink.py), because nft 1.0.6 first
+lists every chain of the ruleset, which on a node with 10,000 Services takes half a second.
+Whatever that encoder does not write (a full sync: the table, base chains, sets) goes through
+`nft -f -` (nsenter --net), as does a batch the kernel refused, so that the error is nft's own.
 
 `read_table()` turns the live table (`nft -j list table`) back into the renderer's NftTable:
 its chains, sets, maps and their elements, which is what kube-proxy itself lists on a restart
@@ -19,7 +25,7 @@ import re
 import subprocess
 
 from netlab.dataplane import netns
-from netlab.proxy.nft_ruleset import Chain, Element, NftTable, Op, Set, Table
+from netlab.proxy.nft_ruleset import Chain, Element, NftTable, NftTextError, Op, Set, Table, parse_transaction
 
 FAMILY = "ip"
 TABLE = "kube-proxy"
@@ -61,9 +67,29 @@ def _run(argv: list, text: str | None = None) -> subprocess.CompletedProcess:
                        "(`netlab doctor` checks everything netlab needs)") from None
 
 
+def _over_netlink(namespace: str, text: str) -> bool:
+    """Commit TEXT as nft's netlink batch if the encoder writes every operation of it; False when it
+    does not, or when the kernel refused the batch (nothing of it committed: nft -f says why)."""
+    from netlab.dataplane import nft_netlink
+    if text.startswith("add table"):          # a full sync: the table, base chains and sets
+        return False
+    try:
+        parsed = parse_transaction(text)
+        if any((p.family, p.table) != (parsed[0].family, parsed[0].table) for p in parsed):
+            return False
+        batch = nft_netlink.encode([p.op for p in parsed], parsed[0].family, parsed[0].table)
+    except (NftTextError, nft_netlink.Unsupported, IndexError):
+        return False
+    try:
+        nft_netlink.commit(namespace, batch)
+    except nft_netlink.KernelRefused:
+        return False
+    return True
+
+
 def apply(namespace: str, text: str) -> None:
     """Run the transaction TEXT (`nft -f -` input) in NAMESPACE atomically; raise NftError on failure."""
-    if not text:
+    if not text or _over_netlink(namespace, text):
         return
     result = _run(_nft(namespace) + ["-f", "-"], text)
     if result.returncode != 0:
@@ -71,8 +97,9 @@ def apply(namespace: str, text: str) -> None:
 
 
 def apply_many(jobs: list) -> list:
-    """Run (namespace, cleanup, transaction) jobs, one nft process per namespace at a time, all
-    namespaces in parallel: each cleanup first (on its own, as kube-proxy does), then the transaction.
+    """Run (namespace, cleanup, transaction) jobs: each cleanup first (on its own, as kube-proxy
+    does), then the transaction; netlink batches one after the other (each takes the kernel about
+    a millisecond), nft processes for every namespace at once.
 
     Returns the namespaces whose cleanup failed (kube-proxy then forces a full sync); raises the
     first failed main transaction after every job has run (the others' tables are written).
@@ -82,7 +109,7 @@ def apply_many(jobs: list) -> list:
         running = []
         for job in jobs:
             namespace, text = job[0], job[phase]
-            if not text:
+            if not text or _over_netlink(namespace, text):
                 continue
             try:
                 proc = subprocess.Popen(_nft(namespace) + ["-f", "-"], stdin=subprocess.PIPE,
