@@ -21,6 +21,7 @@ its chains, sets, maps and their elements, which is what kube-proxy itself lists
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 
@@ -82,7 +83,7 @@ def _over_netlink(namespace: str, text: str) -> bool:
         return False
     try:
         nft_netlink.commit(namespace, batch)
-    except nft_netlink.KernelRefused:
+    except (nft_netlink.KernelRefused, OSError):   # nft -f then says what is wrong, in its words
         return False
     return True
 
@@ -98,18 +99,20 @@ def apply(namespace: str, text: str) -> None:
 
 def apply_many(jobs: list) -> list:
     """Run (namespace, cleanup, transaction) jobs: each cleanup first (on its own, as kube-proxy
-    does), then the transaction; netlink batches one after the other (each takes the kernel about
-    a millisecond), nft processes for every namespace at once.
+    does), then the transaction; netlink batches on as many threads as there are CPUs (the
+    kernel's commit checks every chain a base chain reaches, which takes time on a big table),
+    nft processes for every namespace at once.
 
     Returns the namespaces whose cleanup failed (kube-proxy then forces a full sync); raises the
     first failed main transaction after every job has run (the others' tables are written).
     """
     cleanup_failed = []
     for phase in (1, 2):
+        pending = [(job[0], job[phase]) for job in jobs if job[phase]]
+        sent = _over_netlink_all(pending)
         running = []
-        for job in jobs:
-            namespace, text = job[0], job[phase]
-            if not text or _over_netlink(namespace, text):
+        for (namespace, text), done in zip(pending, sent):
+            if done:
                 continue
             try:
                 proc = subprocess.Popen(_nft(namespace) + ["-f", "-"], stdin=subprocess.PIPE,
@@ -129,6 +132,37 @@ def apply_many(jobs: list) -> list:
         if failures:
             raise failures[0]
     return cleanup_failed
+
+
+def _over_netlink_all(pending: list) -> list:
+    """_over_netlink() of each (namespace, text), on up to one thread per CPU; what each returned."""
+    if len(pending) < 2:
+        return [_over_netlink(namespace, text) for namespace, text in pending]
+    import threading        # (imported here: most commands never write nft tables)
+    results = [False] * len(pending)
+    errors: list = []
+    next_job = iter(range(len(pending)))
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                n = next(next_job, None)
+            if n is None:
+                return
+            try:
+                results[n] = _over_netlink(*pending[n])
+            except Exception as err:           # (a namespace gone): raised below, after the rest
+                errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(min(len(pending), os.cpu_count() or 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def list_table(namespace: str, family: str = FAMILY, table: str = TABLE) -> str:

@@ -31,6 +31,7 @@ deterministic (proxier_test.go sorts before comparing; nft_ruleset.sort_transact
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -593,12 +594,75 @@ Previous = Union[None, "NftRuleset", NftSyncState, NftTable]
 class NftRuleset:
     """kube-proxy's nftables state for one node and one IP family: render_nft's result."""
 
-    def __init__(self, settings: _NftSettings, plans: List[_PortPlan],
+    def __init__(self, settings: _NftSettings, by_service: Dict[Tuple[str, str], Tuple[_PortPlan, ...]],
                  fingerprints: Dict[Tuple[str, str], Any]):
         self._s = settings
-        self._plans = plans
+        # service (namespace, name) -> its ports' plans; the order services are rendered in
+        self._by_service = by_service
+        self._order = sorted(by_service, key=_service_order)
+        self._plan_list: Optional[List[_PortPlan]] = None
         self._fingerprints = fingerprints
         self._table: Optional[NftTable] = None
+        self._digest_sum = sum(int(p.digest, 16) for plans in by_service.values() for p in plans)
+        # updated()'s: the ruleset this one was made from and the services that differ from it
+        self._base: Optional["NftRuleset"] = None
+        self._changed: frozenset = frozenset()
+        # element (store, key text) -> how many services have it (built when a partial sync needs it)
+        self._owners: Optional[Dict[Tuple[str, str], int]] = None
+
+    @property
+    def _plans(self) -> List[_PortPlan]:
+        if self._plan_list is None:
+            self._plan_list = [p for svc in self._order for p in self._by_service[svc]]
+        return self._plan_list
+
+    def updated(self, services: Iterable[Tuple[str, str]], service_ports: Iterable[ServicePort],
+                endpoints: Iterable[Endpoint]) -> "NftRuleset":
+        """This ruleset after SERVICES (namespace, name) changed, as kube-proxy's change trackers
+        hand a sync only the Services and EndpointSlices that changed: SERVICE_PORTS and ENDPOINTS
+        are all those SERVICES now have (a Service with no port left is gone). Costs what changed;
+        render_nft() of everything gives the same ruleset."""
+        s = self._s
+        services = frozenset(services)
+        eps_by_key = endpoints_map((e for e in endpoints if (e.namespace, e.service) in services), s.config)
+        ports: Dict[Tuple[str, str], Dict[tuple, ServicePort]] = {svc: {} for svc in services}
+        for sp in service_ports:
+            svc = (sp.namespace, sp.name)
+            if svc in ports and sp.cluster_ip and (":" in sp.cluster_ip) == s.v6:
+                ports[svc][sp.key] = sp
+        new = NftRuleset.__new__(NftRuleset)
+        new._s = s
+        new._by_service = dict(self._by_service)
+        new._fingerprints = dict(self._fingerprints)
+        new._plan_list = None
+        new._table = None
+        new._digest_sum = self._digest_sum
+        order = list(self._order)
+        changed_ports = []
+        for svc in sorted(services, key=_service_order):
+            old = new._by_service.pop(svc, ())
+            new._digest_sum -= sum(int(p.digest, 16) for p in old)
+            mine = sorted(ports[svc].values(), key=lambda p: (p.port_name, p.protocol))
+            changed_ports += mine
+            plans = tuple(_cached_plan(sp, eps_by_key.get(sp.key, ()), s) for sp in mine)
+            new._digest_sum += sum(int(p.digest, 16) for p in plans)
+            at = bisect.bisect_left(order, _service_order(svc), key=_service_order)
+            present = at < len(order) and order[at] == svc
+            if plans:
+                new._by_service[svc] = plans
+                if not present:
+                    order.insert(at, svc)
+            elif present:
+                del order[at]
+        new._order = order
+        fresh = _fingerprints(changed_ports, eps_by_key)
+        for svc in services:
+            if svc in fresh:
+                new._fingerprints[svc] = fresh[svc]
+            else:
+                new._fingerprints.pop(svc, None)
+        new._base, new._changed, new._owners = self, services, None
+        return new
 
     @property
     def config(self) -> ProxyConfig:
@@ -636,7 +700,9 @@ class NftRuleset:
         """A short digest that names this table: the node's settings and every service port's plan
         inputs, in render order (the table is a pure function of them), without rendering the
         table itself (dump() of 3,000 Services costs ~0.5 s; this, a millisecond)."""
-        text = repr((self._s.config, self._s.service_cidrs)) + "".join(p.digest for p in self._plans)
+        # the plans' digests summed: their order follows from what they are made of, and a sum
+        # lets updated() digest only what changed
+        text = repr((self._s.config, self._s.service_cidrs)) + format(self._digest_sum % (1 << 160), "x")
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def to_transaction(self, previous: Previous = None, *, full: bool = False) -> str:
@@ -644,13 +710,17 @@ class NftRuleset:
         (partial: only Services whose ports or endpoints changed; full=True forces a full one)."""
         return self.sync(previous, full=full).transaction
 
-    def sync(self, previous: Previous = None, *, now: float = 0.0, full: bool = False) -> NftSync:
+    def sync(self, previous: Previous = None, *, now: float = 0.0, full: bool = False,
+             reference: bool = False) -> NftSync:
         """What kube-proxy's next syncProxyRules writes, coming from PREVIOUS at time NOW (seconds).
 
         PREVIOUS: None (a fresh node, kube-proxy's first sync), an NftTable (a node's existing
         table and a newly started kube-proxy), the NftRuleset of the previous sync, or the
         NftSyncState a previous sync() returned (which also remembers stale chains, deleted
         once they have been stale for more than a second, §4.3).
+
+        A partial sync looks only at the Services that changed (_partial); REFERENCE=True walks
+        every Service instead, as syncProxyRules does (the same transaction: the tests compare them).
         """
         s = self._s
         first = False
@@ -683,6 +753,16 @@ class NftRuleset:
                 del stale[chain]
         if cleanup:
             kernel = kernel.apply(cleanup)
+
+        if not full and not reference and isinstance(previous, NftSyncState):
+            quick = self._partial(previous, kernel, stale, now)
+            if quick is not None:
+                ops, new_kernel, stale = quick
+                return NftSync(
+                    cleanup=transaction_text(cleanup, s.family, TABLE),
+                    transaction=transaction_text(ops, s.family, TABLE),
+                    operations=len(ops), cleanup_operations=len(cleanup), full=False,
+                    state=NftSyncState(self, new_kernel, stale))
 
         ops: List[Op] = _setup_ops(s, first) if full else []
         existing_chains = set(kernel.chains)
@@ -747,6 +827,139 @@ class NftRuleset:
             operations=len(ops), cleanup_operations=len(cleanup), full=full,
             state=NftSyncState(self, new_kernel, stale))
 
+    # --- a partial sync that costs what changed -------------------------------------------------
+
+    def _changed_services(self, before: "NftRuleset") -> frozenset:
+        old, new = before._fingerprints, self._fingerprints
+        # a Service whose ports and endpoints compare equal is skipped, as syncProxyRules skips it
+        candidates = self._changed if self._base is before else old.keys() | new.keys()
+        return frozenset(svc for svc in candidates if old.get(svc) != new.get(svc))
+
+    def _element_owners(self) -> Dict[Tuple[str, str], int]:
+        """(store, key text) -> how many services have that element (built once, then carried
+        from ruleset to ruleset by _partial)."""
+        if self._owners is None:
+            owners: Dict[Tuple[str, str], int] = {}
+            for plans in self._by_service.values():
+                for key in _element_keys(plans):
+                    owners[key] = owners.get(key, 0) + 1
+            self._owners = owners
+        return self._owners
+
+    def _partial(self, previous: NftSyncState, kernel: NftTable, stale: Dict[str, float],
+                 now: float) -> Optional[Tuple[List[Op], NftTable, Dict[str, float]]]:
+        """sync()'s loop for a partial sync, over the changed Services only: (ops, kernel after,
+        stale chains), the very operations the whole walk writes, in its order; None when it
+        cannot tell that (an element two Services share, or a kernel state not of this renderer's
+        making), and sync() walks everything."""
+        before = previous.ruleset
+        changed = self._changed_services(before)
+        # the element owners: carried over from the ruleset before (which gives its index up)
+        owners = before._owners if before._owners is not None else before._element_owners()
+        before._owners = None
+        old_plans = {svc: before._by_service.get(svc, ()) for svc in changed}
+        new_plans = {svc: self._by_service.get(svc, ()) for svc in changed}
+        shared = False
+        for svc in changed:
+            for key in _element_keys(old_plans[svc]):
+                if owners.get(key, 0) != 1:
+                    shared = True
+                owners[key] = owners.get(key, 0) - 1
+                if owners[key] <= 0:
+                    del owners[key]
+            for key in _element_keys(new_plans[svc]):
+                owners[key] = owners.get(key, 0) + 1
+        for svc in changed:
+            if any(owners[key] != 1 for key in _element_keys(new_plans[svc])):
+                shared = True
+        self._owners = owners
+        if shared:
+            return None
+
+        ops: List[Op] = []
+        written: Dict[Tuple[str, str], str] = {}        # (store, key text) -> value, this sync
+        ensured: set = set()
+        active_chains: set = set()
+        active_affinity: set = set()
+        for svc in sorted(changed, key=_service_order):
+            for plan in new_plans[svc]:
+                for step in plan.steps:
+                    elem = step.element
+                    if elem is not None:
+                        where = (elem.container, elem.key_text)
+                        ensured.add(where)
+                        if where in written:
+                            current: Optional[str] = written[where]
+                        else:
+                            found = kernel.find_element(elem.container, *elem.key)
+                            current = found.value_text if found is not None else None
+                        value = elem.value_text
+                        if current is None:
+                            ops.append(Op("add", elem))
+                        elif current != value:
+                            ops += [Op("delete", elem), Op("add", elem)]
+                        written[where] = value
+                        continue
+                    if step.affinity:
+                        active_affinity.add(step.affinity_set)
+                    if step.chain in active_chains:
+                        continue
+                    active_chains.add(step.chain)
+                    ops += [Op("add", Chain(step.chain)), Op("flush", Chain(step.chain))]
+                ops += plan.rules
+                for _, chain_ops in plan.endpoint_rules:
+                    ops += chain_ops
+
+        # Chains: the changed Services' old ones, and those already stale, if still there
+        # (every other service chain in the table belongs to an unchanged Service).
+        candidates = {step.chain for svc in changed for plan in old_plans[svc] for step in plan.steps
+                      if step.chain is not None and step.chain in kernel.chains}
+        candidates.update(chain for chain in stale if chain in kernel.chains)
+        candidates.update(chain for chain in active_chains if chain in kernel.chains)
+        for chain in sorted(candidates):
+            if not is_service_chain(chain):
+                continue
+            if chain not in active_chains:
+                ops.append(Op("flush", Chain(chain)))
+                stale[chain] = now
+            else:
+                stale.pop(chain, None)
+        old_affinity = {step.affinity_set for svc in changed for plan in old_plans[svc] for step in plan.steps
+                        if step.affinity and step.affinity_set in kernel.sets}
+        for name in sorted(old_affinity - active_affinity):
+            ops.append(Op("delete", Set(name, "set")))
+        # Elements the changed Services had and have no more, store by store in the table's order.
+        leftover: Dict[str, List[Element]] = {}
+        for svc in changed:
+            for plan in old_plans[svc]:
+                for step in plan.steps:
+                    elem = step.element
+                    if elem is not None and (elem.container, elem.key_text) not in ensured:
+                        found = kernel.find_element(elem.container, *elem.key)
+                        if found is not None and found.key not in {e.key for e in leftover.get(elem.container, ())}:
+                            leftover.setdefault(elem.container, []).append(found)
+        for name in STORES:
+            gone = leftover.get(name)
+            if not gone:
+                continue
+            if len(gone) > 1:
+                position = {e.key: None for e in gone}
+                gone = [kernel.find_element(name, *key) for key in _in_table_order(kernel, name, position)]
+            kind = "set" if name == CLUSTER_IPS else "map"
+            ops += [Op("delete", Element(name, e.key, kind=kind)) for e in gone]
+        return ops, kernel.apply(ops), stale
+
+
+def _element_keys(plans: Sequence[_PortPlan]) -> set:
+    """The (store, key text) of every element a Service's plans write."""
+    return {(st.element.container, st.element.key_text) for plan in plans for st in plan.steps
+            if st.element is not None}
+
+
+def _in_table_order(kernel: NftTable, name: str, keys: Dict[tuple, None]) -> List[tuple]:
+    """KEYS of set or map NAME in the order the table holds them (its insertion order)."""
+    return [e.key for e in kernel.elements(name) if e.key in keys]
+
 
 def _fingerprints(ports: Sequence[ServicePort], eps_by_key: Dict[tuple, list]) -> Dict:
     """Per Service (namespace, name): its ports and its endpoints as kube-proxy's change
@@ -783,8 +996,17 @@ def render_nft(config: ProxyConfig, service_ports: Iterable[ServicePort],
             ports[sp.key] = sp
     ordered = sorted(ports.values(),
                      key=lambda p: (f"{p.namespace}/{p.name}", p.port_name, p.protocol))
-    plans = [_cached_plan(sp, eps_by_key.get(sp.key, ()), s) for sp in ordered]
-    return NftRuleset(s, plans, _fingerprints(ordered, eps_by_key))
+    by_service: Dict[Tuple[str, str], List[_PortPlan]] = {}
+    for sp in ordered:
+        by_service.setdefault((sp.namespace, sp.name), []).append(
+            _cached_plan(sp, eps_by_key.get(sp.key, ()), s))
+    return NftRuleset(s, {svc: tuple(plans) for svc, plans in by_service.items()},
+                      _fingerprints(ordered, eps_by_key))
+
+
+def _service_order(svc: Tuple[str, str]) -> str:
+    """Where a Service's ports are rendered: sorted by "namespace/name" (then port name, protocol)."""
+    return f"{svc[0]}/{svc[1]}"
 
 
 # A service port's plan is a pure function of the port, its endpoints as this node sees them and
