@@ -788,11 +788,8 @@ class NftRuleset:
                 if step.element is not None:
                     stores[step.element.container].ensure(step.element, ops)
                     continue
-                if step.affinity:
-                    active_affinity.add(step.affinity_set)
-                if step.chain in active_chains:
+                if not _activate(step, active_chains, active_affinity):
                     continue
-                active_chains.add(step.chain)
                 keep = step.endpoint and keep_endpoint_chain(step)
                 if keep:
                     kept.add(step.chain)
@@ -900,12 +897,8 @@ class NftRuleset:
                             ops += [Op("delete", elem), Op("add", elem)]
                         written[where] = value
                         continue
-                    if step.affinity:
-                        active_affinity.add(step.affinity_set)
-                    if step.chain in active_chains:
-                        continue
-                    active_chains.add(step.chain)
-                    ops += [Op("add", Chain(step.chain)), Op("flush", Chain(step.chain))]
+                    if _activate(step, active_chains, active_affinity):
+                        ops += [Op("add", Chain(step.chain)), Op("flush", Chain(step.chain))]
                 ops += plan.rules
                 for _, chain_ops in plan.endpoint_rules:
                     ops += chain_ops
@@ -948,6 +941,16 @@ class NftRuleset:
             kind = "set" if name == CLUSTER_IPS else "map"
             ops += [Op("delete", Element(name, e.key, kind=kind)) for e in gone]
         return ops, kernel.apply(ops), stale
+
+
+def _activate(step: _Step, active_chains: set, active_affinity: set) -> bool:
+    """Mark a chain step's chain (and affinity set) as in use; False if the chain already was."""
+    if step.affinity:
+        active_affinity.add(step.affinity_set)
+    if step.chain in active_chains:
+        return False
+    active_chains.add(step.chain)
+    return True
 
 
 def _element_keys(plans: Sequence[_PortPlan]) -> set:
