@@ -31,7 +31,8 @@ FULL_SYNC_PERIOD = 3600.0   # pkg/proxy/util FullSyncPeriod: whole tables at lea
 from netlab.dataplane import iptables, netns, nfnetlink
 
 PROXY_MODES = ("iptables", "nftables")
-# (lab, node, family) -> (namespace id, table digest, NftSyncState): what this process last wrote to each node
+# (lab, node, family) -> (namespace id, table digest, NftSyncState, the Services' ports and endpoints
+# it was rendered from, or None): what this process last wrote to each node
 _NFT_MEMORY: dict = {}
 
 
@@ -149,6 +150,8 @@ class NodeRenderer:
         self.lab_config = lab_config
         self.family = family          # the one proxier's: a dual-stack lab has a renderer per family
         self.base = None
+        self._groups = None
+        self._changes: dict = {}
 
     def _config(self, node, nfacct: bool):
         """(config, warnings) for NODE; the family's service ports and endpoints, once, in self.base."""
@@ -169,13 +172,49 @@ class NodeRenderer:
         config, warnings = self._config(node, nfacct)
         return render(config, self.base.service_ports, self.base.endpoints), warnings
 
-    def render_nft(self, node):
-        """(NftRuleset, warnings) kube-proxy's nftables mode would hold on NODE."""
+    def render_nft(self, node, before=None, before_groups=None):
+        """(NftRuleset, warnings) kube-proxy's nftables mode would hold on NODE.
+
+        BEFORE: the node's ruleset of an earlier sync, rendered from BEFORE_GROUPS (that sync's
+        service_groups()); then only the Services that changed since are planned again, as
+        kube-proxy's change trackers hand its sync only those."""
         from netlab.proxy.nft_render import render_nft
         config, warnings = self._config(node, False)
         cidr = self.topology.service_cidr6 if self.family == IPV6 else self.topology.service_cidr
-        ruleset = render_nft(config, self.base.service_ports, self.base.endpoints, service_cidrs=(str(cidr),))
+        cidrs = (str(cidr),)
+        if before is not None and before_groups is not None and before.renders_with(config, cidrs):
+            changed = self._changed_since(before_groups)
+            groups = self.service_groups()
+            ports = [sp for svc in changed for sp in groups.get(svc, ((), ()))[0]]
+            endpoints = [e for svc in changed for e in groups.get(svc, ((), ()))[1]]
+            return before.updated(changed, ports, endpoints), warnings
+        ruleset = render_nft(config, self.base.service_ports, self.base.endpoints, service_cidrs=cidrs)
         return ruleset, warnings
+
+    def service_groups(self) -> dict:
+        """(namespace, name) -> (its service ports, its endpoints), of this family (once per sync)."""
+        if self._groups is None:
+            if self.base is None:
+                raise RuntimeError("service_groups() before the first render")
+            ports: dict = {}
+            endpoints: dict = {}
+            for sp in self.base.service_ports:
+                ports.setdefault((sp.namespace, sp.name), []).append(sp)
+            for e in self.base.endpoints:
+                endpoints.setdefault((e.namespace, e.service), []).append(e)
+            self._groups = {svc: (tuple(ports.get(svc, ())), tuple(endpoints.get(svc, ())))
+                            for svc in ports.keys() | endpoints.keys()}
+        return self._groups
+
+    def _changed_since(self, before_groups: dict) -> frozenset:
+        """The Services whose ports or endpoints differ from BEFORE_GROUPS (once per earlier sync:
+        every node usually comes from the same one)."""
+        key = id(before_groups)
+        if key not in self._changes:
+            now = self.service_groups()
+            self._changes[key] = (before_groups, frozenset(
+                svc for svc in before_groups.keys() | now.keys() if before_groups.get(svc) != now.get(svc)))
+        return self._changes[key][1]
 
 
 def chain_digests(ruleset) -> dict:
@@ -502,7 +541,10 @@ def _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now, p
         periodic = now - record.get("full", 0) > FULL_SYNC_PERIOD
         if record.get("netns") != netns_id:
             dataplane.prepare(node)
-        ruleset, warnings = renderer.render_nft(node)
+        if known and len(memory) > 3:
+            ruleset, warnings = renderer.render_nft(node, memory[2].ruleset, memory[3])
+        else:
+            ruleset, warnings = renderer.render_nft(node)
         _report_warnings(warnings, warned, report)
         digest = _table_digest(ruleset)
         if not known and previous_docs and record.get("netns") == netns_id and record.get("mode") == "nftables":
@@ -522,7 +564,7 @@ def _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now, p
         full_at = now if result.full else record.get("full", now)
         entry = {"netns": netns_id, "mode": "nftables", "full": full_at, "table": digest}
         if not result.transaction and not result.cleanup:
-            _NFT_MEMORY[key] = (netns_id, digest, result.state)
+            _NFT_MEMORY[key] = (netns_id, digest, result.state, renderer.service_groups())
             applied[node.name] = entry
             continue
         jobs.append((node.netns, result.cleanup, result.transaction))
@@ -554,7 +596,7 @@ def _apply_nftables(lab, st, lab_config, report, dataplane, now, jobs, done) -> 
         if node.netns in cleanup_failed:   # kube-proxy forces a full sync after a failed cleanup
             _NFT_MEMORY.pop(key, None)
         else:
-            _NFT_MEMORY[key] = (record["netns"], record["table"], result.state)
+            _NFT_MEMORY[key] = (record["netns"], record["table"], result.state, proxier.renderer.service_groups())
         if node.name not in report.rules_synced:
             report.rules_synced.append(node.name)
         operations, _ = report.rule_stats.get(node.name, (0, 0.0))

@@ -10,6 +10,7 @@ class FakeDataplane(proxier.NodeDataplane):
 
     def __init__(self):
         self.restores = []            # [(namespace, text, noflush)] per sync that wrote something
+        self.nft_jobs = []            # [(namespace, cleanup, transaction)] per nftables-mode sync
         self.stopped = set()          # pod state dirs whose container has exited
 
     def netns_id(self, node):
@@ -20,6 +21,13 @@ class FakeDataplane(proxier.NodeDataplane):
 
     def restore(self, backend, jobs, family="IPv4"):
         self.restores.append(list(jobs))
+
+    def nft_apply(self, jobs):
+        self.nft_jobs.append(list(jobs))
+        return []
+
+    def nft_read(self, node, family="IPv4"):
+        return None                   # no table yet: the first sync is a full one
 
     def delete_udp_conntrack(self, node, filters):
         pass

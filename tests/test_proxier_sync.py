@@ -2,6 +2,8 @@
 
 A node's first sync writes whole tables, a sync with nothing new writes nothing, a pod that stops
 being ready rewrites only the chains that changed, and a burst of changes waits for minSyncPeriod.
+In nftables mode such a change plans only the Service it touched, and writes what a render of
+everything would.
 """
 
 import pytest
@@ -36,9 +38,9 @@ def world(tmp_path, monkeypatch):
     return st, topology, FakeDataplane()
 
 
-def sync(world, min_sync_period=0.0):
+def sync(world, min_sync_period=0.0, proxy_mode="iptables"):
     st, topology, plane = world
-    config = LabConfig(kube_proxy=KubeProxyConfig(min_sync_period=min_sync_period))
+    config = LabConfig(kube_proxy=KubeProxyConfig(min_sync_period=min_sync_period), proxy_mode=proxy_mode)
     report = Report(lab="t", topology=topology)
     proxier.sync("t", st, topology, config, manifest.parse_objects(st.objects, validate="ignore"), report, plane)
     return report
@@ -75,6 +77,31 @@ def test_a_pod_that_stops_rewrites_only_the_chains_that_changed(world):
     slices = st.allocations["view"]["slices"]
     ready = {e["addresses"][0]: e["conditions"]["ready"] for s in slices for e in s["endpoints"]}
     assert ready == {"10.244.1.2": True, "10.244.2.2": False, "10.244.1.3": True}
+
+
+def test_in_nftables_mode_a_change_replans_only_the_changed_service(world):
+    _, topology, plane = world
+    proxier._NFT_MEMORY.clear()
+    sync(world, proxy_mode="nftables")
+    first_state = {node.name: proxier._NFT_MEMORY[("t", node.name, "IPv4")][2] for node in topology.nodes}
+    first = {name: state.ruleset for name, state in first_state.items()}
+    plane.stopped.add(str(names.pod_dir("t", "default", "web-1", "u1")))
+    sync(world, proxy_mode="nftables")
+    (jobs,) = plane.nft_jobs[-1:]
+    for (namespace, cleanup, text), node in zip(jobs, topology.nodes):
+        memory = proxier._NFT_MEMORY[("t", node.name, "IPv4")]
+        ruleset = memory[2].ruleset
+        # made from the first sync's ruleset by updated(), with the one changed Service
+        assert ruleset._base is first[node.name] and ruleset._changed == {("default", "web")}
+        assert not text.startswith("add table") and "dnat to 10.244.2.2" not in text
+        assert text.endswith("tcp/__10.244.2.2/80\n") and "\nflush chain" in text   # the stopped pod's chain
+        # what a render of everything and the whole walk write
+        renderer = proxier.NodeRenderer(world[0].allocations["view"]["services"] + world[0].allocations["view"]["slices"],
+                                        topology, LabConfig(proxy_mode="nftables"))
+        whole, _ = renderer.render_nft(node)
+        assert whole.digest() == ruleset.digest()
+        assert whole.sync(first_state[node.name], now=0.0, reference=True).transaction == text
+    proxier._NFT_MEMORY.clear()
 
 
 def test_a_burst_of_changes_waits_for_min_sync_period(world):

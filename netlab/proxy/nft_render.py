@@ -191,9 +191,7 @@ class _NftSettings:
         self.npa_match_all = ports.npa_match_all
         # Loopback addresses are skipped: "localhost NodePorts are not supported".
         self.node_port_ips = [ip for ip in ports.node_port_ips if not _is_loopback(ip)]
-        # OnServiceCIDRsChanged: this family's CIDRs joined with "," (no spaces).
-        self.service_cidrs = ",".join(c.strip() for c in service_cidrs
-                                      if c.strip() and (":" in c) == self.v6)
+        self.service_cidrs = _family_cidrs(service_cidrs, self.v6)
 
     def _detector(self) -> Tuple[Optional[str], Optional[str]]:
         """(IfLocalNFT, IfNotLocalNFT) of the local-traffic detector (localdetector.go)."""
@@ -213,6 +211,11 @@ class _NftSettings:
             p = cfg.interface_name_prefix
             return f"iifname {p}*", f"iifname != {p}*"
         return None, None
+
+
+def _family_cidrs(service_cidrs: Sequence[str], v6: bool) -> str:
+    """OnServiceCIDRsChanged: this family's CIDRs joined with "," (no spaces)."""
+    return ",".join(c.strip() for c in service_cidrs if c.strip() and (":" in c) == v6)
 
 
 def _concat(*parts: str) -> str:
@@ -667,6 +670,11 @@ class NftRuleset:
     @property
     def config(self) -> ProxyConfig:
         return self._s.config
+
+    def renders_with(self, config: ProxyConfig, service_cidrs: Sequence[str]) -> bool:
+        """Whether render_nft(CONFIG, ..., service_cidrs=SERVICE_CIDRS) has this ruleset's settings
+        (so that updated() of it is such a render)."""
+        return config == self._s.config and _family_cidrs(service_cidrs, self._s.v6) == self._s.service_cidrs
 
     @property
     def family(self) -> str:
