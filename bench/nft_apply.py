@@ -11,25 +11,31 @@ NodePort, endpoints spread over node1..node3), rendered for node1 by netlab.prox
       <= 1.5x, and, since (a)'s nft -f is the same operation as (b), also (best render + the best
       of all 2 x repeat nft -f) / that nft -f, which a noisy VM disturbs less.
   (c) one-endpoint change on --nodes nodes (default 10), as netlab.proxier._sync_nftables does
-      it: every node's namespace first gets its own full table (setup, not timed); then one
-      endpoint of one Service changes IP and, timed, every node renders its ruleset, digests it
-      (the lab's record) and computes the partial sync from the state its previous sync returned
-      (NftRuleset.sync(previous)), with the garbage collector held off as the proxier holds it;
-      then nftables.apply_many() runs every node's cleanup and transaction in parallel. Printed
-      per change: the transaction's size, render+sync for all nodes, apply_many wall time, and
-      both against the goal of 200 ms. --repeat changes in a row (each from the state the one
-      before left; from the second on, the cleanup deletes the chain the one before flushed,
-      as kube-proxy does a second later).
+      it: every node's namespace first gets its own full table (set-up, not timed: loaded in
+      pieces, see load_in_pieces); then one endpoint of one Service changes IP and, timed: the
+      Services' ports and endpoints are grouped and compared with the last sync's (once, as
+      NodeRenderer does; kube-proxy's change trackers), every node's ruleset is updated for the
+      changed Service from its last one (NftRuleset.updated_from), digested (the lab's record),
+      and its partial sync computed from the state its previous sync returned (NftRuleset.sync,
+      which walks only the changed Services), with the garbage collector held off as the proxier
+      holds it; then nftables.apply_many() writes every node's cleanup and transaction as
+      netlink batches (dataplane/nft_netlink.py), one thread per CPU. Printed per change: the
+      transaction's size, render+sync for all nodes, apply_many wall time, and both against the
+      goal of 200 ms. --repeat changes in a row (each from the state the one before left; from
+      the second on, the cleanup deletes the chain the one before flushed, as kube-proxy does a
+      second later). Also printed: the kernel's own commit time on node1's full table, with and
+      without a jump rule in it: a commit that adds a jump makes nf_tables check every chain a
+      base chain reaches, which is what apply_many's time is made of on a big table.
 
 The issue's figure is --services 10000, which is slow on the 2-core VM: one `nft -f` of that table
-took 90-160 s (nearly all kernel time, growing faster than linearly with the Services), and (c)'s
-set-up loads it into 10 namespaces: 37 min in all with --repeat 2, 25 of them for that set-up.
-The default, 3,000 Services, takes ~4 min.
+took 90-160 s (nearly all kernel time, growing faster than linearly with the Services), which
+(a) and (b) each do --repeat times. The default, 3,000 Services, takes ~3 min.
 
 Needs root. Namespaces are named nlbench-nftapply-<random>-..., flushed and deleted at the end
 (also on failure or Ctrl-C); the root namespace is never touched and no traffic is sent.
 
     sudo .venv/bin/python bench/nft_apply.py [--services 3000] [--endpoints 5] [--repeat 3] [--nodes 10]
+                                             [--change-only]
 """
 
 from __future__ import annotations
@@ -37,7 +43,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,9 +54,10 @@ sys.path.insert(0, str(HERE))
 from _scratch import Scratch  # noqa: E402
 from proxy_render import make_inputs  # noqa: E402
 
-from netlab.dataplane import nftables  # noqa: E402
+from netlab.dataplane import nft_netlink, nftables  # noqa: E402
 from netlab.proxy.model import ProxyConfig  # noqa: E402
-from netlab.proxy.nft_render import render_nft  # noqa: E402
+from netlab.proxy.nft_render import TABLE, changed_services, render_nft, service_groups  # noqa: E402
+from netlab.proxy.nft_ruleset import Chain, Op, Rule, parse_transaction  # noqa: E402
 from netlab.proxier import collector_paused  # noqa: E402
 
 # The ServiceCIDR the proxier passes (cluster-ips-check drops traffic to unallocated ClusterIPs in
@@ -70,20 +76,6 @@ def node_config(k: int) -> ProxyConfig:
 
 def render_text(cfg: ProxyConfig, ports, eps) -> str:
     return render_nft(cfg, ports, eps, service_cidrs=SERVICE_CIDRS).to_transaction()
-
-
-def parallel_apply(scratch: Scratch, jobs: list) -> None:
-    """Set-up only: `nft -f -` of (namespace, text) jobs, all at once, each process recorded."""
-    running = []
-    for namespace, text in jobs:
-        proc = scratch.popen(scratch.nsexec(namespace) + ["nft", "-f", "-"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        running.append((namespace, text, proc))
-    for namespace, text, proc in running:
-        _, err = proc.communicate(text)
-        scratch.procs.remove(proc)
-        if proc.returncode != 0:
-            raise nftables.failure(namespace, text, err)
 
 
 def full_vs_plain(scratch: Scratch, ports, eps, repeat: int) -> None:
@@ -124,20 +116,70 @@ def full_vs_plain(scratch: Scratch, ports, eps, repeat: int) -> None:
               f"{'met' if value <= GOAL_RATIO else 'NOT met'})")
 
 
+def load_in_pieces(namespace: str, text: str, piece: int = 20_000) -> None:
+    """Set-up only: a full sync's TEXT into NAMESPACE as several transactions, the same operations
+    in the same order (the table, base chains and sets through nft -f; the Services' chains,
+    rules and elements as netlink batches of PIECE operations). One `nft -f` of a 10,000-Service
+    table takes the kernel 90-160 s (it looks up each anonymous map by id through the whole
+    transaction); in pieces it takes seconds, and the table is the same."""
+    run: list = []
+    netlink_run = None
+    for parsed in parse_transaction(text) + [None]:
+        op = parsed.op if parsed is not None else None
+        encodable = op is not None and _encodable(op)
+        if run and (op is None or encodable != netlink_run or len(run) >= piece):
+            if netlink_run:
+                nft_netlink.commit(namespace, nft_netlink.encode(run, "ip", TABLE))
+            else:
+                nftables.apply(namespace, "".join(o.text("ip", TABLE) + "\n" for o in run))
+            run = []
+        if op is not None:
+            run.append(op)
+            netlink_run = encodable
+
+
+def _encodable(op) -> bool:
+    try:
+        nft_netlink.encode([op], "ip", TABLE)
+        return True
+    except nft_netlink.Unsupported:
+        return False
+
+
+def kernel_commit_ms(namespace: str, jump: bool) -> float:
+    """One netlink commit on a node's full table: a scratch chain added (and removed), with a
+    jump rule in it or not; best of 5, ms. A commit that adds a jump makes the kernel walk every
+    chain a base chain reaches (nf_tables_api.c nft_table_validate)."""
+    add = [Op("add", Chain("bench-probe"))] + ([Op("add", Rule("bench-probe", "jump mark-for-masquerade"))]
+                                                if jump else [])
+    best = float("inf")
+    for _ in range(5):
+        batch = nft_netlink.encode(add, "ip", TABLE)
+        t0 = time.perf_counter()
+        nft_netlink.commit(namespace, batch)
+        best = min(best, time.perf_counter() - t0)
+        nft_netlink.commit(namespace, nft_netlink.encode([Op("delete", Chain("bench-probe"))], "ip", TABLE))
+    return best * 1e3
+
+
 def one_endpoint_change(scratch: Scratch, ports, eps, nodes: int, repeat: int) -> None:
     configs = {k: node_config(k) for k in range(1, nodes + 1)}
     spaces = {k: scratch.namespace(f"node{k}") for k in configs}
-    states, jobs = {}, []
+    states, texts = {}, {}
     t0 = time.perf_counter()
     for k, cfg in configs.items():
         sync = render_nft(cfg, ports, eps, service_cidrs=SERVICE_CIDRS).sync(None, now=0.0)
         states[k] = sync.state
-        jobs.append((spaces[k], sync.transaction))
+        texts[k] = sync.transaction
     t1 = time.perf_counter()
-    parallel_apply(scratch, jobs)
+    for k in configs:
+        load_in_pieces(spaces[k], texts.pop(k))
     t2 = time.perf_counter()
     print(f"  set-up (not timed below): {nodes} full renders {t1 - t0:.1f} s, "
-          f"{nodes} full tables loaded in parallel {t2 - t1:.1f} s", flush=True)
+          f"{nodes} full tables loaded in pieces {t2 - t1:.1f} s", flush=True)
+    with_jump, without = kernel_commit_ms(spaces[1], True), kernel_commit_ms(spaces[1], False)
+    print(f"  the kernel's commit on node1's table: {with_jump:.1f} ms with a jump rule, "
+          f"{without:.1f} ms without (nft_table_validate walks every chain a base chain reaches)")
 
     print(f"  {'change':38s} {'ops':>5s} {'cleanup':>7s} {'render+sync':>11s} "
           f"{'apply_many':>10s} {'total':>7s}")
@@ -147,6 +189,7 @@ def one_endpoint_change(scratch: Scratch, ports, eps, nodes: int, repeat: int) -
     best_apply = best_total = float("inf")
     victim_service = ""
     new_ip = ""
+    groups = service_groups(ports, eps)
     for run in range(repeat):
         victim = (services // 2 + run) * endpoints    # first endpoint of a Service in the middle
         new_ip = f"10.99.{run // 256}.{run % 256 + 1}"
@@ -157,10 +200,13 @@ def one_endpoint_change(scratch: Scratch, ports, eps, nodes: int, repeat: int) -
         t0 = time.perf_counter()
         jobs, next_states, ops, cleanup_ops = [], {}, 0, 0
         with collector_paused():           # as the proxier renders every node
+            # once per sync, as NodeRenderer does: the Services' ports and endpoints, and which changed
+            now_groups = service_groups(ports, eps)
+            changed = changed_services(groups, now_groups)
             for k, cfg in configs.items():
-                ruleset = render_nft(cfg, ports, eps, service_cidrs=SERVICE_CIDRS)
+                ruleset = states[k].ruleset.updated_from(changed, now_groups)
                 ruleset.digest()           # what the proxier records for the node
-                sync = ruleset.sync(states[k], now=now)
+                sync = ruleset.sync(states[k], now=now, consume=True)   # as the proxier does
                 if sync.full:
                     raise RuntimeError(f"node{k}: expected a partial sync, got a full one")
                 next_states[k] = sync.state
@@ -171,18 +217,21 @@ def one_endpoint_change(scratch: Scratch, ports, eps, nodes: int, repeat: int) -
         t2 = time.perf_counter()
         if failed:
             raise RuntimeError(f"cleanup transaction failed in {failed}")
-        states = next_states
+        states, groups = next_states, now_groups
         best_apply, best_total = min(best_apply, t2 - t1), min(best_total, t2 - t0)
         label = f"{victim_service}: {old_ip} -> {new_ip}"
         print(f"  {label:38s} {ops:5d} {cleanup_ops:7d} {(t1 - t0) * 1e3:8.0f} ms "
               f"{(t2 - t1) * 1e3:7.0f} ms {(t2 - t0) * 1e3:4.0f} ms", flush=True)
 
-    # the change is in the kernel: node1's service chain now sends traffic to the new endpoint
+    # the change is in the kernel: node1's service chain now sends traffic to the new endpoint,
+    # and node1's table is the one a render of everything gives
     info = next(s for s in states[1].ruleset.services if s.service_port.startswith(f"bench/{victim_service}:"))
     rc, out, err = scratch.run(scratch.nsexec(spaces[1]) + ["nft", "list", "chain", "ip", "kube-proxy",
                                                             info.service_chain])
     if rc != 0 or f"__{new_ip}/" not in out:
         raise RuntimeError(f"node1: {info.service_chain} does not show the new endpoint {new_ip}: {err}")
+    if states[1].ruleset.digest() != render_nft(configs[1], ports, eps, service_cidrs=SERVICE_CIDRS).digest():
+        raise RuntimeError("node1: the updated ruleset is not the one a render of everything gives")
     print(f"  checked: node1's {info.service_chain} jumps to the new endpoint {new_ip}")
     for what, value in (("apply_many", best_apply), ("render+sync+apply_many", best_total)):
         verdict = "met" if value < GOAL_CHANGE_S else "NOT met"
@@ -197,6 +246,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="(a)/(b): best of N, each in fresh namespaces; (c): N changes in a row")
     parser.add_argument("--nodes", type=int, default=10, help="namespaces the change is applied to")
+    parser.add_argument("--change-only", action="store_true", help="run (c) only")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (it creates network namespaces)", file=sys.stderr)
@@ -207,8 +257,9 @@ def main() -> int:
     print(f"nftables mode, {args.services} Services x {args.endpoints} endpoints "
           f"(load average at start: {os.getloadavg()[0]:.2f})")
     with Scratch("nftapply") as scratch:
-        print("\n(a) render + nft -f vs (b) plain nft -f of the same text, node1, fresh namespaces")
-        full_vs_plain(scratch, ports, eps, args.repeat)
+        if not args.change_only:
+            print("\n(a) render + nft -f vs (b) plain nft -f of the same text, node1, fresh namespaces")
+            full_vs_plain(scratch, ports, eps, args.repeat)
         print(f"\n(c) one endpoint changes: partial sync to {args.nodes} nodes (proxier: render + "
               "sync per node, then nftables.apply_many)")
         one_endpoint_change(scratch, ports, eps, args.nodes, args.repeat)

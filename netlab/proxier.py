@@ -183,37 +183,26 @@ class NodeRenderer:
         cidr = self.topology.service_cidr6 if self.family == IPV6 else self.topology.service_cidr
         cidrs = (str(cidr),)
         if before is not None and before_groups is not None and before.renders_with(config, cidrs):
-            changed = self._changed_since(before_groups)
-            groups = self.service_groups()
-            ports = [sp for svc in changed for sp in groups.get(svc, ((), ()))[0]]
-            endpoints = [e for svc in changed for e in groups.get(svc, ((), ()))[1]]
-            return before.updated(changed, ports, endpoints), warnings
+            return before.updated_from(self._changed_since(before_groups), self.service_groups()), warnings
         ruleset = render_nft(config, self.base.service_ports, self.base.endpoints, service_cidrs=cidrs)
         return ruleset, warnings
 
     def service_groups(self) -> dict:
         """(namespace, name) -> (its service ports, its endpoints), of this family (once per sync)."""
+        from netlab.proxy.nft_render import service_groups
         if self._groups is None:
             if self.base is None:
                 raise RuntimeError("service_groups() before the first render")
-            ports: dict = {}
-            endpoints: dict = {}
-            for sp in self.base.service_ports:
-                ports.setdefault((sp.namespace, sp.name), []).append(sp)
-            for e in self.base.endpoints:
-                endpoints.setdefault((e.namespace, e.service), []).append(e)
-            self._groups = {svc: (tuple(ports.get(svc, ())), tuple(endpoints.get(svc, ())))
-                            for svc in ports.keys() | endpoints.keys()}
+            self._groups = service_groups(self.base.service_ports, self.base.endpoints)
         return self._groups
 
     def _changed_since(self, before_groups: dict) -> frozenset:
         """The Services whose ports or endpoints differ from BEFORE_GROUPS (once per earlier sync:
         every node usually comes from the same one)."""
+        from netlab.proxy.nft_render import changed_services
         key = id(before_groups)
         if key not in self._changes:
-            now = self.service_groups()
-            self._changes[key] = (before_groups, frozenset(
-                svc for svc in before_groups.keys() | now.keys() if before_groups.get(svc) != now.get(svc)))
+            self._changes[key] = (before_groups, changed_services(before_groups, self.service_groups()))
         return self._changes[key][1]
 
 
@@ -513,16 +502,19 @@ def _sync_nftables(lab, topology, proxiers, st, lab_config, report, dataplane, n
     EndpointSlices (the lab state keeps them) rendered again, when that gives the very table the
     lab's record says was written."""
     jobs, done = [], []
+    # the memory of each node may be changed in place (no copy of a big table model) only if this
+    # sync will write: one that waits for minSyncPeriod must find the memory as it was
+    consume = sync_token_ready(st, lab_config.kube_proxy.min_sync_period, now)
     with collector_paused():
         for proxier in proxiers:
             got_jobs, got_done = _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now,
-                                                previous_docs)
+                                                previous_docs, consume)
             jobs += got_jobs
             done += [(proxier, *entry) for entry in got_done]
     return _apply_nftables(lab, st, lab_config, report, dataplane, now, jobs, done)
 
 
-def _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now, previous_docs):
+def _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now, previous_docs, consume=False):
     """Each node's sync for PROXIER's family, decided: (jobs, done) for the nodes whose table must
     change; its record and the memory are brought up to date for the others."""
     warned = set()
@@ -536,8 +528,10 @@ def _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now, p
         memory = _NFT_MEMORY.get(key)
         # the memory holds only if no other process (a `netlab` command beside the supervisor)
         # wrote the table since: the lab's record names the table last written
+        # (a memory a sync took over and never wrote, when that sync failed half-way, is no memory)
         known = (memory is not None and memory[:2] == (netns_id, record.get("table"))
-                 and record.get("netns") == netns_id and record.get("mode") == "nftables")
+                 and record.get("netns") == netns_id and record.get("mode") == "nftables"
+                 and not memory[2].consumed)
         periodic = now - record.get("full", 0) > FULL_SYNC_PERIOD
         if record.get("netns") != netns_id:
             dataplane.prepare(node)
@@ -556,7 +550,7 @@ def _plan_nftables(lab, topology, proxier, lab_config, report, dataplane, now, p
             if _table_digest(old) == record.get("table"):
                 memory, known = (netns_id, record["table"], old.sync(None).state), True
         if known:
-            result = ruleset.sync(memory[2], now=now, full=periodic)
+            result = ruleset.sync(memory[2], now=now, full=periodic, consume=consume)
         else:
             # no memory of this node (a new namespace, or a new process): start from the live table,
             # as a restarted kube-proxy does
@@ -607,6 +601,16 @@ def _apply_nftables(lab, st, lab_config, report, dataplane, now, jobs, done) -> 
 SYNC_BURST = 2     # proxier.go: NewBoundedFrequencyRunner(..., minSyncPeriod, time.Hour, burstSyncs=2)
 
 
+def _tokens(st, min_sync_period: float, now: float) -> float:
+    bucket = st.allocations.get("sync_runner") or {"tokens": float(SYNC_BURST), "at": now}
+    return min(float(SYNC_BURST), bucket["tokens"] + max(0.0, now - bucket["at"]) / min_sync_period)
+
+
+def sync_token_ready(st, min_sync_period: float, now: float) -> bool:
+    """Whether take_sync_token() would let a sync at NOW write (without taking the token)."""
+    return min_sync_period <= 0 or _tokens(st, min_sync_period, now) >= 1.0
+
+
 def take_sync_token(st, min_sync_period: float, now: float, report) -> bool:
     """kube-proxy's BoundedFrequencyRunner: a burst of 2 syncs, then one per minSyncPeriod.
 
@@ -614,8 +618,7 @@ def take_sync_token(st, min_sync_period: float, now: float, report) -> bool:
     """
     if min_sync_period <= 0:
         return True
-    bucket = st.allocations.get("sync_runner") or {"tokens": float(SYNC_BURST), "at": now}
-    tokens = min(float(SYNC_BURST), bucket["tokens"] + max(0.0, now - bucket["at"]) / min_sync_period)
+    tokens = _tokens(st, min_sync_period, now)
     if tokens < 1.0:
         st.allocations["sync_runner"] = {"tokens": tokens, "at": now}
         report.rules_deferred_until = now + (1.0 - tokens) * min_sync_period

@@ -12,6 +12,7 @@ from netlab import manifest, names, proxier, state
 from netlab.cluster.topology import build_topology
 from netlab.lab import Report
 from netlab.manifest.model import KubeProxyConfig, LabConfig
+from netlab.proxy.nft_render import NftSyncState
 from tests.fakes import FakeDataplane
 
 OBJECTS = [
@@ -83,8 +84,11 @@ def test_in_nftables_mode_a_change_replans_only_the_changed_service(world):
     _, topology, plane = world
     proxier._NFT_MEMORY.clear()
     sync(world, proxy_mode="nftables")
-    first_state = {node.name: proxier._NFT_MEMORY[("t", node.name, "IPv4")][2] for node in topology.nodes}
-    first = {name: state.ruleset for name, state in first_state.items()}
+    remembered = {node.name: proxier._NFT_MEMORY[("t", node.name, "IPv4")][2] for node in topology.nodes}
+    first = {name: state.ruleset for name, state in remembered.items()}
+    # (the next sync takes the memory's table model over and changes it in place: keep a copy)
+    first_state = {name: NftSyncState(state.ruleset, state.kernel.copy(), dict(state.stale_chains))
+                   for name, state in remembered.items()}
     plane.stopped.add(str(names.pod_dir("t", "default", "web-1", "u1")))
     sync(world, proxy_mode="nftables")
     (jobs,) = plane.nft_jobs[-1:]
@@ -101,6 +105,7 @@ def test_in_nftables_mode_a_change_replans_only_the_changed_service(world):
         whole, _ = renderer.render_nft(node)
         assert whole.digest() == ruleset.digest()
         assert whole.sync(first_state[node.name], now=0.0, reference=True).transaction == text
+        assert remembered[node.name].consumed
     proxier._NFT_MEMORY.clear()
 
 

@@ -30,3 +30,13 @@ def test_a_min_sync_period_of_zero_never_holds_a_sync_back():
     st, report = runner()
     assert all(proxier.take_sync_token(st, 0.0, 1.0, report) for _ in range(10))
     assert report.rules_deferred_until is None
+
+
+def test_whether_a_sync_may_write_is_known_without_taking_the_token():
+    st, report = runner()
+    for now in (100.0, 100.1):
+        assert proxier.sync_token_ready(st, 1.0, now) and proxier.take_sync_token(st, 1.0, now, report)
+    assert not proxier.sync_token_ready(st, 1.0, 100.2)
+    assert proxier.sync_token_ready(st, 1.0, 101.0) and proxier.sync_token_ready(st, 1.0, 101.0)
+    assert proxier.take_sync_token(st, 1.0, 101.0, report)
+    assert proxier.sync_token_ready(st, 0.0, 101.0)

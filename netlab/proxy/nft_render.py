@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
+import operator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -577,6 +579,7 @@ class NftSyncState:
     ruleset: "NftRuleset"
     kernel: NftTable
     stale_chains: Dict[str, float] = field(default_factory=dict)  # flushed, to delete ≥ 1 s later
+    consumed: bool = False  # a sync(consume=True) took its table over: it cannot be synced from again
 
 
 @dataclass
@@ -618,6 +621,13 @@ class NftRuleset:
         if self._plan_list is None:
             self._plan_list = [p for svc in self._order for p in self._by_service[svc]]
         return self._plan_list
+
+    def updated_from(self, services: Iterable[Tuple[str, str]], groups: Dict[Tuple[str, str], tuple]) -> "NftRuleset":
+        """updated() for SERVICES, their ports and endpoints taken from GROUPS (service_groups())."""
+        services = frozenset(services)
+        none = ((), ())
+        return self.updated(services, [sp for svc in services for sp in groups.get(svc, none)[0]],
+                            [e for svc in services for e in groups.get(svc, none)[1]])
 
     def updated(self, services: Iterable[Tuple[str, str]], service_ports: Iterable[ServicePort],
                 endpoints: Iterable[Endpoint]) -> "NftRuleset":
@@ -719,7 +729,7 @@ class NftRuleset:
         return self.sync(previous, full=full).transaction
 
     def sync(self, previous: Previous = None, *, now: float = 0.0, full: bool = False,
-             reference: bool = False) -> NftSync:
+             reference: bool = False, consume: bool = False) -> NftSync:
         """What kube-proxy's next syncProxyRules writes, coming from PREVIOUS at time NOW (seconds).
 
         PREVIOUS: None (a fresh node, kube-proxy's first sync), an NftTable (a node's existing
@@ -729,6 +739,8 @@ class NftRuleset:
 
         A partial sync looks only at the Services that changed (_partial); REFERENCE=True walks
         every Service instead, as syncProxyRules does (the same transaction: the tests compare them).
+        CONSUME=True: PREVIOUS (an NftSyncState) is not used again, so its table model is changed
+        in place rather than copied (on a 10,000-Service node, the copy costs more than the rest).
         """
         s = self._s
         first = False
@@ -743,6 +755,10 @@ class NftRuleset:
         else:
             if isinstance(previous, NftRuleset):
                 previous = NftSyncState(previous, previous.table)
+            elif previous.consumed:
+                raise ValueError("this sync state was consumed by a sync(consume=True): sync from its result")
+            elif consume:
+                previous.consumed = True
             kernel = previous.kernel
             stale = dict(previous.stale_chains)
             prev_fp = previous.ruleset._fingerprints
@@ -759,11 +775,14 @@ class NftRuleset:
             if stale[chain] < now - 1:
                 cleanup.append(Op("delete", Chain(chain)))
                 del stale[chain]
+        owned = consume and isinstance(previous, NftSyncState)
         if cleanup:
-            kernel = kernel.apply(cleanup)
+            kernel = kernel.apply(cleanup, in_place=owned)
+            owned = True
 
         if not full and not reference and isinstance(previous, NftSyncState):
-            quick = self._partial(previous, kernel, stale, now)
+            # (after a cleanup, KERNEL is this sync's own copy: the partial sync may change it)
+            quick = self._partial(previous, kernel, stale, now, owned=owned)
             if quick is not None:
                 ops, new_kernel, stale = quick
                 return NftSync(
@@ -852,7 +871,7 @@ class NftRuleset:
         return self._owners
 
     def _partial(self, previous: NftSyncState, kernel: NftTable, stale: Dict[str, float],
-                 now: float) -> Optional[Tuple[List[Op], NftTable, Dict[str, float]]]:
+                 now: float, owned: bool = False) -> Optional[Tuple[List[Op], NftTable, Dict[str, float]]]:
         """sync()'s loop for a partial sync, over the changed Services only: (ops, kernel after,
         stale chains), the very operations the whole walk writes, in its order; None when it
         cannot tell that (an element two Services share, or a kernel state not of this renderer's
@@ -948,7 +967,7 @@ class NftRuleset:
                 gone = [kernel.find_element(name, *key) for key in _in_table_order(kernel, name, position)]
             kind = "set" if name == CLUSTER_IPS else "map"
             ops += [Op("delete", Element(name, e.key, kind=kind)) for e in gone]
-        return ops, kernel.apply(ops), stale
+        return ops, kernel.apply(ops, in_place=owned), stale
 
 
 def _activate(step: _Step, active_chains: set, active_affinity: set) -> bool:
@@ -1015,6 +1034,34 @@ def render_nft(config: ProxyConfig, service_ports: Iterable[ServicePort],
                       _fingerprints(ordered, eps_by_key))
 
 
+def service_groups(service_ports: Iterable[ServicePort], endpoints: Iterable[Endpoint]) -> Dict[Tuple[str, str], tuple]:
+    """(namespace, name) -> (its service ports, its endpoints): what kube-proxy's change trackers
+    compare a Service by (pure). Inputs come grouped by Service, so runs are taken whole."""
+    ports = _runs(service_ports, _SERVICE_OF_PORT)
+    eps = _runs(endpoints, _SERVICE_OF_ENDPOINT)
+    none = ()
+    return {svc: (ports.get(svc, none), eps.get(svc, none)) for svc in ports.keys() | eps.keys()}
+
+
+_SERVICE_OF_PORT = operator.attrgetter("namespace", "name")
+_SERVICE_OF_ENDPOINT = operator.attrgetter("namespace", "service")
+
+
+def _runs(items: Iterable[Any], key) -> Dict[Tuple[str, str], tuple]:
+    out: Dict[Tuple[str, str], tuple] = {}
+    for svc, run in itertools.groupby(items, key):
+        got = out.get(svc)
+        out[svc] = tuple(run) if got is None else got + tuple(run)
+    return out
+
+
+def changed_services(before: Dict[Tuple[str, str], tuple], now: Dict[Tuple[str, str], tuple]) -> frozenset:
+    """The Services whose ports or endpoints differ between two service_groups()."""
+    keys = list(now)
+    differs = map(operator.ne, map(before.get, keys), map(now.__getitem__, keys))
+    return frozenset(itertools.compress(keys, differs)) | (before.keys() - now.keys())
+
+
 def _service_order(svc: Tuple[str, str]) -> str:
     """Where a Service's ports are rendered: sorted by "namespace/name" (then port name, protocol)."""
     return f"{svc[0]}/{svc[1]}"
@@ -1065,6 +1112,6 @@ def nft_ruleset_for_node(documents: Iterable[Any], node_name: str, family: str =
 
 __all__ = [
     "BASE_CHAINS", "JUMP_CHAINS", "NftRuleset", "NftServiceInfo", "NftSync", "NftSyncState",
-    "TABLE", "endpoint_chain_base", "hash_and_truncate", "is_service_chain",
-    "nft_ruleset_for_node", "render_nft", "service_port_chain_base",
+    "TABLE", "changed_services", "endpoint_chain_base", "hash_and_truncate", "is_service_chain",
+    "nft_ruleset_for_node", "render_nft", "service_groups", "service_port_chain_base",
 ]

@@ -406,10 +406,12 @@ class NftTable:
                     self._jumps[target] = self._jumps.get(target, 0) + sign
 
     # writing
-    def apply(self, ops: Iterable[Op], lines: Optional[Sequence[str]] = None) -> "NftTable":
+    def apply(self, ops: Iterable[Op], lines: Optional[Sequence[str]] = None, *,
+              in_place: bool = False) -> "NftTable":
         """The table after OPS, as one atomic transaction; raises NftTextError naming the failing
-        operation (LINES, if given, are the transaction's lines for the message)."""
-        t = self.copy()
+        operation (LINES, if given, are the transaction's lines for the message). IN_PLACE: change
+        this table itself (no copy; a failure leaves it half changed), for a table no one else holds."""
+        t = self if in_place else self.copy()
         for i, op in enumerate(ops):
             try:
                 t._apply(op)

@@ -140,3 +140,23 @@ def test_two_services_sharing_an_element_fall_back_to_the_whole_walk():
     fast = updated.sync(state, now=5.0)
     assert updated._partial(state, state.kernel, {}, 5.0) is None
     _same_sync(fast, updated.sync(state, now=5.0, reference=True))
+
+
+def test_a_consuming_sync_writes_the_same_and_its_previous_state_cannot_be_synced_from_again():
+    rng = random.Random(99)
+    ports = {f"svc{i}": _service(rng, i) for i in range(10)}
+    eps = {name: _endpoints(rng, sp) for name, sp in ports.items()}
+    ruleset = render_nft(CONFIG, _flat(ports), _flat(eps), service_cidrs=CIDRS)
+    state = ruleset.sync(None).state
+    for round_no in range(1, 6):
+        changed = _mutate(rng, ports, eps, [10 + round_no])
+        names = {name for _, name in changed}
+        updated = ruleset.updated(changed, [sp for n in names for sp in ports.get(n, ())],
+                                  [e for n in names for e in eps.get(n, ())])
+        copied = updated.sync(state, now=2.0 * round_no)
+        consumed = updated.sync(state, now=2.0 * round_no, consume=True)
+        _same_sync(consumed, copied)
+        assert state.consumed
+        with pytest.raises(ValueError, match="consumed"):
+            updated.sync(state, now=2.0 * round_no)
+        ruleset, state = updated, consumed.state
