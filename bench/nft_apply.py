@@ -23,9 +23,10 @@ NodePort, endpoints spread over node1..node3), rendered for node1 by netlab.prox
       transaction's size, render+sync for all nodes, apply_many wall time, and both against the
       goal of 200 ms. --repeat changes in a row (each from the state the one before left; from
       the second on, the cleanup deletes the chain the one before flushed, as kube-proxy does a
-      second later). Also printed: the kernel's own commit time on node1's full table, with and
-      without a jump rule in it: a commit that adds a jump makes nf_tables check every chain a
-      base chain reaches, which is what apply_many's time is made of on a big table.
+      second later). Also printed: the kernel's own commit time on node1's full table for a
+      chain added, with and without a jump rule in it, and deleted: a commit that adds a jump
+      makes nf_tables check every chain a base chain reaches, which is what apply_many's time is
+      made of on a big table.
 
 The issue's figure is --services 10000, which is slow on the 2-core VM: one `nft -f` of that table
 took 90-160 s (nearly all kernel time, growing faster than linearly with the Services), which
@@ -146,20 +147,25 @@ def _encodable(op) -> bool:
         return False
 
 
-def kernel_commit_ms(namespace: str, jump: bool) -> float:
-    """One netlink commit on a node's full table: a scratch chain added (and removed), with a
-    jump rule in it or not; best of 5, ms. A commit that adds a jump makes the kernel walk every
-    chain a base chain reaches (nf_tables_api.c nft_table_validate)."""
-    add = [Op("add", Chain("bench-probe"))] + ([Op("add", Rule("bench-probe", "jump mark-for-masquerade"))]
-                                                if jump else [])
-    best = float("inf")
+def kernel_commits_ms(namespace: str) -> dict:
+    """The kernel's time for one netlink commit on a node's full table (best of 5, ms): a scratch
+    chain added; added with a jump rule in it; and deleted (as a cleanup deletes a stale chain).
+    A commit that adds a jump makes nf_tables check every chain a base chain reaches
+    (nf_tables_api.c nft_table_validate), which grows with the table."""
+    ops = {"add chain": [Op("add", Chain("bench-probe"))],
+           "add chain + jump rule": [Op("add", Chain("bench-probe")),
+                                     Op("add", Rule("bench-probe", "jump mark-for-masquerade"))],
+           "delete chain": [Op("delete", Chain("bench-probe"))]}
+    best = dict.fromkeys(ops, float("inf"))
     for _ in range(5):
-        batch = nft_netlink.encode(add, "ip", TABLE)
-        t0 = time.perf_counter()
-        nft_netlink.commit(namespace, batch)
-        best = min(best, time.perf_counter() - t0)
-        nft_netlink.commit(namespace, nft_netlink.encode([Op("delete", Chain("bench-probe"))], "ip", TABLE))
-    return best * 1e3
+        for what in ("add chain", "delete chain", "add chain + jump rule"):
+            batch = nft_netlink.encode(ops[what], "ip", TABLE)
+            t0 = time.perf_counter()
+            nft_netlink.commit(namespace, batch)
+            best[what] = min(best[what], time.perf_counter() - t0)
+        for cleanup in (Op("flush", Chain("bench-probe")), Op("delete", Chain("bench-probe"))):
+            nft_netlink.commit(namespace, nft_netlink.encode([cleanup], "ip", TABLE))
+    return {what: value * 1e3 for what, value in best.items()}
 
 
 def one_endpoint_change(scratch: Scratch, ports, eps, nodes: int, repeat: int) -> None:
@@ -177,9 +183,9 @@ def one_endpoint_change(scratch: Scratch, ports, eps, nodes: int, repeat: int) -
     t2 = time.perf_counter()
     print(f"  set-up (not timed below): {nodes} full renders {t1 - t0:.1f} s, "
           f"{nodes} full tables loaded in pieces {t2 - t1:.1f} s", flush=True)
-    with_jump, without = kernel_commit_ms(spaces[1], True), kernel_commit_ms(spaces[1], False)
-    print(f"  the kernel's commit on node1's table: {with_jump:.1f} ms with a jump rule, "
-          f"{without:.1f} ms without (nft_table_validate walks every chain a base chain reaches)")
+    commits = kernel_commits_ms(spaces[1])
+    print("  the kernel's commit on node1's table: "
+          + ", ".join(f"{what} {ms:.1f} ms" for what, ms in commits.items()))
 
     print(f"  {'change':38s} {'ops':>5s} {'cleanup':>7s} {'render+sync':>11s} "
           f"{'apply_many':>10s} {'total':>7s}")
