@@ -6,11 +6,13 @@ with one iptables-restore per node whose rules changed; then clear UDP conntrack
 point at endpoints which are gone, as kube-proxy's CleanStaleEntries does.
 
 In nftables mode (lab file spec.proxyMode: nftables) each node's `ip kube-proxy` table is rendered
-by netlab.proxy.nft_render and written with one `nft -f -` transaction per sync (the stale-chain
-cleanup transaction first, when there is one). The renderer's sync state is kube-proxy's memory of
-what it wrote: it is kept per node in this process (the supervisor's sync runner), so later syncs
-are partial; a process that does not have it (a new `netlab` command) reads the node's live table
-and syncs in full from it, as a restarted kube-proxy does.
+by netlab.proxy.nft_render and written with one transaction per sync (the stale-chain cleanup
+transaction first, when there is one): `nft -f -` for a full sync, the same batch straight over
+netlink for a partial one (dataplane/nftables.py says why). The renderer's sync state is
+kube-proxy's memory of what it wrote: it is kept per node in this process (the supervisor's sync
+runner), so later syncs are partial and plan only the Services that changed since; a process that
+does not have it (a new `netlab` command) reads the node's live table and syncs in full from it,
+as a restarted kube-proxy does.
 """
 
 from __future__ import annotations

@@ -12,6 +12,13 @@ shared with the iptables renderer: the endpoint map, CategorizeEndpoints and top
                                                        Services whose ports or endpoints changed)
     ruleset.sync(previous, now=t)                  ->  NftSync: the stale-chain cleanup transaction,
                                                        the main one, and the state to pass next time
+    ruleset.updated(services, ports, endpoints)    ->  the ruleset after SERVICES changed (what
+                                                       kube-proxy's change trackers hand a sync):
+                                                       only they are planned again
+
+A partial sync from the state of the previous one walks only the Services that changed and writes
+exactly what syncProxyRules' walk over every Service writes (sync(reference=True) is that walk),
+so a one-endpoint change costs the same with 10 Services or 10,000.
 
 Names (proxier.go servicePortChainNameBase, servicePortEndpointChainNameBase, hashAndTruncate):
 
