@@ -350,53 +350,65 @@ def _comment(text: str) -> bytes:
 def encode(ops: Sequence[Op], family: str, table: str) -> Batch:
     """The netlink batch for OPS on TABLE (pure); raises Unsupported for what it does not write."""
     b = Batch(family, table)
-    v6 = family == "ip6"
-    tbl = _str(1, table)
     for i, op in enumerate(ops):
-        verb, obj = op.verb, op.obj
+        obj = op.obj
         if isinstance(obj, Chain):
-            if obj.type is not None or obj.comment is not None:
-                raise Unsupported(f"chain {obj.name} with a hook or a comment")
-            if verb == "add":
-                b.add(NFT_MSG_NEWCHAIN, NLM_F_CREATE, tbl + _str(3, obj.name), i)
-            elif verb == "flush":
-                b.add(NFT_MSG_DELRULE, 0, tbl + _str(2, obj.name), i)
-            else:
-                b.add(NFT_MSG_DELCHAIN, 0, tbl + _str(3, obj.name), i)
-        elif isinstance(obj, Rule) and verb == "add":
-            rule = _Rule(family, obj.rule)
-            rule.compile()
-            if rule.anon_map is not None:
-                b.set_id += 1
-                sid = b.set_id
-                size = len(rule.anon_map)
-                b.add(NFT_MSG_NEWSET, NLM_F_CREATE,
-                      tbl + _str(2, "__map%d") + _u32(3, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP)
-                      + _u32(4, TYPE_INTEGER) + _u32(5, 4) + _u32(6, NFT_DATA_VERDICT) + _u32(7, 0) + _u32(10, sid)
-                      + _nest(9, _u32(1, size)) + nla(13, NUMGEN_MAP_USERDATA), i)
-                # libnftnl numbers the list's entries 1, 2, 3... (the attribute type is the index)
-                elems = b"".join(_nest(n, _value(1, struct.pack("=I", key)), _verdict_data(2, code, chain))
-                                 for n, (key, code, chain) in enumerate(rule.anon_map, 1))
-                b.add(NFT_MSG_NEWSETELEM, NLM_F_CREATE, tbl + _str(2, "__map%d") + _u32(4, sid) + _nest(3, elems), i)
-                rule.exprs.append(_expr("lookup", _u32(2, NFT_REG_1), _u32(3, NFT_REG_VERDICT),
-                                        _str(1, "__map%d"), _u32(4, sid)))
-            attrs = tbl + _str(2, obj.chain) + _nest(4, *rule.exprs)
-            if obj.comment is not None:
-                attrs += nla(7, _comment(obj.comment))
-            b.add(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, attrs, i)
-        elif isinstance(obj, Element) and verb in ("add", "delete"):
-            elem = _value(1, _key(obj.container, obj.key, v6))      # NFTA_SET_ELEM_KEY
-            if verb == "add":
-                if obj.value:
-                    elem += _element_value(obj.value)
-                if obj.comment is not None:
-                    elem += nla(6, _comment(obj.comment))
-            message = NFT_MSG_NEWSETELEM if verb == "add" else NFT_MSG_DELSETELEM
-            b.add(message, NLM_F_CREATE if verb == "add" else 0,
-                  tbl + _str(2, obj.container) + _nest(3, _nest(1, elem)), i)
+            _chain(b, op.verb, obj, i)
+        elif isinstance(obj, Rule) and op.verb == "add":
+            _rule(b, obj, i)
+        elif isinstance(obj, Element) and op.verb in ("add", "delete"):
+            _element(b, op.verb, obj, i)
         else:
-            raise Unsupported(f"{verb} {type(obj).__name__.lower()}")
+            raise Unsupported(f"{op.verb} {type(obj).__name__.lower()}")
     return b
+
+
+def _chain(b: Batch, verb: str, chain: Chain, i: int) -> None:
+    if chain.type is not None or chain.comment is not None:
+        raise Unsupported(f"chain {chain.name} with a hook or a comment")
+    table = _str(1, b.table)
+    if verb == "add":
+        b.add(NFT_MSG_NEWCHAIN, NLM_F_CREATE, table + _str(3, chain.name), i)
+    elif verb == "flush":                             # nft flushes a chain by deleting its rules
+        b.add(NFT_MSG_DELRULE, 0, table + _str(2, chain.name), i)
+    else:
+        b.add(NFT_MSG_DELCHAIN, 0, table + _str(3, chain.name), i)
+
+
+def _rule(b: Batch, obj: Rule, i: int) -> None:
+    table = _str(1, b.table)
+    rule = _Rule(b.family, obj.rule)
+    rule.compile()
+    if rule.anon_map is not None:
+        # `vmap { ... }`: an anonymous constant map made in the same batch, found by its id
+        b.set_id += 1
+        sid = b.set_id
+        b.add(NFT_MSG_NEWSET, NLM_F_CREATE,
+              table + _str(2, "__map%d") + _u32(3, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP)
+              + _u32(4, TYPE_INTEGER) + _u32(5, 4) + _u32(6, NFT_DATA_VERDICT) + _u32(7, 0) + _u32(10, sid)
+              + _nest(9, _u32(1, len(rule.anon_map))) + nla(13, NUMGEN_MAP_USERDATA), i)
+        # libnftnl numbers the list's entries 1, 2, 3... (the attribute type is the index)
+        elems = b"".join(_nest(n, _value(1, struct.pack("=I", key)), _verdict_data(2, code, chain))
+                         for n, (key, code, chain) in enumerate(rule.anon_map, 1))
+        b.add(NFT_MSG_NEWSETELEM, NLM_F_CREATE, table + _str(2, "__map%d") + _u32(4, sid) + _nest(3, elems), i)
+        rule.exprs.append(_expr("lookup", _u32(2, NFT_REG_1), _u32(3, NFT_REG_VERDICT),
+                                _str(1, "__map%d"), _u32(4, sid)))
+    attrs = table + _str(2, obj.chain) + _nest(4, *rule.exprs)
+    if obj.comment is not None:
+        attrs += nla(7, _comment(obj.comment))
+    b.add(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, attrs, i)
+
+
+def _element(b: Batch, verb: str, obj: Element, i: int) -> None:
+    elem = _value(1, _key(obj.container, obj.key, b.family == "ip6"))      # NFTA_SET_ELEM_KEY
+    if verb == "add":
+        if obj.value:
+            elem += _element_value(obj.value)
+        if obj.comment is not None:
+            elem += nla(6, _comment(obj.comment))
+    message = NFT_MSG_NEWSETELEM if verb == "add" else NFT_MSG_DELSETELEM
+    b.add(message, NLM_F_CREATE if verb == "add" else 0,
+          _str(1, b.table) + _str(2, obj.container) + _nest(3, _nest(1, elem)), i)
 
 
 # --- sending --------------------------------------------------------------------------------
