@@ -321,3 +321,19 @@ def test_a_partial_sync_goes_over_netlink(namespaces, monkeypatch):
     monkeypatch.undo()
     assert _nft(ns, "list", "chain", "ip", "kube-proxy", "endpoint-new").returncode == 0
     assert "dnat" not in _nft(ns, "list", "chain", "ip", "kube-proxy", "endpoint-new").stdout
+
+
+@pytest.mark.root
+def test_a_batch_bigger_than_the_sockets_buffer_goes_in_whole(namespaces):
+    ns = namespaces()
+    nftables.apply(ns, RULESETS["overall"].to_transaction())
+    ops = []
+    for n in range(2000):
+        chain = f"endpoint-BIG{n:05d}-ns/big/tcp/p80__10.180.{n // 250}.{n % 250 + 1}/80"
+        ops += [Op("add", Chain(chain)), Op("add", Rule(chain, f"ip saddr 10.180.{n // 250}.{n % 250 + 1} jump mark-for-masquerade")),
+                Op("add", Rule(chain, f"meta l4proto tcp dnat to 10.180.{n // 250}.{n % 250 + 1}:80"))]
+    batch = nft_netlink.encode(ops, "ip", "kube-proxy")
+    assert len(batch.to_bytes()) > 4 * 212_992                  # past the default send buffer
+    nft_netlink.commit(ns, batch)
+    listed = _nft(ns, "list", "table", "ip", "kube-proxy").stdout
+    assert listed.count("chain endpoint-BIG") == 2000 and listed.count("dnat to 10.180.") >= 2000
