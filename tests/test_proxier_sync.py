@@ -96,7 +96,7 @@ def test_in_nftables_mode_a_change_replans_only_the_changed_service(world):
         memory = proxier._NFT_MEMORY[("t", node.name, "IPv4")]
         ruleset = memory[2].ruleset
         # made from the first sync's ruleset by updated(), with the one changed Service
-        assert ruleset._base is first[node.name] and ruleset._changed == {("default", "web")}
+        assert ruleset._base() is first[node.name] and ruleset._changed == {("default", "web")}
         assert not text.startswith("add table") and "dnat to 10.244.2.2" not in text
         assert text.endswith("tcp/__10.244.2.2/80\n") and "\nflush chain" in text   # the stopped pod's chain
         # what a render of everything and the whole walk write

@@ -42,6 +42,7 @@ import bisect
 import hashlib
 import itertools
 import operator
+import weakref
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -617,8 +618,9 @@ class NftRuleset:
         self._fingerprints = fingerprints
         self._table: Optional[NftTable] = None
         self._digest_sum = sum(int(p.digest, 16) for plans in by_service.values() for p in plans)
-        # updated()'s: the ruleset this one was made from and the services that differ from it
-        self._base: Optional["NftRuleset"] = None
+        # updated()'s: the ruleset this one was made from (weakly: a long-lived lab must not keep
+        # every ruleset it ever had) and the services that differ from it
+        self._base: Optional["weakref.ref[NftRuleset]"] = None
         self._changed: frozenset = frozenset()
         # element (store, key text) -> how many services have it (built when a partial sync needs it)
         self._owners: Optional[Dict[Tuple[str, str], int]] = None
@@ -681,7 +683,7 @@ class NftRuleset:
                 new._fingerprints[svc] = fresh[svc]
             else:
                 new._fingerprints.pop(svc, None)
-        new._base, new._changed, new._owners = self, services, None
+        new._base, new._changed, new._owners = weakref.ref(self), services, None
         return new
 
     @property
@@ -863,7 +865,8 @@ class NftRuleset:
     def _changed_services(self, before: "NftRuleset") -> frozenset:
         old, new = before._fingerprints, self._fingerprints
         # a Service whose ports and endpoints compare equal is skipped, as syncProxyRules skips it
-        candidates = self._changed if self._base is before else old.keys() | new.keys()
+        from_before = self._base is not None and self._base() is before
+        candidates = self._changed if from_before else old.keys() | new.keys()
         return frozenset(svc for svc in candidates if old.get(svc) != new.get(svc))
 
     def _element_owners(self) -> Dict[Tuple[str, str], int]:

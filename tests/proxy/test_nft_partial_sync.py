@@ -160,3 +160,20 @@ def test_a_consuming_sync_writes_the_same_and_its_previous_state_cannot_be_synce
         with pytest.raises(ValueError, match="consumed"):
             updated.sync(state, now=2.0 * round_no)
         ruleset, state = updated, consumed.state
+
+
+def test_an_updated_ruleset_does_not_keep_the_ones_before_it_alive():
+    import gc
+    import weakref
+    rng = random.Random(7)
+    ports = {f"svc{i}": _service(rng, i) for i in range(5)}
+    eps = {name: _endpoints(rng, sp) for name, sp in ports.items()}
+    ruleset = render_nft(CONFIG, _flat(ports), _flat(eps), service_cidrs=CIDRS)
+    first = weakref.ref(ruleset)
+    for round_no in range(3):
+        changed = _mutate(rng, ports, eps, [5 + round_no])
+        names = {name for _, name in changed}
+        ruleset = ruleset.updated(changed, [sp for n in names for sp in ports.get(n, ())],
+                                  [e for n in names for e in eps.get(n, ())])
+    gc.collect()
+    assert first() is None
