@@ -127,7 +127,7 @@ def load_in_pieces(namespace: str, text: str, piece: int = 20_000) -> None:
     netlink_run = None
     for parsed in parse_transaction(text) + [None]:
         op = parsed.op if parsed is not None else None
-        encodable = op is not None and _encodable(op)
+        encodable = op is not None and nft_netlink.writes(op, "ip", TABLE)
         if run and (op is None or encodable != netlink_run or len(run) >= piece):
             if netlink_run:
                 nft_netlink.commit(namespace, nft_netlink.encode(run, "ip", TABLE))
@@ -137,14 +137,6 @@ def load_in_pieces(namespace: str, text: str, piece: int = 20_000) -> None:
         if op is not None:
             run.append(op)
             netlink_run = encodable
-
-
-def _encodable(op) -> bool:
-    try:
-        nft_netlink.encode([op], "ip", TABLE)
-        return True
-    except nft_netlink.Unsupported:
-        return False
 
 
 def kernel_commits_ms(namespace: str) -> dict:

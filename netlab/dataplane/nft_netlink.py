@@ -363,6 +363,15 @@ def encode(ops: Sequence[Op], family: str, table: str) -> Batch:
     return b
 
 
+def writes(op: Op, family: str, table: str) -> bool:
+    """Whether encode() writes OP (else it goes through `nft -f`)."""
+    try:
+        encode([op], family, table)
+        return True
+    except Unsupported:
+        return False
+
+
 def _chain(b: Batch, verb: str, chain: Chain, i: int) -> None:
     if chain.type is not None or chain.comment is not None:
         raise Unsupported(f"chain {chain.name} with a hook or a comment")

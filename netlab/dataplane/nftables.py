@@ -1,4 +1,4 @@
-"""kube-proxy's nftables table in a namespace: one `nft -f -` transaction per sync, as knftables does.
+"""kube-proxy's nftables table in a namespace: one transaction per sync, as knftables does.
 
 Every call acts inside the node's namespace, so `ip netns exec NODE nft list table ip kube-proxy`
 shows what was written. A transaction is all or nothing (nft -f checks and commits it as one
@@ -152,7 +152,7 @@ def _over_netlink_all(pending: list) -> list:
                 return
             try:
                 results[n] = _over_netlink(*pending[n])
-            except Exception as err:           # (a namespace gone): raised below, after the rest
+            except Exception as err:           # unexpected: raised below, after the other jobs
                 errors.append(err)
 
     threads = [threading.Thread(target=work) for _ in range(min(len(pending), os.cpu_count() or 1))]

@@ -123,14 +123,6 @@ def _rulesets():
 RULESETS = _rulesets()
 
 
-def _encodable(op: Op, family: str) -> bool:
-    try:
-        nft_netlink.encode([op], family, "kube-proxy")
-        return True
-    except nft_netlink.Unsupported:
-        return False
-
-
 @pytest.fixture
 def namespaces():
     made = []
@@ -229,7 +221,7 @@ def _changes(ruleset) -> list:
     ops = [p.op for p in parse_transaction(ruleset.to_transaction())]
     family = ruleset.family
     adds = [op for op in ops if op.verb == "add" and not isinstance(op.obj, (Table, Set))
-            and _encodable(op, family)]
+            and nft_netlink.writes(op, family, "kube-proxy")]
     chains = [op.obj for op in adds if isinstance(op.obj, Chain) and op.obj.name.startswith("endpoint-")]
     elements = [op.obj for op in adds if isinstance(op.obj, Element)]
     return (adds + [Op("flush", c) for c in chains] + [Op("delete", e) for e in elements]
@@ -266,7 +258,7 @@ def test_a_table_written_over_netlink_lists_as_one_written_by_nft(namespaces, na
     # rest (the table, base chains, sets, affinity and firewall rules) through nft -f
     run, encodable_run = [], None
     for parsed in parse_transaction(text) + [None]:
-        encodable = parsed is not None and _encodable(parsed.op, family)
+        encodable = parsed is not None and nft_netlink.writes(parsed.op, family, "kube-proxy")
         if run and (parsed is None or encodable != encodable_run):
             if encodable_run:
                 nft_netlink.commit(by_netlink, nft_netlink.encode(run, family, "kube-proxy"))
