@@ -959,24 +959,21 @@ class NftRuleset:
         for name in sorted(old_affinity - active_affinity):
             ops.append(Op("delete", Set(name, "set")))
         # Elements the changed Services had and have no more, store by store in the table's order.
-        leftover: Dict[str, List[Element]] = {}
+        leftover: Dict[str, Dict[tuple, None]] = {}
         for svc in changed:
             for plan in old_plans[svc]:
                 for step in plan.steps:
                     elem = step.element
-                    if elem is not None and (elem.container, elem.key_text) not in ensured:
-                        found = kernel.find_element(elem.container, *elem.key)
-                        if found is not None and found.key not in {e.key for e in leftover.get(elem.container, ())}:
-                            leftover.setdefault(elem.container, []).append(found)
+                    if (elem is not None and (elem.container, elem.key_text) not in ensured
+                            and kernel.find_element(elem.container, *elem.key) is not None):
+                        leftover.setdefault(elem.container, {})[tuple(elem.key)] = None
         for name in STORES:
             gone = leftover.get(name)
             if not gone:
                 continue
-            if len(gone) > 1:
-                position = {e.key: None for e in gone}
-                gone = [kernel.find_element(name, *key) for key in _in_table_order(kernel, name, position)]
+            keys = list(gone) if len(gone) == 1 else _in_table_order(kernel, name, gone)
             kind = "set" if name == CLUSTER_IPS else "map"
-            ops += [Op("delete", Element(name, e.key, kind=kind)) for e in gone]
+            ops += [Op("delete", Element(name, key, kind=kind)) for key in keys]
         return ops, kernel.apply(ops, in_place=owned), stale
 
 
