@@ -1,4 +1,5 @@
 import contextlib
+import json
 import os
 import secrets
 import subprocess
@@ -48,6 +49,23 @@ def until(check, timeout=20.0):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+def dns_settled(lab, nodes=("node1", "node2")) -> bool:
+    """The lab's two cluster DNS pods run, pass their readiness probes, and are in every node's
+    iptables rules (kube-proxy's minSyncPeriod may hold that sync back a moment, and the next
+    command that syncs would then write it): then a pass has nothing left to change for them."""
+    pods = json.loads(netlab_cli("get", "pods", "-n", "kube-system", "-o", "json", "--name", lab).stdout)["items"]
+    if len(pods) != 2 or not all(any(c["type"] == "Ready" and c["status"] == "True"
+                                     for c in p["status"].get("conditions") or []) for p in pods):
+        return False
+    for node in nodes:
+        rules = subprocess.run(["ip", "netns", "exec", f"{lab}-{node}", "iptables-save", "-t", "nat"],
+                               capture_output=True, text=True).stdout
+        if sum(1 for line in rules.splitlines() if line.startswith("-A KUBE-SEP-")
+               and "kube-system/kube-dns:dns " in line.replace('"', " ") and "-j DNAT" in line) != 2:
+            return False
+    return True
 
 
 @contextlib.contextmanager

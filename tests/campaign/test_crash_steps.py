@@ -10,7 +10,6 @@ asked for, takes it down and looks for anything left behind.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import pytest
 from netlab import state
 from tests.campaign import figures
 from tests.campaign.leaks import leftovers, namespace_inodes, remove
-from tests.conftest import netlab_cli, unique_lab
+from tests.conftest import dns_settled, netlab_cli, unique_lab
 
 pytestmark = pytest.mark.root
 
@@ -118,23 +117,6 @@ def _running_pods(lab: str, namespace: str = "default") -> list:
                   and r["namespace"] == namespace)
 
 
-def _dns_settled(lab: str) -> bool:
-    """The lab's two cluster DNS pods run, pass their readiness probes, and are in every node's
-    rules (kube-proxy's rate limit may hold that sync back a moment): then a pass has nothing left
-    to change for them."""
-    items = json.loads(netlab_cli("get", "pods", "-n", "kube-system", "-o", "json", "--name", lab).stdout)["items"]
-    if len(items) != 2 or not all(any(c["type"] == "Ready" and c["status"] == "True"
-                                      for c in p["status"].get("conditions") or []) for p in items):
-        return False
-    for node in ("node1", "node2"):
-        rules = subprocess.run(["ip", "netns", "exec", f"{lab}-{node}", "iptables-save", "-t", "nat"],
-                               capture_output=True, text=True).stdout
-        if sum(1 for line in rules.splitlines() if line.startswith("-A KUBE-SEP-")
-               and "kube-system/kube-dns:dns " in line.replace('"', " ") and "-j DNAT" in line) != 2:
-            return False
-    return True
-
-
 def _wait_for(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -222,7 +204,7 @@ def test_an_up_killed_at_any_step_is_finished_by_the_next_up_and_down_leaves_not
         again = _run(lab, ["up", "-f", base])
         if again.returncode != 0:
             return f"re-up failed: {again.stderr.strip()}"
-        if not _wait_for(lambda: _dns_settled(lab)):
+        if not _wait_for(lambda: dns_settled(lab)):
             return f"the cluster DNS pods did not come up: {_running_pods(lab, 'kube-system')}"
         third = _run(lab, ["up", "-f", base]).stdout
         if "nothing to change" not in third:

@@ -10,8 +10,8 @@ import pytest
 
 from tests.campaign import figures
 from tests.campaign.leaks import leftovers, namespace_inodes, remove
-from tests.campaign.test_crash_steps import BASE, _answers, _described, _dns_settled, _running_pods, _wait_for
-from tests.conftest import netlab_cli, unique_lab
+from tests.campaign.test_crash_steps import BASE, _answers, _described, _running_pods, _wait_for
+from tests.conftest import dns_settled, netlab_cli, unique_lab
 
 pytestmark = pytest.mark.root
 
@@ -44,7 +44,7 @@ def test_down_racing_two_ups_never_breaks_the_lock_and_the_lab_ends_whole_or_gon
                 said.append(f"{racer.args[3]}: {out.splitlines()[:1]}")
             inodes |= namespace_inodes(lab)
             if namespace_inodes(lab):              # the lab is up: whole
-                assert _wait_for(lambda: _dns_settled(lab)), f"round {round_}: the cluster DNS is not up"
+                assert _wait_for(lambda: dns_settled(lab)), f"round {round_}: the cluster DNS is not up"
                 assert "nothing to change" in netlab_cli("up", "-f", str(base), "--name", lab).stdout
                 assert len(_running_pods(lab)) == 1 and _answers(lab, 30080)
             else:                                   # the lab is down: gone

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import lab_namespaces, netlab_cli, unique_lab
+from tests.conftest import dns_settled, lab_namespaces, netlab_cli, unique_lab, until
 
 pytestmark = pytest.mark.root
 
@@ -137,6 +137,9 @@ def test_get_nodes_json_has_addresses_and_namespaces(lab):
 
 def test_running_up_again_changes_nothing(lab):
     name, folder, _ = lab
+    # the DNS pods' readiness reaches the rules a moment after `up` (probes, then minSyncPeriod):
+    # an `up` before that would rightly load those rules itself
+    assert until(lambda: dns_settled(name)), "the cluster DNS pods never reached the rules"
     before = _pods(name)
     again = netlab_cli("up", "-f", str(folder), "--name", name)
     assert "nothing to change" in again.stdout
