@@ -410,8 +410,11 @@ def _read_pod_status(state_dir: pathlib.Path) -> PodStatus:
             argv=rec.get("argv", c["argv"]),
             message=rec.get("message"),
         )
-        if st.state == "running" and not owner_alive and not linux.is_alive(st.pid, rec.get("pid_start")):
+        init = c.get("init") or {}
+        if st.state == "running" and not owner_alive and not linux.is_alive(st.pid, rec.get("pid_start")) \
+                and not linux.is_alive(init.get("pid"), init.get("start")):
             # Nobody was left to record the end (the owner was killed): say so, as kubelet does.
+            # (while the container's init lives, it is about to record how the container ended)
             st.state, st.reason, st.exit_code = "terminated", "ContainerStatusUnknown", 137
             st.message = "The container could not be located when the pod was terminated"
         out.append(st)

@@ -146,7 +146,10 @@ def test_two_containers_share_localhost(lab):
     owner, state = lab.start(ns, [_web(), _run("helper", ["tail", "-f", "/dev/null"])])
     helper = _status(state, "helper")
     assert helper.state == "running" and helper.mode == "exec"
-    assert pathlib.Path(f"/proc/{helper.pid}/cmdline").read_bytes() == b"tail\0-f\0/dev/null\0"
+    # "running" is recorded as the process execs (as runc's start returns): its argv shows once
+    # the kernel has loaded the program
+    _wait("the helper's exec", lambda: pathlib.Path(f"/proc/{helper.pid}/cmdline").read_bytes()
+          == b"tail\0-f\0/dev/null\0")
     assert {owner, helper.pid, _status(state, "web").pid} <= set(pids_in_netns(ns))
     # From inside the helper container's own namespaces, as `kubectl exec helper -- curl localhost`.
     r = subprocess.run(
