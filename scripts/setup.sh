@@ -87,7 +87,7 @@ fi
 
 case "${1:-}" in
   up)   shift; exec .venv/bin/netlab up "$@" ;;
-  test) shift; exec .venv/bin/python -m pytest -q "$@" ;;
+  test) shift; exec .venv/bin/python -m pytest -q -n 2 --dist loadfile "$@" ;;   # two workers, a test file each
   "")   echo "setup.sh: ready: .venv/bin/netlab --help" ;;
   *)    echo "setup.sh: unknown action '$1' (use: up | test)" >&2; exit 2 ;;
 esac

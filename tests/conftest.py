@@ -17,6 +17,40 @@ def pytest_configure(config):
         config._netlab_rootns_before = rootns.snapshot()
 
 
+def _is_worker(config) -> bool:
+    """Whether this process is one of pytest-xdist's workers (`-n N`), not the run itself."""
+    return hasattr(config, "workerinput")
+
+
+def _distributed(config) -> bool:
+    """Whether this process runs the tests through pytest-xdist's workers."""
+    return not _is_worker(config) and bool(getattr(config.option, "numprocesses", None))
+
+
+def pytest_sessionfinish(session):
+    """A worker hands its campaign figures to the run; the run, once every worker is done, checks
+    the host's root namespace (tests/test_zz_root_namespace.py does when the tests run in one process)."""
+    from tests.campaign.figures import FIGURES
+    if _is_worker(session.config):
+        session.config.workeroutput["campaign_figures"] = dict(FIGURES)
+    elif ROOT and _distributed(session.config):
+        from tests import rootns
+        changed = rootns.differences(session.config._netlab_rootns_before, rootns.snapshot())
+        if changed:
+            session.config._netlab_rootns_changed = changed
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_testnodedown(node, error):
+    """A worker's campaign figures, added to the run's (counters add up; texts are the last said)."""
+    from tests.campaign.figures import FIGURES
+    for name, value in (getattr(node, "workeroutput", None) or {}).get("campaign_figures", {}).items():
+        if isinstance(value, int) and isinstance(FIGURES.get(name), int):
+            FIGURES[name] += value
+        else:
+            FIGURES[name] = value
+
+
 def pytest_collection_modifyitems(config, items):
     if ROOT:
         return
@@ -89,6 +123,11 @@ def lab_namespaces(lab):
 def pytest_terminal_summary(terminalreporter):
     """Print the campaign's figures (tests/campaign) when any campaign test ran."""
     from tests.campaign.figures import FIGURES
+    changed = getattr(terminalreporter.config, "_netlab_rootns_changed", None)
+    if changed:
+        terminalreporter.section("root namespace", red=True)
+        terminalreporter.write_line(f"FAILED: the suite changed the host's root network namespace: {changed}",
+                                    red=True)
     if FIGURES:
         terminalreporter.section("campaign figures")
         for name, value in FIGURES.items():
