@@ -85,7 +85,7 @@ def until(check, timeout=20.0):
         time.sleep(0.05)
 
 
-def dns_settled(lab, nodes=("node1", "node2")) -> bool:
+def dns_settled(lab) -> bool:
     """The lab's two cluster DNS pods run, pass their readiness probes, and are in every node's
     iptables rules (kube-proxy's minSyncPeriod may hold that sync back a moment, and the next
     command that syncs would then write it): then a pass has nothing left to change for them."""
@@ -93,7 +93,7 @@ def dns_settled(lab, nodes=("node1", "node2")) -> bool:
     if len(pods) != 2 or not all(any(c["type"] == "Ready" and c["status"] == "True"
                                      for c in p["status"].get("conditions") or []) for p in pods):
         return False
-    for node in nodes:
+    for node in ("node1", "node2"):
         rules = subprocess.run(["ip", "netns", "exec", f"{lab}-{node}", "iptables-save", "-t", "nat"],
                                capture_output=True, text=True).stdout
         if sum(1 for line in rules.splitlines() if line.startswith("-A KUBE-SEP-")
@@ -121,7 +121,8 @@ def lab_namespaces(lab):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print the campaign's figures (tests/campaign) when any campaign test ran."""
+    """Print a change to the root namespace found at the end of a run on workers, and the campaign's
+    figures (tests/campaign) when any campaign test ran."""
     from tests.campaign.figures import FIGURES
     changed = getattr(terminalreporter.config, "_netlab_rootns_changed", None)
     if changed:
